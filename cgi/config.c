@@ -1,0 +1,83 @@
+/*
+ * config.c - the responder's environment (see config.h). A missing app secret
+ * is not an error at start: the responder fails closed (500 per POST, with a log
+ * line) so a misdeployment is loud but the GET verification still works.
+ */
+#include "config.h"
+#include "env.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int
+config_split_secrets(struct config *c, char *list, char *err, size_t errlen)
+{
+	char *p, *start, *end;
+
+	c->storage_ = list;
+	c->storage_len_ = strlen(list);
+	c->nsecrets = 0;
+	for (p = list; ; p++) {
+		start = p;
+		while (*p != ',' && *p != '\0')
+			p++;
+		end = p;
+		while (start < end && (*start == ' ' || *start == '\t'))
+			start++;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == start) {
+			snprintf(err, errlen, "WAHOOK_APP_SECRET: empty item in the list");
+			return -1;
+		}
+		if (c->nsecrets == CONFIG_MAX_SECRETS) {
+			snprintf(err, errlen, "WAHOOK_APP_SECRET: more than %d secrets",
+			    CONFIG_MAX_SECRETS);
+			return -1;
+		}
+		c->secrets[c->nsecrets].key = start;
+		c->secrets[c->nsecrets].len = (size_t)(end - start);
+		c->nsecrets++;
+		if (*p == '\0')
+			break;
+		*p = '\0';	/* p is the comma; end <= p */
+	}
+	return 0;
+}
+
+int
+config_load(struct config *c, char *err, size_t errlen)
+{
+	char *secrets = NULL;
+	long long max_body;
+
+	memset(c, 0, sizeof(*c));
+	if (env_secret("WAHOOK_APP_SECRET", &secrets, err, errlen) == -1)
+		goto fail;
+	if (secrets != NULL &&
+	    config_split_secrets(c, secrets, err, errlen) == -1)
+		goto fail;	/* c->storage_ owns secrets now */
+	if (env_secret("WAHOOK_VERIFY_TOKEN", &c->token_storage_, err, errlen) == -1)
+		goto fail;
+	c->verify_token = c->token_storage_;
+	c->db = env_string("WAHOOK_DB", "");
+	if (env_long("WAHOOK_MAX_BODY", CONFIG_DEFAULT_MAX_BODY, 1024,
+	    256L * 1024 * 1024, &max_body, err, errlen) == -1)
+		goto fail;
+	c->max_body = (size_t)max_body;
+	return 0;
+fail:
+	config_free(c);
+	return -1;
+}
+
+void
+config_free(struct config *c)
+{
+	/* the split put NULs where the commas were: wipe the whole span */
+	if (c->storage_ != NULL)
+		explicit_bzero(c->storage_, c->storage_len_);
+	env_free_secret(c->storage_);
+	env_free_secret(c->token_storage_);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,48 @@
+/*
+ * config.h - the responder's configuration, read once at start into one
+ * struct that nothing modifies afterwards (FCGI_Accept would replace environ
+ * per request; we read before the first accept and never call getenv again).
+ */
+#ifndef WAHOOK_CONFIG_H
+#define WAHOOK_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_MAX_SECRETS 8
+#define CONFIG_DEFAULT_MAX_BODY (4L * 1024 * 1024)
+
+struct secret {
+	const char	*key;
+	size_t		 len;
+};
+
+struct config {
+	struct secret	 secrets[CONFIG_MAX_SECRETS];	/* app secrets, any verifies */
+	size_t		 nsecrets;			/* 0: every POST is refused */
+	const char	*verify_token;			/* NULL: every GET is 403 */
+	const char	*db;				/* libpq conninfo; "" = PG* defaults */
+	size_t		 max_body;			/* bytes */
+	char		*storage_;			/* owns the secret strings */
+	size_t		 storage_len_;
+	char		*token_storage_;
+};
+
+/*
+ * Fills *c from WAHOOK_APP_SECRET[_FILE], WAHOOK_VERIFY_TOKEN[_FILE], WAHOOK_DB and
+ * WAHOOK_MAX_BODY. Returns 0, or -1 with a message naming the variable in err
+ * (the caller prints it and exits 2). Free with config_free().
+ */
+int	config_load(struct config *c, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/*
+ * Splits a comma-separated secret list into c->secrets (spaces around commas are
+ * ignored). Takes ownership of list. Returns 0, or -1 (empty item, too many).
+ * Exposed for the unit tests.
+ */
+int	config_split_secrets(struct config *c, char *list, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+void	config_free(struct config *c);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * http.h - the responder's HTTP contract, independent of FastCGI or CGI.
+ *
+ * The front end (wahook_fcgi.c) fills a struct http_req from FastCGI params or
+ * the CGI environment and writes the struct http_resp back; everything between
+ * (method dispatch, body cap, signature, parse, store, the log line) is here.
+ */
+#ifndef WAHOOK_HTTP_H
+#define WAHOOK_HTTP_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "payload.h"
+#include "store.h"
+
+struct http_req {
+	const char	*method;		/* REQUEST_METHOD */
+	const char	*query;			/* QUERY_STRING, may be NULL */
+	const char	*content_length;	/* CONTENT_LENGTH, may be NULL (chunked) */
+	const char	*signature;		/* HTTP_X_HUB_SIGNATURE_256, may be NULL */
+	/* reads up to n bytes of the body: >0 bytes read, 0 at its end, -1 error */
+	long		(*read)(void *ctx, char *buf, size_t n);
+	void		*ctx;
+};
+
+struct http_resp {
+	int		 status;
+	const char	*reason;		/* "OK", "Unauthorized", ... */
+	const char	*extra_header;		/* one "Name: value" line without CRLF, or NULL */
+	const char	*body;			/* text/plain */
+	size_t		 body_len;
+};
+
+/* Per-process state reused across requests. */
+struct http_state {
+	const struct config	*cfg;
+	struct store		*store;
+	struct payload		 payload;
+	char			*buf;		/* the request body */
+	size_t			 cap;
+	char			 challenge[512];
+};
+
+/*
+ * Answers one request into *resp (whose strings stay valid until the next
+ * call) and writes the request's log line. Never fails: every outcome is an
+ * HTTP answer. Contract: no 200 to a POST unless every row is committed or the
+ * signed body is in wa_quarantine.
+ */
+void	http_handle(struct http_state *, const struct http_req *, struct http_resp *);
+
+/* Releases what http_handle() kept between requests (not cfg or store). */
+void	http_state_free(struct http_state *);
+
+/*
+ * Finds name in a query string and URL-decodes its value (%XX, '+') into out.
+ * Returns the decoded length, or -1 when absent, malformed, or longer than
+ * outlen - 1. out is NUL-terminated on success. Exposed for the unit tests.
+ */
+long	http_query_param(const char *query, const char *name, char *out, size_t outlen);
+
+#endif

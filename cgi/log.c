@@ -1,0 +1,216 @@
+/*
+ * log.c - logfmt lines (see log.h). Escaping follows logfmt as read by
+ * Loki/Grafana and `hl`: bare when the value is [A-Za-z0-9._:/@+-]*, else
+ * double-quoted with \" \\ \n \r \t and \xHH for other control bytes.
+ */
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void
+put(struct logline *l, const char *s, size_t n)
+{
+	/* keep one byte for the newline added by log_end() */
+	if (l->truncated || l->len + n > sizeof(l->buf) - 1) {
+		l->truncated = 1;
+		return;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static int
+bare(const char *v, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+		    c == '/' || c == '@' || c == '+' || c == '-' || c == ','))
+			return 0;
+	}
+	return 1;
+}
+
+void
+log_begin(struct logline *l, const char *level, const char *ev)
+{
+	l->len = 0;
+	l->truncated = 0;
+	put(l, "level=", 6);
+	put(l, level, strlen(level));
+	log_str(l, "ev", ev);
+}
+
+void
+log_strn(struct logline *l, const char *key, const char *v, size_t n)
+{
+	char esc[8];
+	size_t i;
+
+	if (l->len > 0)
+		put(l, " ", 1);
+	put(l, key, strlen(key));
+	put(l, "=", 1);
+	if (v != NULL && bare(v, n)) {
+		put(l, v, n);
+		return;
+	}
+	put(l, "\"", 1);
+	for (i = 0; v != NULL && i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		switch (c) {
+		case '"':  put(l, "\\\"", 2); break;
+		case '\\': put(l, "\\\\", 2); break;
+		case '\n': put(l, "\\n", 2); break;
+		case '\r': put(l, "\\r", 2); break;
+		case '\t': put(l, "\\t", 2); break;
+		default:
+			if (c < 0x20 || c == 0x7f) {
+				snprintf(esc, sizeof(esc), "\\x%02x", c);
+				put(l, esc, 4);
+			} else
+				put(l, (const char *)&v[i], 1);
+		}
+	}
+	put(l, "\"", 1);
+}
+
+void
+log_str(struct logline *l, const char *key, const char *v)
+{
+	log_strn(l, key, v, v == NULL ? 0 : strlen(v));
+}
+
+void
+log_int(struct logline *l, const char *key, long long v)
+{
+	char num[32];
+	int n;
+
+	n = snprintf(num, sizeof(num), "%lld", v);
+	log_strn(l, key, num, (size_t)n);
+}
+
+void
+log_ms(struct logline *l, const char *key, double ms)
+{
+	char num[32];
+	int n;
+
+	n = snprintf(num, sizeof(num), "%.1f", ms);
+	if (n < 0 || (size_t)n >= sizeof(num))
+		n = 0;
+	log_strn(l, key, num, (size_t)n);
+}
+
+size_t
+log_room(const struct logline *l)
+{
+	return l->truncated ? 0 : sizeof(l->buf) - 1 - l->len;
+}
+
+#define LIST_RESERVE 96	/* kept free behind a list for the fields that follow it */
+
+void
+log_list_begin(struct logline *l, const char *key)
+{
+	if (l->len > 0)
+		put(l, " ", 1);
+	put(l, key, strlen(key));
+	put(l, "=\"", 2);
+	l->list_items = 0;
+}
+
+int
+log_list_item(struct logline *l, const char *item, size_t n)
+{
+	size_t i;
+
+	if (l->truncated || n + 1 + LIST_RESERVE > log_room(l))
+		return -1;
+	if (l->list_items++ > 0)
+		l->buf[l->len++] = ',';
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)item[i];
+		l->buf[l->len++] = (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) ?
+		    '?' : (char)c;
+	}
+	return 0;
+}
+
+void
+log_list_end(struct logline *l)
+{
+	put(l, "\"", 1);
+}
+
+void
+log_set_level(struct logline *l, const char *level)
+{
+	size_t old, new = strlen(level);
+
+	/* the line starts "level=OLD " */
+	old = strcspn(l->buf + 6, " ");
+	if (6 + old > l->len || l->len - old + new > sizeof(l->buf) - 1)
+		return;
+	memmove(l->buf + 6 + new, l->buf + 6 + old, l->len - 6 - old);
+	memcpy(l->buf + 6, level, new);
+	l->len = l->len - old + new;
+}
+
+void
+log_end(struct logline *l)
+{
+	const char *p;
+	size_t left;
+	ssize_t w;
+
+	if (l->truncated) {
+		/* make room for the marker by dropping the tail */
+		static const char mark[] = " truncated=1";
+		size_t m = sizeof(mark) - 1;
+
+		if (l->len > sizeof(l->buf) - 1 - m)
+			l->len = sizeof(l->buf) - 1 - m;
+		memcpy(l->buf + l->len, mark, m);
+		l->len += m;
+	}
+	l->buf[l->len++] = '\n';
+	p = l->buf;
+	left = l->len;
+	while (left > 0) {
+		w = write(STDERR_FILENO, p, left);
+		if (w <= 0)
+			break;	/* nowhere to complain: a log line is best effort */
+		p += w;
+		left -= (size_t)w;
+	}
+	l->len = 0;
+}
+
+void
+log_msg(const char *level, const char *ev, const char *msg)
+{
+	struct logline l;
+
+	log_begin(&l, level, ev);
+	log_str(&l, "msg", msg);
+	log_end(&l);
+}
+
+double
+log_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}

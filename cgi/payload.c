@@ -1,0 +1,573 @@
+/*
+ * payload.c - the webhook walker (see payload.h). Strict on what we store
+ * (ids, senders, timestamps must be well-typed, else the body is quarantined),
+ * lenient on what we pass through (unknown types, unknown fields, extra keys).
+ * FACTS.md: every entry, every change, every message; `from` may be a
+ * business-scoped user id; timestamps are seconds as strings.
+ */
+#include "payload.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#define TS_MAX 253402300799LL	/* 9999-12-31T23:59:59Z: PostgreSQL's timestamptz holds it */
+
+static enum payload_result
+unusable(struct payload *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->reason, sizeof(p->reason), fmt, ap);
+	va_end(ap);
+	return PAYLOAD_UNUSABLE;
+}
+
+/* Grows a list by one slot; returns the slot zeroed, or NULL. */
+static void *
+grow(void **list, size_t *n, size_t *cap, size_t size)
+{
+	void *nl;
+	size_t ncap;
+
+	if (*n == *cap) {
+		ncap = *cap ? *cap * 2 : 16;
+		if ((nl = realloc(*list, ncap * size)) == NULL)
+			return NULL;
+		*list = nl;
+		*cap = ncap;
+	}
+	memset((char *)*list + *n * size, 0, size);
+	return (char *)*list + (*n)++ * size;
+}
+
+/*
+ * Looks up key in obj. Returns 1 with *out set when it is a string without an
+ * embedded NUL, 0 when absent or null, -1 when present with another type (or a
+ * NUL inside: a C string would silently cut it).
+ */
+static int
+get_str(struct json_object *obj, const char *key, const char **out)
+{
+	struct json_object *v;
+	const char *s;
+
+	*out = NULL;
+	if (obj == NULL || !json_object_object_get_ex(obj, key, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return -1;
+	*out = s;
+	return 1;
+}
+
+/* An optional string: absent and wrongly typed both give NULL. */
+static const char *
+opt_str(struct json_object *obj, const char *key)
+{
+	const char *s;
+
+	return get_str(obj, key, &s) == 1 ? s : NULL;
+}
+
+static struct json_object *
+get_obj(struct json_object *obj, const char *key, enum json_type t)
+{
+	struct json_object *v;
+
+	if (obj == NULL || !json_object_object_get_ex(obj, key, &v) || v == NULL ||
+	    !json_object_is_type(v, t))
+		return NULL;
+	return v;
+}
+
+/* Unix seconds as Meta sends them (a string of digits), or a JSON integer. */
+static int
+get_ts(struct json_object *obj, int64_t *out)
+{
+	struct json_object *v;
+	const char *s;
+	char *end;
+	long long x;
+
+	if (!json_object_object_get_ex(obj, "timestamp", &v) || v == NULL)
+		return -1;
+	if (json_object_is_type(v, json_type_int)) {
+		errno = 0;
+		x = (long long)json_object_get_int64(v);
+		if (errno != 0)
+			return -1;
+	} else if (json_object_is_type(v, json_type_string)) {
+		s = json_object_get_string(v);
+		if (*s < '0' || *s > '9' || strlen(s) > 12)
+			return -1;
+		errno = 0;
+		x = strtoll(s, &end, 10);
+		if (errno != 0 || *end != '\0')
+			return -1;
+	} else
+		return -1;
+	if (x < 0 || x > TS_MAX)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int
+digits_equal(const char *a, const char *b)
+{
+	/* compare the digits only: "+1 555-0100" is "15550100" */
+	for (;;) {
+		while (*a != '\0' && (*a < '0' || *a > '9'))
+			a++;
+		while (*b != '\0' && (*b < '0' || *b > '9'))
+			b++;
+		if (*a == '\0' || *b == '\0')
+			return *a == *b;
+		if (*a++ != *b++)
+			return 0;
+	}
+}
+
+static int
+all_phone_chars(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= '0' && *s <= '9') || *s == '+' || *s == ' ' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+enum payload_class
+payload_classify(const char *type, const char *sender, const char *display,
+    int has_errors, int is_echo_field)
+{
+	if (is_echo_field)
+		return PAYLOAD_ECHO;
+	/* FACTS.md echo loop: our own number's messages must never be answered */
+	if (display != NULL && sender != NULL && all_phone_chars(sender) &&
+	    all_phone_chars(display) && digits_equal(sender, display))
+		return PAYLOAD_ECHO;
+	if (strcmp(type, "reaction") == 0)
+		return PAYLOAD_REACTION;
+	if (strcmp(type, "system") == 0)
+		return PAYLOAD_SYSTEM;
+	if (strcmp(type, "unsupported") == 0)
+		return PAYLOAD_UNSUPPORTED;
+	if (strcmp(type, "edit") == 0)
+		return PAYLOAD_EDIT;
+	if (strcmp(type, "revoke") == 0)
+		return PAYLOAD_REVOKE;
+	if (has_errors)
+		return PAYLOAD_ERRORED;
+	return PAYLOAD_ANSWER;
+}
+
+const char *
+payload_class_str(enum payload_class c)
+{
+	switch (c) {
+	case PAYLOAD_ANSWER:		return "answer";
+	case PAYLOAD_REACTION:		return "reaction";
+	case PAYLOAD_SYSTEM:		return "system";
+	case PAYLOAD_UNSUPPORTED:	return "unsupported";
+	case PAYLOAD_ERRORED:		return "errored";
+	case PAYLOAD_EDIT:		return "edit";
+	case PAYLOAD_REVOKE:		return "revoke";
+	case PAYLOAD_ECHO:		return "echo";
+	}
+	return "unknown";
+}
+
+int
+payload_status_rank(const char *s)
+{
+	if (strcmp(s, "sent") == 0)
+		return 1;
+	if (strcmp(s, "delivered") == 0)
+		return 2;
+	if (strcmp(s, "read") == 0)
+		return 3;
+	if (strcmp(s, "played") == 0)
+		return 4;
+	if (strcmp(s, "failed") == 0)
+		return 9;
+	return 0;
+}
+
+/* The human text of a message, where there is one. */
+static const char *
+text_of(struct json_object *m, const char *type)
+{
+	struct json_object *o, *r;
+
+	if ((o = get_obj(m, type, json_type_object)) == NULL)
+		return NULL;
+	if (strcmp(type, "text") == 0)
+		return opt_str(o, "body");
+	if (strcmp(type, "button") == 0)
+		return opt_str(o, "text");
+	if (strcmp(type, "interactive") == 0) {
+		if ((r = get_obj(o, "button_reply", json_type_object)) != NULL ||
+		    (r = get_obj(o, "list_reply", json_type_object)) != NULL)
+			return opt_str(r, "title");
+		if ((r = get_obj(o, "nfm_reply", json_type_object)) != NULL)
+			return opt_str(r, "body");
+		return NULL;
+	}
+	return opt_str(o, "caption");	/* image, video, document, ... */
+}
+
+/* contacts[].profile.name of sender: by wa_id or user_id, else the only contact. */
+static const char *
+profile_of(struct json_object *contacts, const char *sender)
+{
+	struct json_object *c, *prof;
+	const char *id;
+	size_t i, n;
+
+	if (contacts == NULL)
+		return NULL;
+	n = json_object_array_length(contacts);
+	for (i = 0; i < n; i++) {
+		c = json_object_array_get_idx(contacts, i);
+		if (((id = opt_str(c, "wa_id")) != NULL && strcmp(id, sender) == 0) ||
+		    ((id = opt_str(c, "user_id")) != NULL && strcmp(id, sender) == 0) ||
+		    n == 1) {
+			prof = get_obj(c, "profile", json_type_object);
+			return opt_str(prof, "name");
+		}
+	}
+	return NULL;
+}
+
+static int
+set_path(char *buf, size_t i, size_t j, const char *list, size_t k)
+{
+	int n;
+
+	if (list == NULL)
+		n = snprintf(buf, PAYLOAD_PATH_MAX, "{entry,%zu,changes,%zu,value}", i, j);
+	else
+		n = snprintf(buf, PAYLOAD_PATH_MAX, "{entry,%zu,changes,%zu,value,%s,%zu}",
+		    i, j, list, k);
+	return (n < 0 || n >= PAYLOAD_PATH_MAX) ? -1 : 0;
+}
+
+struct where {
+	size_t		 e, c;
+	const char	*waba_id, *field, *pnid, *display;
+	struct json_object *contacts;
+};
+
+static enum payload_result
+walk_messages(struct payload *p, const struct where *w, struct json_object *list,
+    const char *listname, int echo)
+{
+	struct payload_msg *m;
+	struct json_object *o, *ctx, *re;
+	size_t k, n;
+
+	n = json_object_array_length(list);
+	for (k = 0; k < n; k++) {
+		o = json_object_array_get_idx(list, k);
+		if (!json_object_is_type(o, json_type_object))
+			return unusable(p, "entry[%zu].changes[%zu].%s[%zu] is not an object",
+			    w->e, w->c, listname, k);
+		if ((m = grow((void **)&p->msgs, &p->nmsgs, &p->capmsgs,
+		    sizeof(*m))) == NULL)
+			return PAYLOAD_NOMEM;
+		if (get_str(o, "id", &m->id) != 1 || *m->id == '\0' ||
+		    strlen(m->id) > PAYLOAD_ID_MAX)
+			return unusable(p, "entry[%zu].changes[%zu].%s[%zu].id missing, "
+			    "not a string, or too long", w->e, w->c, listname, k);
+		if (get_str(o, "from", &m->sender) != 1 || *m->sender == '\0' ||
+		    strlen(m->sender) > PAYLOAD_ID_MAX)
+			return unusable(p, "%s[%zu].from missing or not a string", listname, k);
+		if (get_str(o, "type", &m->type) != 1 || *m->type == '\0' ||
+		    strlen(m->type) > 64)
+			return unusable(p, "%s[%zu].type missing or not a string", listname, k);
+		if (get_ts(o, &m->ts) == -1)
+			return unusable(p, "%s[%zu].timestamp missing or out of range",
+			    listname, k);
+		if (get_str(o, "to", &m->recipient) == -1)
+			return unusable(p, "%s[%zu].to is not a string", listname, k);
+		m->phone_number_id = w->pnid;
+		m->display_phone_number = w->display;
+		m->waba_id = w->waba_id;
+		m->field = w->field;
+		m->text_body = text_of(o, m->type);
+		m->profile_name = echo ? NULL : profile_of(w->contacts, m->sender);
+		ctx = get_obj(o, "context", json_type_object);
+		m->context_id = opt_str(ctx, "id");
+		if (strcmp(m->type, "reaction") == 0 &&
+		    (re = get_obj(o, "reaction", json_type_object)) != NULL) {
+			m->react_to = opt_str(re, "message_id");
+			m->emoji = opt_str(re, "emoji");
+		}
+		m->cls = payload_classify(m->type, m->sender, w->display,
+		    get_obj(o, "errors", json_type_array) != NULL, echo);
+		if (set_path(m->path, w->e, w->c, listname, k) == -1)
+			return unusable(p, "path too long");
+	}
+	return PAYLOAD_OK;
+}
+
+static enum payload_result
+walk_statuses(struct payload *p, const struct where *w, struct json_object *list)
+{
+	struct payload_status *s;
+	struct json_object *o;
+	size_t k, n;
+
+	n = json_object_array_length(list);
+	for (k = 0; k < n; k++) {
+		o = json_object_array_get_idx(list, k);
+		if (!json_object_is_type(o, json_type_object))
+			return unusable(p, "statuses[%zu] is not an object", k);
+		if ((s = grow((void **)&p->statuses, &p->nstatuses, &p->capstatuses,
+		    sizeof(*s))) == NULL)
+			return PAYLOAD_NOMEM;
+		if (get_str(o, "id", &s->id) != 1 || *s->id == '\0' ||
+		    strlen(s->id) > PAYLOAD_ID_MAX)
+			return unusable(p, "statuses[%zu].id missing, not a string, or too long",
+			    k);
+		if (get_str(o, "status", &s->status) != 1 || strlen(s->status) > 64)
+			return unusable(p, "statuses[%zu].status missing or not a string", k);
+		if (get_ts(o, &s->ts) == -1)
+			return unusable(p, "statuses[%zu].timestamp missing or out of range", k);
+		if (get_str(o, "recipient_id", &s->recipient_id) == -1)
+			return unusable(p, "statuses[%zu].recipient_id is not a string", k);
+		s->callback_data = opt_str(o, "biz_opaque_callback_data");
+		s->phone_number_id = w->pnid;
+		s->rank = payload_status_rank(s->status);
+		if (set_path(s->path, w->e, w->c, "statuses", k) == -1)
+			return unusable(p, "path too long");
+	}
+	return PAYLOAD_OK;
+}
+
+static enum payload_result
+add_event(struct payload *p, const struct where *w)
+{
+	struct payload_event *ev;
+
+	if ((ev = grow((void **)&p->events, &p->nevents, &p->capevents,
+	    sizeof(*ev))) == NULL)
+		return PAYLOAD_NOMEM;
+	ev->field = w->field;
+	ev->waba_id = w->waba_id;
+	if (set_path(ev->path, w->e, w->c, NULL, 0) == -1)
+		return unusable(p, "path too long");
+	return PAYLOAD_OK;
+}
+
+static enum payload_result
+walk_change(struct payload *p, struct where *w, struct json_object *change)
+{
+	struct json_object *value, *meta, *list;
+	enum payload_result r;
+	int echo;
+
+	if (!json_object_is_type(change, json_type_object))
+		return unusable(p, "entry[%zu].changes[%zu] is not an object", w->e, w->c);
+	if (get_str(change, "field", &w->field) != 1 || *w->field == '\0' ||
+	    strlen(w->field) > 128)
+		return unusable(p, "entry[%zu].changes[%zu].field missing or not a string",
+		    w->e, w->c);
+	if (!json_object_object_get_ex(change, "value", &value) || value == NULL)
+		return unusable(p, "entry[%zu].changes[%zu].value missing", w->e, w->c);
+
+	echo = strcmp(w->field, "smb_message_echoes") == 0;
+	if (strcmp(w->field, "messages") != 0 && !echo)
+		return add_event(p, w);	/* templates, account, calls...: kept raw */
+
+	if (!json_object_is_type(value, json_type_object))
+		return unusable(p, "entry[%zu].changes[%zu].value is not an object",
+		    w->e, w->c);
+	meta = get_obj(value, "metadata", json_type_object);
+	if (get_str(meta, "phone_number_id", &w->pnid) != 1 || *w->pnid == '\0')
+		return unusable(p, "entry[%zu].changes[%zu].value.metadata.phone_number_id "
+		    "missing or not a string", w->e, w->c);
+	if (get_str(meta, "display_phone_number", &w->display) == -1)
+		return unusable(p, "metadata.display_phone_number is not a string");
+	w->contacts = get_obj(value, "contacts", json_type_array);
+
+	if (json_object_object_get_ex(value, echo ? "message_echoes" : "messages", &list) &&
+	    list != NULL) {
+		if (!json_object_is_type(list, json_type_array))
+			return unusable(p, "entry[%zu].changes[%zu].value.%s is not an array",
+			    w->e, w->c, echo ? "message_echoes" : "messages");
+		r = walk_messages(p, w, list, echo ? "message_echoes" : "messages", echo);
+		if (r != PAYLOAD_OK)
+			return r;
+	}
+	if (json_object_object_get_ex(value, "statuses", &list) && list != NULL) {
+		if (!json_object_is_type(list, json_type_array))
+			return unusable(p, "entry[%zu].changes[%zu].value.statuses is not an "
+			    "array", w->e, w->c);
+		if ((r = walk_statuses(p, w, list)) != PAYLOAD_OK)
+			return r;
+	}
+	/* value-level errors[] (FACTS.md): nothing to answer, keep them raw */
+	if (get_obj(value, "errors", json_type_array) != NULL)
+		return add_event(p, w);
+	return PAYLOAD_OK;
+}
+
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* Flags repeats of an id within this body; the first stays. */
+static enum payload_result
+mark_dups(struct payload *p)
+{
+	size_t *slots, cap = 16, i, h;
+
+	if (p->nmsgs < 2)
+		return PAYLOAD_OK;
+	while (cap < 2 * p->nmsgs)
+		cap *= 2;
+	if ((slots = calloc(cap, sizeof(*slots))) == NULL)
+		return PAYLOAD_NOMEM;
+	for (i = 0; i < p->nmsgs; i++) {
+		for (h = fnv1a(p->msgs[i].id) & (cap - 1); slots[h] != 0;
+		    h = (h + 1) & (cap - 1)) {
+			if (strcmp(p->msgs[slots[h] - 1].id, p->msgs[i].id) == 0) {
+				p->msgs[i].dup = 1;
+				break;
+			}
+		}
+		if (slots[h] == 0)
+			slots[h] = i + 1;
+	}
+	free(slots);
+	return PAYLOAD_OK;
+}
+
+enum payload_result
+payload_parse(struct payload *p, const char *body, size_t len)
+{
+	struct json_tokener *tok = NULL;
+	struct json_object *entries, *entry, *changes;
+	enum json_tokener_error jerr;
+	enum payload_result r;
+	struct where w;
+	const char *object;
+	size_t i, j, ne, nc, end;
+
+	payload_reset(p);
+	if (len == 0) {
+		r = unusable(p, "empty body");
+		goto out;
+	}
+	if ((tok = json_tokener_new_ex(PAYLOAD_MAX_DEPTH)) == NULL) {
+		r = PAYLOAD_NOMEM;
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (len > (size_t)INT32_MAX) {
+		r = unusable(p, "body too large to parse");
+		goto out;
+	}
+	p->root = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (p->root == NULL || jerr != json_tokener_success) {
+		r = unusable(p, "not JSON: %s at byte %zu",
+		    jerr == json_tokener_continue ? "unexpected end of input" :
+		    json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
+		goto out;
+	}
+	for (end = json_tokener_get_parse_end(tok); end < len; end++)
+		if (body[end] != ' ' && body[end] != '\t' && body[end] != '\r' &&
+		    body[end] != '\n') {
+			r = unusable(p, "not JSON: trailing bytes at byte %zu", end);
+			goto out;
+		}
+	if (!json_object_is_type(p->root, json_type_object)) {
+		r = unusable(p, "top level is not an object");
+		goto out;
+	}
+	if (get_str(p->root, "object", &object) != 1) {
+		r = unusable(p, "\"object\" missing or not a string");
+		goto out;
+	}
+	if (strcmp(object, "whatsapp_business_account") != 0) {
+		snprintf(p->reason, sizeof(p->reason), "object=%.64s", object);
+		r = PAYLOAD_NOT_WHATSAPP;
+		goto out;
+	}
+	if ((entries = get_obj(p->root, "entry", json_type_array)) == NULL) {
+		r = unusable(p, "\"entry\" missing or not an array");
+		goto out;
+	}
+	ne = json_object_array_length(entries);
+	for (i = 0; i < ne; i++) {
+		memset(&w, 0, sizeof(w));
+		w.e = i;
+		entry = json_object_array_get_idx(entries, i);
+		if (!json_object_is_type(entry, json_type_object)) {
+			r = unusable(p, "entry[%zu] is not an object", i);
+			goto out;
+		}
+		if (get_str(entry, "id", &w.waba_id) == -1) {
+			r = unusable(p, "entry[%zu].id is not a string", i);
+			goto out;
+		}
+		if ((changes = get_obj(entry, "changes", json_type_array)) == NULL) {
+			r = unusable(p, "entry[%zu].changes missing or not an array", i);
+			goto out;
+		}
+		nc = json_object_array_length(changes);
+		for (j = 0; j < nc; j++) {
+			w.c = j;
+			w.pnid = w.display = NULL;
+			w.contacts = NULL;
+			r = walk_change(p, &w, json_object_array_get_idx(changes, j));
+			if (r != PAYLOAD_OK)
+				goto out;
+		}
+	}
+	r = mark_dups(p);
+out:
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return r;
+}
+
+void
+payload_reset(struct payload *p)
+{
+	if (p->root != NULL)
+		json_object_put(p->root);
+	p->root = NULL;
+	p->nmsgs = p->nstatuses = p->nevents = 0;
+	p->reason[0] = '\0';
+}
+
+void
+payload_free(struct payload *p)
+{
+	payload_reset(p);
+	free(p->msgs);
+	free(p->statuses);
+	free(p->events);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,119 @@
+/*
+ * payload.h - a webhook body parsed into flat lists of what to store.
+ *
+ * json-c parses the raw bytes once; every entry, change and message is walked
+ * (never only the first). The lists hold pointers into the json-c tree plus a
+ * JSON path to each object, so the store can take the object itself from the
+ * body PostgreSQL parses (no re-serialisation, numbers kept exactly as sent).
+ */
+#ifndef WAHOOK_PAYLOAD_H
+#define WAHOOK_PAYLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PAYLOAD_PATH_MAX 96
+#define PAYLOAD_MAX_DEPTH 64	/* json-c nesting limit: deeper bodies are quarantined */
+#define PAYLOAD_ID_MAX 1024	/* longest message id we accept */
+
+/* Why a stored message gets no outbox row (PAYLOAD_ANSWER: it does). */
+enum payload_class {
+	PAYLOAD_ANSWER = 0,	/* a user message: mark read and reply */
+	PAYLOAD_REACTION,
+	PAYLOAD_SYSTEM,
+	PAYLOAD_UNSUPPORTED,	/* type unsupported */
+	PAYLOAD_ERRORED,	/* carries errors[] */
+	PAYLOAD_EDIT,
+	PAYLOAD_REVOKE,
+	PAYLOAD_ECHO,		/* from our own number, or under smb_message_echoes */
+};
+
+struct payload_msg {
+	const char	*id;
+	const char	*phone_number_id;
+	const char	*display_phone_number;	/* may be NULL */
+	const char	*waba_id;		/* may be NULL */
+	const char	*field;			/* "messages" or "smb_message_echoes" */
+	const char	*sender;		/* "from" */
+	const char	*recipient;		/* "to" (echoes), may be NULL */
+	const char	*type;
+	int64_t		 ts;			/* Unix seconds */
+	const char	*text_body;		/* may be NULL */
+	const char	*profile_name;		/* may be NULL */
+	const char	*context_id;		/* context.id, may be NULL */
+	const char	*react_to;		/* reaction.message_id, reactions only */
+	const char	*emoji;			/* NULL or "" removes the reaction */
+	enum payload_class cls;
+	int		 dup;			/* same id earlier in this body: skipped */
+	int		 fresh;			/* set by store_webhook(): inserted now */
+	char		 path[PAYLOAD_PATH_MAX];	/* "{entry,0,changes,0,value,messages,2}" */
+};
+
+struct payload_status {
+	const char	*id;
+	const char	*phone_number_id;
+	const char	*recipient_id;		/* may be NULL */
+	const char	*status;
+	int		 rank;			/* 1..4, 9 failed, 0 unknown */
+	int64_t		 ts;
+	const char	*callback_data;		/* biz_opaque_callback_data, may be NULL */
+	char		 path[PAYLOAD_PATH_MAX];
+};
+
+struct payload_event {
+	const char	*field;
+	const char	*waba_id;		/* may be NULL */
+	char		 path[PAYLOAD_PATH_MAX];	/* to the change's value */
+};
+
+enum payload_result {
+	PAYLOAD_OK = 0,
+	PAYLOAD_NOT_WHATSAPP,	/* valid JSON, another "object": acknowledge, ignore */
+	PAYLOAD_UNUSABLE,	/* quarantine with p->reason */
+	PAYLOAD_NOMEM
+};
+
+struct payload {
+	struct json_object	*root;
+	struct payload_msg	*msgs;
+	size_t			 nmsgs, capmsgs;
+	struct payload_status	*statuses;
+	size_t			 nstatuses, capstatuses;
+	struct payload_event	*events;
+	size_t			 nevents, capevents;
+	char			 reason[256];	/* for PAYLOAD_UNUSABLE / NOT_WHATSAPP */
+};
+
+/*
+ * Parses len bytes of body into p (which the caller zeroes once and may reuse:
+ * list storage is kept between calls). Checks strict JSON, valid UTF-8, nesting
+ * and the shapes FACTS.md describes; any message without a usable id, from,
+ * timestamp or type makes the whole body PAYLOAD_UNUSABLE, so nothing is half
+ * stored. On PAYLOAD_OK the lists are filled, classified, and in-body
+ * duplicates flagged. Always call payload_reset() (or payload_free()) after.
+ */
+enum payload_result payload_parse(struct payload *p, const char *body, size_t len)
+	    __attribute__((warn_unused_result));
+
+/* Drops the parse tree and empties the lists; keeps their memory. */
+void	payload_reset(struct payload *p);
+
+/* Frees everything payload_parse() allocated. */
+void	payload_free(struct payload *p);
+
+/*
+ * The outbox rule, exposed for the unit tests: the class of a message of this
+ * type from sender, given our display number (NULL if unknown), whether the
+ * message object has errors[], and whether it came under smb_message_echoes.
+ */
+enum payload_class payload_classify(const char *type, const char *sender,
+	    const char *display_phone_number, int has_errors, int is_echo_field);
+
+/* "answer", "reaction", ... for logs. */
+const char *payload_class_str(enum payload_class);
+
+/* Rank of a status for the forward-only upsert: sent 1, delivered 2, read 3,
+ * played 4, failed 9, anything else 0. */
+int	payload_status_rank(const char *status);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * store.h - the responder's PostgreSQL side: one persistent connection, one
+ * prepared statement per webhook.
+ *
+ * The statement is a single data-modifying CTE (sql/001_schema.sql has the
+ * tables): messages ON CONFLICT DO NOTHING, an outbox row for each message
+ * that was new and answerable, conversations, reactions, statuses, events,
+ * all in one implicit transaction and one round trip. When PQexecPrepared
+ * returns success the COMMIT has returned: only then may we answer 200.
+ */
+#ifndef WAHOOK_STORE_H
+#define WAHOOK_STORE_H
+
+#include <stddef.h>
+
+#include "payload.h"
+
+enum store_result {
+	STORE_OK = 0,
+	STORE_UNAVAILABLE,	/* connection or transaction failed: answer 503, nothing kept */
+	STORE_REJECTED		/* PostgreSQL refused the data itself (class 22/23/54):
+				   retrying cannot help, quarantine the body */
+};
+
+struct store;
+
+/* Allocates a store for conninfo (not copied: must outlive the store). Does not
+ * connect: the first call does. Returns NULL only when out of memory. */
+struct store *store_new(const char *conninfo);
+
+/*
+ * Stores everything p lists, taking each object from body (the raw request
+ * bytes, which PostgreSQL parses as jsonb). Connects or reconnects as needed,
+ * and retries once on a fresh connection when a reused one turns out dead
+ * (the statement is idempotent). On STORE_OK sets fresh=1 on each message
+ * inserted now (fresh=0: it was stored before). On failure err holds the
+ * reason (PostgreSQL's message and SQLSTATE, never data).
+ */
+enum store_result store_webhook(struct store *, struct payload *p,
+	    const char *body, size_t len, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* Inserts body into wa_quarantine with reason. STORE_OK or STORE_UNAVAILABLE. */
+enum store_result store_quarantine(struct store *, const char *reason,
+	    const char *body, size_t len, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* Closes the connection and frees the store (NULL is fine). */
+void	store_free(struct store *);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * verify.h - the two checks that stand between the internet and the database:
+ * the X-Hub-Signature-256 HMAC over the raw body (FACTS.md: never over a
+ * re-serialisation) and the GET verify token. Both compare in constant time.
+ */
+#ifndef WAHOOK_VERIFY_H
+#define WAHOOK_VERIFY_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+enum verify_result {
+	VERIFY_OK = 0,
+	VERIFY_MISSING,		/* no header */
+	VERIFY_MALFORMED,	/* not "sha256=" + 64 hex digits */
+	VERIFY_MISMATCH,	/* well formed, no secret gives this digest */
+	VERIFY_NO_SECRET	/* nothing to verify with: fail closed */
+};
+
+/*
+ * Checks header (the X-Hub-Signature-256 value, may be NULL) against
+ * HMAC-SHA256(secret, body[0..len)) for each secret; any match is VERIFY_OK.
+ * Hex is case-insensitive. Every secret is tried, so the time does not tell
+ * which one matched.
+ */
+enum verify_result verify_signature(const struct secret *secrets, size_t nsecrets,
+	    const char *header, const unsigned char *body, size_t len);
+
+/* A short word for logs: "ok", "missing", "malformed", "mismatch", "no_secret". */
+const char *verify_result_str(enum verify_result);
+
+/*
+ * Returns 1 when given (len bytes) equals expected (NUL-terminated), else 0.
+ * Compares SHA-256 digests of both, so neither content nor length leaks
+ * through timing. expected NULL never matches.
+ */
+int	verify_token(const char *expected, const char *given, size_t len);
+
+#endif
