@@ -280,7 +280,8 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
 			log_int(l, "ignored", (long long)nign);
 			log_int(l, "statuses", (long long)p->nstatuses);
 			log_int(l, "events", (long long)p->nevents);
-			log_ids(l, p);
+			if (p->nmsgs > 0)
+				log_ids(l, p);
 			goto out;
 		}
 		if (sr == STORE_UNAVAILABLE) {

@@ -55,12 +55,15 @@ def run_units(filters):
 
 
 class Result(unittest.TestResult):
+    t0 = 0.0
+
     def startTest(self, test):
         super().startTest(test)
         self.t0 = time.monotonic()
 
     def _line(self, word, test):
-        print("%-4s %s (%.1fs)" % (word, test.id(), time.monotonic() - self.t0), flush=True)
+        dt = time.monotonic() - self.t0 if self.t0 else 0.0
+        print("%-4s %s (%.1fs)" % (word, test.id(), dt), flush=True)
 
     def addSuccess(self, test):
         global passed
@@ -99,12 +102,8 @@ def run_integration(filters):
         tests = [t for t in flatten(suite) if want(t.id(), filters)]
         if not tests:
             continue
-        result = Result()
-        unittest.TestSuite(tests).run(result)
-        # errors in setUpModule/setUpClass arrive as _ErrorHolder entries
-        for holder, err in result.errors:
-            if not isinstance(holder, unittest.TestCase):
-                pass
+        # errors in setUpModule/setUpClass arrive through addError too
+        unittest.TestSuite(tests).run(Result())
 
 
 def main():
