@@ -39,6 +39,15 @@ $(B)/obj/%.o: cgi/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# the ingest statement is kept readable in sql/; store.c includes it as a string
+# (comment lines dropped, and the trailing semicolon: PQprepare takes one statement)
+$(B)/gen/ingest_sql.h: sql/ingest.sql
+	@mkdir -p $(@D)
+	sed -e '/^--/d' -e 's/;$$//' -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+
+$(B)/obj/store.o: $(B)/gen/ingest_sql.h
+$(B)/obj/store.o: ALL_CFLAGS += -I$(B)/gen
+
 $(B)/obj/test_%.o: tests/unit/test_%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icgi $(shell $(PKG_CONFIG) --cflags cmocka) -c $< -o $@
