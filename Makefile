@@ -27,9 +27,9 @@ LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq 2>/dev/null || ec
 # modules; each cgi/X.c has cgi/X.h
 COMMON_OBJS = log env
 FCGI_OBJS   = wahook_fcgi http config verify payload store
-DRAIN_OBJS  = drain
+DRAIN_OBJS  = drain drain_config outbox graph pace work report
 
-UNIT_TESTS  = test_verify test_payload test_config test_log test_http
+UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace
 
 obj = $(patsubst %,$(B)/obj/%.o,$(1))
 
@@ -63,6 +63,11 @@ UNIT_LINK = $(call obj,$(COMMON_OBJS) $(filter-out wahook_fcgi,$(FCGI_OBJS)))
 $(B)/test_%: $(B)/obj/test_%.o $(UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FCGI) $(shell $(PKG_CONFIG) --libs cmocka)
 
+# the drainer's unit tests link its pure modules (and libcurl/json-c) instead
+DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config)
+$(B)/test_graph $(B)/test_pace: $(B)/test_%: $(B)/obj/test_%.o $(DRAIN_UNIT_LINK)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DRAIN) $(shell $(PKG_CONFIG) --libs cmocka)
+
 units: $(patsubst %,$(B)/%,$(UNIT_TESTS))
 
 deps:
@@ -81,3 +86,141 @@ clean:
 
 .PHONY: all units deps check run clean
 -include $(wildcard $(B)/obj/*.d)
+
+# --- proof under fire (owner: fire): fuzz, lint, valgrind, fuzz regressions ---
+# The fuzz targets' regression inputs (tests/fuzz/regressions/<target>/) are
+# replayed by `make check` through test_fuzz_<target>: the target built without
+# libFuzzer (tests/fuzz/replay.c supplies main) in the ordinary or SAN=1 build.
+FUZZ_TARGETS = payload verify
+FUZZ_REPLAY  = $(patsubst %,$(B)/test_fuzz_%,$(FUZZ_TARGETS))
+$(FUZZ_REPLAY): $(B)/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(UNIT_LINK)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -Wno-missing-prototypes -Icgi \
+	    -DREPLAY_DIR='"tests/fuzz/regressions/$*"' $(LDFLAGS) -o $@ $^ $(LIBS_FCGI)
+units: $(FUZZ_REPLAY)
+
+# `make fuzz`: libFuzzer (clang, Debian's libclang-rt-14-dev) with ASan+UBSan,
+# each target for FUZZ_SECONDS, seeded from ../shared/fixtures at run time into
+# build/fuzz/seeds (never the repo). The corpus grows in build/fuzz/corpus; a
+# crash lands in build/fuzz/artifacts/<target>/: copy it to
+# tests/fuzz/regressions/<target>/ once fixed.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+FZ = build/fuzz
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+       -fno-sanitize-recover=all -fno-omit-frame-pointer -Icgi -I$(B)/gen \
+       $(shell $(PKG_CONFIG) --cflags fcgi json-c libcrypto libpq 2>/dev/null)
+FUZZ_MODS = log env config verify payload store http
+$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst %,cgi/%.c,$(FUZZ_MODS)) $(B)/gen/ingest_sql.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS_FCGI)
+
+fuzz: deps-fire
+	$(MAKE) $(patsubst %,$(FZ)/fuzz_%,$(FUZZ_TARGETS))
+	python3 tests/fuzz/seeds.py $(FZ)/seeds
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FZ)/corpus/$$t $(FZ)/artifacts/$$t; \
+	  dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  $(FZ)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 $$dict \
+	    -artifact_prefix=$(FZ)/artifacts/$$t/ $(FZ)/corpus/$$t $(FZ)/seeds/$$t \
+	    tests/fuzz/regressions/$$t; \
+	done
+
+# `make lint`: cppcheck (warning, portability, performance; real bugs, not
+# style) and clang-tidy with clang-analyzer-* (path-sensitive: leaks, NULL,
+# use-after-free), bugprone-* and cert-* less the checks that only restate this
+# codebase's deliberate style: easily-swappable-parameters (prototypes are
+# documented), reserved-identifier (none used), narrowing-conversions
+# (-Wconversion already covers them), cert-err33-c (ignoring snprintf/fclose
+# results where truncation is checked otherwise), DeprecatedOrUnsafeBufferHandling
+# (wants Annex K memcpy_s, which glibc lacks), implicit-widening-of-multiplication
+# (flags constant sizes like 1024 * 1024 that cannot overflow int). Both exit
+# non-zero on a finding; a false positive is suppressed at its line with a
+# NOLINT comment saying why.
+LINT_CFLAGS = -std=c11 -D_GNU_SOURCE -Icgi -I$(B)/gen \
+       $(shell $(PKG_CONFIG) --cflags-only-I fcgi json-c libcrypto libpq libcurl 2>/dev/null)
+TIDY_CHECKS = -*,clang-analyzer-*,bugprone-*,cert-*,\
+-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,\
+-cert-dcl37-c,-cert-dcl51-cpp,-bugprone-narrowing-conversions,-cert-err33-c,\
+-bugprone-implicit-widening-of-multiplication-result,\
+-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling
+lint: deps-fire $(B)/gen/ingest_sql.h
+	cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
+	    --enable=warning,portability,performance --suppress=missingIncludeSystem \
+	    -D_GNU_SOURCE -Icgi -I$(B)/gen cgi/
+	clang-tidy --quiet --warnings-as-errors='*' --checks='$(TIDY_CHECKS)' \
+	    cgi/*.c -- $(LINT_CFLAGS)
+
+# `make valgrind`: every unit binary (ordinary build: valgrind and ASan do not
+# mix) under memcheck; definite and indirect leaks are errors.
+valgrind: deps-fire
+	$(MAKE) SAN= units
+	@set -e; for t in $(patsubst %,build/%,$(UNIT_TESTS)) \
+	    $(patsubst %,build/test_fuzz_%,$(FUZZ_TARGETS)); do \
+	  echo "valgrind $$t"; \
+	  valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    --error-exitcode=1 $$t >/dev/null; \
+	done; echo "valgrind: clean"
+
+deps-fire:
+	@scripts/deps fire
+
+.PHONY: fuzz lint valgrind deps-fire
+
+# --- install (owner: servers) -----------------------------------------------
+# `make install PREFIX=/usr DESTDIR=/tmp/pkg`: the responder where CGI/FastCGI
+# programs go, the drainer in bin, the migrations and operator scripts in
+# share/wahook, the server and systemd examples in share/doc/wahook/examples,
+# the manual pages in man8. `make uninstall` removes exactly these files.
+INSTALL ?= install
+CGIDIR   = $(PREFIX)/lib/cgi-bin
+BINDIR   = $(PREFIX)/bin
+SHAREDIR = $(PREFIX)/share/wahook
+EXDIR    = $(PREFIX)/share/doc/wahook/examples
+MAN8DIR  = $(PREFIX)/share/man/man8
+INST_SQL      = $(wildcard sql/[0-9][0-9][0-9]_*.sql) sql/ingest.sql
+INST_SCRIPTS  = $(wildcard scripts/migrate scripts/prune scripts/replay scripts/sample-webhook)
+INST_EXAMPLES = lighttpd.conf.example $(wildcard examples/*)
+INST_MAN      = man/wahook.fcgi.8 man/wahook-drain.8
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(CGIDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql \
+	    $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(EXDIR) $(DESTDIR)$(MAN8DIR)
+	$(INSTALL) -m 0755 $(B)/wahook.fcgi $(DESTDIR)$(CGIDIR)/wahook.fcgi
+	$(INSTALL) -m 0755 $(B)/wahook-drain $(DESTDIR)$(BINDIR)/wahook-drain
+	$(INSTALL) -m 0644 $(INST_SQL) $(DESTDIR)$(SHAREDIR)/sql/
+	$(INSTALL) -m 0755 $(INST_SCRIPTS) $(DESTDIR)$(SHAREDIR)/scripts/
+	$(INSTALL) -m 0644 $(INST_EXAMPLES) $(DESTDIR)$(EXDIR)/
+	$(INSTALL) -m 0644 $(INST_MAN) $(DESTDIR)$(MAN8DIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(CGIDIR)/wahook.fcgi $(DESTDIR)$(BINDIR)/wahook-drain
+	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/sql/,$(notdir $(INST_SQL)))
+	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/scripts/,$(notdir $(INST_SCRIPTS)))
+	rm -f $(addprefix $(DESTDIR)$(EXDIR)/,$(notdir $(INST_EXAMPLES)))
+	rm -f $(addprefix $(DESTDIR)$(MAN8DIR)/,$(notdir $(INST_MAN)))
+	-rmdir $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(SHAREDIR) \
+	    $(DESTDIR)$(EXDIR) $(DESTDIR)$(PREFIX)/share/doc/wahook 2>/dev/null
+
+.PHONY: install uninstall
+
+# --- benchmark (owner: bench) -----------------------------------------------
+# `make bench`: installs wrk, pgbench and gnuplot if missing (scripts/deps bench),
+# builds the ordinary (not SAN) binaries and the null FastCGI responder
+# (tests/bench/null_fcgi.c, the web stack's ceiling), then runs scripts/bench:
+# about 10 minutes, loopback only. The table is printed and saved in
+# $(BENCH_OUT)/results.md (with results.json and the plot throughput.png).
+BENCH_OUT ?= build/bench
+build/bench_null_fcgi: tests/bench/null_fcgi.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(shell $(PKG_CONFIG) --libs fcgi 2>/dev/null || echo -lfcgi)
+
+bench:
+	@scripts/deps bench
+	$(MAKE) SAN= all build/bench_null_fcgi
+	WAHOOK_BUILD=build scripts/bench $(BENCH_OUT)
+
+.PHONY: bench

@@ -4,6 +4,7 @@
  */
 #include "env.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -45,8 +46,11 @@ read_file(const char *path, char *err, size_t errlen, const char *name)
 	fclose(f);
 	return buf;
 fail:
-	if (buf != NULL)
-		env_free_secret(buf);
+	if (buf != NULL) {
+		/* not a C string here (no NUL yet, or one inside): wipe it all */
+		explicit_bzero(buf, SECRET_FILE_MAX + 1);
+		free(buf);
+	}
 	if (f != NULL)
 		fclose(f);
 	return NULL;
@@ -118,8 +122,9 @@ env_long(const char *name, long long def, long long min, long long max,
 	}
 	errno = 0;
 	x = strtoll(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || *v == ' ' || *v == '+' ||
-	    x < min || x > max) {
+	/* strtoll() would skip any leading blank (tab, newline) and take '+' */
+	if (errno != 0 || end == v || *end != '\0' ||
+	    (*v != '-' && (*v < '0' || *v > '9')) || x < min || x > max) {
 		snprintf(err, errlen, "%s=%.40s: want a whole number from %lld to %lld",
 		    name, v, min, max);
 		return -1;
@@ -142,7 +147,8 @@ env_double(const char *name, double def, double min, double max,
 	}
 	errno = 0;
 	x = strtod(v, &end);
-	if (errno != 0 || end == v || *end != '\0' || *v == ' ' || !isfinite(x) ||
+	if (errno != 0 || end == v || *end != '\0' || isspace((unsigned char)*v) ||
+	    !isfinite(x) ||
 	    x < min || x > max) {
 		snprintf(err, errlen, "%s=%.40s: want a number from %g to %g",
 		    name, v, min, max);

@@ -120,7 +120,9 @@ read_body(struct http_state *st, const struct http_req *req, size_t *lenp,
 	if (req->content_length != NULL && *req->content_length != '\0') {
 		errno = 0;
 		cl = strtoull(req->content_length, &end, 10);
-		if (errno != 0 || *end != '\0' || *req->content_length == '-') {
+		/* digits only: strtoull() would skip blanks and take a sign */
+		if (errno != 0 || *end != '\0' ||
+		    *req->content_length < '0' || *req->content_length > '9') {
 			log_str(l, "reason", "malformed Content-Length");
 			return 400;
 		}

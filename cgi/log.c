@@ -10,11 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
+static const char trunc_mark[] = " truncated=1";
+
+/* Usable length of a line: one byte is kept for the newline added by log_end(),
+ * and room for the mark, so a cut line keeps its whole fields and the mark. */
+#define LINE_LIMIT(l) (sizeof((l)->buf) - 1 - (sizeof(trunc_mark) - 1))
+
 static void
 put(struct logline *l, const char *s, size_t n)
 {
-	/* keep one byte for the newline added by log_end() */
-	if (l->truncated || l->len + n > sizeof(l->buf) - 1) {
+	if (l->truncated || l->len + n > LINE_LIMIT(l)) {
 		l->truncated = 1;
 		return;
 	}
@@ -43,6 +48,7 @@ void
 log_begin(struct logline *l, const char *level, const char *ev)
 {
 	l->len = 0;
+	l->field_end = 0;
 	l->truncated = 0;
 	put(l, "level=", 6);
 	put(l, level, strlen(level));
@@ -61,6 +67,8 @@ log_strn(struct logline *l, const char *key, const char *v, size_t n)
 	put(l, "=", 1);
 	if (v != NULL && bare(v, n)) {
 		put(l, v, n);
+		if (!l->truncated)
+			l->field_end = l->len;
 		return;
 	}
 	put(l, "\"", 1);
@@ -81,6 +89,8 @@ log_strn(struct logline *l, const char *key, const char *v, size_t n)
 		}
 	}
 	put(l, "\"", 1);
+	if (!l->truncated)
+		l->field_end = l->len;
 }
 
 void
@@ -114,7 +124,7 @@ log_ms(struct logline *l, const char *key, double ms)
 size_t
 log_room(const struct logline *l)
 {
-	return l->truncated ? 0 : sizeof(l->buf) - 1 - l->len;
+	return l->truncated || l->len >= LINE_LIMIT(l) ? 0 : LINE_LIMIT(l) - l->len;
 }
 
 #define LIST_RESERVE 96	/* kept free behind a list for the fields that follow it */
@@ -150,6 +160,8 @@ void
 log_list_end(struct logline *l)
 {
 	put(l, "\"", 1);
+	if (!l->truncated)
+		l->field_end = l->len;
 }
 
 void
@@ -159,11 +171,13 @@ log_set_level(struct logline *l, const char *level)
 
 	/* the line starts "level=OLD " */
 	old = strcspn(l->buf + 6, " ");
-	if (6 + old > l->len || l->len - old + new > sizeof(l->buf) - 1)
+	if (6 + old > l->len || l->len - old + new > LINE_LIMIT(l))
 		return;
 	memmove(l->buf + 6 + new, l->buf + 6 + old, l->len - 6 - old);
 	memcpy(l->buf + 6, level, new);
 	l->len = l->len - old + new;
+	if (l->field_end >= 6 + old)
+		l->field_end = l->field_end - old + new;
 }
 
 void
@@ -174,14 +188,11 @@ log_end(struct logline *l)
 	ssize_t w;
 
 	if (l->truncated) {
-		/* make room for the marker by dropping the tail */
-		static const char mark[] = " truncated=1";
-		size_t m = sizeof(mark) - 1;
-
-		if (l->len > sizeof(l->buf) - 1 - m)
-			l->len = sizeof(l->buf) - 1 - m;
-		memcpy(l->buf + l->len, mark, m);
-		l->len += m;
+		/* drop the field that did not fit whole (a value cut inside its
+		 * quotes would swallow the mark); put() kept room for the mark */
+		l->len = l->field_end;
+		memcpy(l->buf + l->len, trunc_mark, sizeof(trunc_mark) - 1);
+		l->len += sizeof(trunc_mark) - 1;
 	}
 	l->buf[l->len++] = '\n';
 	p = l->buf;

@@ -4,7 +4,8 @@
  * A line is built in a fixed buffer (struct logline) and written with one
  * write(2), so lines from several processes sharing a log never interleave.
  * Values from outside are quoted and control characters escaped; a line that
- * would overflow is cut and marked truncated=1, never overrun.
+ * would overflow is cut after its last whole field and marked truncated=1,
+ * never overrun.
  */
 #ifndef WAHOOK_LOG_H
 #define WAHOOK_LOG_H
@@ -17,6 +18,7 @@
 struct logline {
 	char	buf[LOGLINE_MAX];
 	size_t	len;
+	size_t	field_end;	/* len after the last whole field: where a cut line ends */
 	int	truncated;
 	int	list_items;
 };

@@ -89,6 +89,19 @@ pgerr(char *err, size_t errlen, const char *what, PGconn *conn, const PGresult *
 	    *sqlstate(r) ? " (SQLSTATE " : "", sqlstate(r), *sqlstate(r) ? ")" : "");
 }
 
+/* libpq's default prints server notices raw on stderr ("WARNING:  terminating
+ * connection due to immediate shutdown command"): make them logfmt lines. */
+static void
+notice(void *arg, const char *msg)
+{
+	struct logline l;
+
+	(void)arg;
+	log_begin(&l, "warn", "db_notice");
+	log_strn(&l, "msg", msg, strcspn(msg, "\n"));
+	log_end(&l);
+}
+
 /*
  * Connects and prepares both statements. The session settings: a statement
  * timeout below Meta's patience (it retries answers slower than ~20 s), and
@@ -110,6 +123,7 @@ connect_db(struct store *s, char *err, size_t errlen)
 		pgerr(err, errlen, "connect", s->conn, NULL);
 		goto fail;
 	}
+	PQsetNoticeProcessor(s->conn, notice, NULL);
 	r = PQexec(s->conn, "SELECT set_config('statement_timeout', '15s', false), "
 	    "CASE WHEN current_setting('synchronous_commit') = 'off' THEN "
 	    "set_config('synchronous_commit', 'on', false) END");
@@ -275,6 +289,21 @@ data_error(const char *state)
 	    strncmp(state, "54", 2) == 0;
 }
 
+/*
+ * The connection died under the statement. libpq can still say CONNECTION_OK
+ * here: after a server's immediate shutdown the first failed exec reports
+ * "server closed the connection unexpectedly" (no SQLSTATE) and only the next
+ * one flips the status, which cost one 503 per process after every restart.
+ * No SQLSTATE (a client-side failure), class 08 (connection exception) and
+ * 57P0x (the server is shutting down or starting) all mean: reconnect, retry.
+ */
+static int
+conn_lost(const char *state)
+{
+	return *state == '\0' || strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0;
+}
+
 static void
 trim(struct store *s)
 {
@@ -296,7 +325,7 @@ run(struct store *s, PGresult *(*fn)(struct store *, const void *), const void *
     PGresult **out, char *err, size_t errlen)
 {
 	PGresult *r = NULL;
-	int attempt, fresh;
+	int attempt, fresh, lost;
 
 	*out = NULL;
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -314,8 +343,9 @@ run(struct store *s, PGresult *(*fn)(struct store *, const void *), const void *
 			PQclear(r);
 			return STORE_REJECTED;
 		}
+		lost = conn_lost(sqlstate(r));
 		PQclear(r);
-		if (PQstatus(s->conn) == CONNECTION_OK) {
+		if (PQstatus(s->conn) == CONNECTION_OK && !lost) {
 			/* a live connection refused: a retry now would fail alike */
 			return STORE_UNAVAILABLE;
 		}

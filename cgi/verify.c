@@ -1,15 +1,17 @@
 /*
- * verify.c - HMAC-SHA256 signature and token checks with OpenSSL's one-shot
- * HMAC() and CRYPTO_memcmp(). The header's hex is decoded into bytes first, so
- * upper- and lower-case digests compare alike.
+ * verify.c - HMAC-SHA256 signature and token checks: RFC 2104 over OpenSSL's
+ * low-level SHA-256 (see hmac_sha256() for why not HMAC()) and CRYPTO_memcmp().
+ * The header's hex is decoded into bytes first, so upper- and lower-case
+ * digests compare alike.
  */
 #include "verify.h"
 
 #include <string.h>
 
+/* SHA256_Init() & co. are deprecated in OpenSSL 3 in favour of EVP, and are
+ * used on purpose: see hmac_sha256() */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 static int
@@ -51,12 +53,51 @@ parse_header(const char *h, unsigned char want[SHA256_DIGEST_LENGTH])
 	return 0;
 }
 
+/*
+ * out = HMAC-SHA256(key, msg) (RFC 2104). Not OpenSSL 3's HMAC(): that goes
+ * through EVP and the provider machinery, which on first use brings about
+ * 2.2 MB more of libcrypto into every responder process (make bench: 9.5 MB
+ * resident instead of 7.4) and allocates and frees a context per call. The
+ * low-level SHA-256 is the same assembly (SHA-NI/AVX2) without either.
+ */
+static void
+hmac_sha256(const unsigned char *key, size_t klen, const unsigned char *msg, size_t len,
+    unsigned char out[SHA256_DIGEST_LENGTH])
+{
+	unsigned char k[SHA256_CBLOCK], pad[SHA256_CBLOCK], inner[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
+	size_t i;
+
+	memset(k, 0, sizeof(k));
+	if (klen > sizeof(k)) {
+		SHA256_Init(&c);
+		SHA256_Update(&c, key, klen);
+		SHA256_Final(k, &c);
+	} else if (klen > 0)
+		memcpy(k, key, klen);
+	for (i = 0; i < sizeof(k); i++)
+		pad[i] = k[i] ^ 0x36;
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, sizeof(pad));
+	SHA256_Update(&c, msg, len);
+	SHA256_Final(inner, &c);
+	for (i = 0; i < sizeof(k); i++)
+		pad[i] = k[i] ^ 0x5c;
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, sizeof(pad));
+	SHA256_Update(&c, inner, sizeof(inner));
+	SHA256_Final(out, &c);
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	OPENSSL_cleanse(&c, sizeof(c));
+}
+
 enum verify_result
 verify_signature(const struct secret *secrets, size_t nsecrets,
     const char *header, const unsigned char *body, size_t len)
 {
-	unsigned char want[SHA256_DIGEST_LENGTH], got[EVP_MAX_MD_SIZE];
-	unsigned int gotlen;
+	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
 	static const unsigned char empty;
 	size_t i;
 	int match = 0;
@@ -68,12 +109,10 @@ verify_signature(const struct secret *secrets, size_t nsecrets,
 	if (parse_header(header, want) == -1)
 		return VERIFY_MALFORMED;
 	if (body == NULL)
-		body = &empty;	/* HMAC() wants a pointer even for 0 bytes */
+		body = &empty;	/* SHA256_Update() wants a pointer even for 0 bytes */
 	for (i = 0; i < nsecrets; i++) {
-		gotlen = 0;
-		if (HMAC(EVP_sha256(), secrets[i].key, (int)secrets[i].len, body, len,
-		    got, &gotlen) == NULL || gotlen != SHA256_DIGEST_LENGTH)
-			continue;
+		hmac_sha256((const unsigned char *)secrets[i].key, secrets[i].len, body, len,
+		    got);
 		match |= CRYPTO_memcmp(got, want, SHA256_DIGEST_LENGTH) == 0;
 	}
 	OPENSSL_cleanse(got, sizeof(got));

@@ -2,7 +2,9 @@
  * wahook_fcgi.c - main() of wahook.fcgi: configuration, then one request at a
  * time, from FastCGI (FCGX_Accept_r: FCGI_Accept would swap environ under
  * us) or, when started as a plain CGI program, the single request in the
- * environment and stdin. Signals are blocked while a request is in hand, so
+ * environment and stdin. Under systemd socket activation the listening socket
+ * arrives on fd 3 (LISTEN_FDS) and is moved to fd 0, where libfcgi looks for
+ * it. Signals are blocked while a request is in hand, so
  * SIGTERM/SIGUSR1 always let it finish; they are delivered at the next accept.
  */
 #include "config.h"
@@ -21,6 +23,45 @@
 #include <fcgiapp.h>
 
 static volatile sig_atomic_t stopping;
+
+/*
+ * systemd socket activation (sd_listen_fds(3) protocol, without libsystemd):
+ * when LISTEN_PID is ours and LISTEN_FDS is 1, the listening socket is fd 3;
+ * libfcgi listens on fd 0, so move it there. The variables are removed so that
+ * nothing started later takes them for its own. Units that say
+ * StandardInput=socket already have the socket on fd 0: that works too.
+ * Returns 0 (also when not activated), or -1 with a message in err.
+ */
+static int
+listen_fds_to_stdin(char *err, size_t errlen)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+	long n, p;
+
+	if (pid == NULL || fds == NULL)
+		return 0;
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	if (errno != 0 || end == pid || *end != '\0' || p != (long)getpid())
+		return 0;	/* meant for another process: leave fd 0 alone */
+	errno = 0;
+	n = strtol(fds, &end, 10);
+	if (errno != 0 || end == fds || *end != '\0' || n != 1) {
+		snprintf(err, errlen, "LISTEN_FDS=%.20s: want exactly one socket "
+		    "(one ListenStream= in the .socket unit)", fds);
+		return -1;
+	}
+	if (dup2(3, STDIN_FILENO) == -1) {
+		snprintf(err, errlen, "LISTEN_FDS: dup2(3, 0): %s", strerror(errno));
+		return -1;
+	}
+	close(3);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 0;
+}
 
 static void
 on_signal(int sig)
@@ -178,7 +219,8 @@ main(void)
 	int rc;
 
 	memset(&st, 0, sizeof(st));
-	if (config_load(&cfg, err, sizeof(err)) == -1) {
+	if (listen_fds_to_stdin(err, sizeof(err)) == -1 ||
+	    config_load(&cfg, err, sizeof(err)) == -1) {
 		struct logline l;
 
 		log_begin(&l, "error", "config");

@@ -7,6 +7,7 @@ Usage: tests/run.py [SUBSTRING...]   run only tests whose name contains one of t
 """
 import glob
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,7 +31,8 @@ def run_units(filters):
     global passed, failed
     for exe in sorted(glob.glob(os.path.join(BUILD, "test_*"))):
         name = os.path.basename(exe)
-        if not os.access(exe, os.X_OK) or not want(name, filters):
+        # matched as printed ("unit/test_verify"), so `run.py unit/` selects them
+        if not os.access(exe, os.X_OK) or not want("unit/" + name, filters):
             continue
         env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP")
         r = subprocess.run([exe], capture_output=True, text=True, env=env,
@@ -106,11 +108,82 @@ def run_integration(filters):
         unittest.TestSuite(tests).run(Result())
 
 
+def sanitizer_setup():
+    """For a SAN=1 build (WAHOOK_BUILD=build/san): every ASan, LSan and UBSan
+    report of any process the suite starts - units, responders under a web
+    server, drainers - is written to BUILD/san-reports/, which
+    sanitizer_reports() reads at the end: a report anywhere fails the run, even
+    from a process whose exit status no test looks at. Leaks are checked
+    (detect_leaks=1) at every orderly exit; a process killed by a signal (SIGKILL
+    in the fault tests) runs no leak check at all, so it cannot report one.
+    The directory is world-writable (sticky): servers may run their FastCGI
+    children as another user."""
+    if os.path.basename(os.path.normpath(BUILD)) != "san":
+        return None
+    d = os.path.join(BUILD, "san-reports")
+    if os.path.isdir(d):
+        for f in os.listdir(d):
+            os.unlink(os.path.join(d, f))
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o1777)
+    for var, opts in (
+        ("ASAN_OPTIONS", "detect_leaks=1:halt_on_error=1:abort_on_error=0:"
+                         "detect_stack_use_after_return=1:check_initialization_order=1:"
+                         "log_path=%s/asan" % d),
+        ("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:log_path=%s/ubsan" % d),
+    ):
+        # ours last: later options win, and log_path must be ours
+        os.environ[var] = (os.environ[var] + ":" if os.environ.get(var) else "") + opts
+    return d
+
+
+# a report's first line, at a line start (the programs' own lines start "level=")
+SAN_REPORT = re.compile(rb"(?m)^(==\d+==ERROR: \w+Sanitizer|\S+:\d+:\d+: runtime error: |"
+                        rb"SUMMARY: \w+Sanitizer)")
+
+
+def sanitizer_reports(d):
+    """Fails the run for each report in d, and for each one in the logs: GCC's
+    UBSan runtime is a library of its own beside ASan's and writes to stderr
+    whatever log_path says, and stderr of a server's FastCGI child is a log."""
+    global failed
+    if d is None:
+        return
+    time.sleep(0.5)     # a process stopped just now may still be writing
+    found = [os.path.join(d, f) for f in sorted(os.listdir(d))]
+    h = sys.modules.get("harness")
+    for f in (h.log_files() if h is not None else []):
+        with open(f, "rb") as fh:
+            if SAN_REPORT.search(fh.read()):
+                found.append(f)
+    for f in found:
+        with open(f, "rb") as fh:
+            data = fh.read()
+        m = SAN_REPORT.search(data)
+        text = data[m.start() if m else 0:][:4000].decode(errors="replace")
+        failed += 1
+        failures.append("sanitizer report in %s\n%s" % (f, text))
+        print("FAIL sanitizer report in %s:\n%s" % (f, text), flush=True)
+    print("sanitizers: %d report(s)" % len(found))
+
+
+def run_at_end(filters):
+    """Checks that need every other test behind them (harness.AT_END), such as
+    the grep of every log the suite wrote for the secrets."""
+    h = sys.modules.get("harness")
+    tests = [t for t in getattr(h, "AT_END", []) if want(t.id(), filters)]
+    if tests:
+        unittest.TestSuite(tests).run(Result())
+
+
 def main():
     filters = sys.argv[1:]
     t0 = time.monotonic()
+    san = sanitizer_setup()
     run_units(filters)
     run_integration(filters)
+    run_at_end(filters)
+    sanitizer_reports(san)
     if failures:
         print("\nFailures:")
         for f in failures:

@@ -29,6 +29,8 @@ TOKEN = "test-verify-token-51b2"
 
 _procs = []        # Popen objects still to reap
 _tmpdirs = []
+LOGS = set()       # every log file a started process writes (read by the secrets check)
+AT_END = []        # unittest cases tests/run.py runs once every other test has run
 
 
 def _cleanup():
@@ -51,9 +53,35 @@ def tmpdir(prefix="wahook-"):
 def spawn(argv, **kw):
     """Starts a process in its own process group and tracks it for cleanup."""
     kw.setdefault("start_new_session", True)
+    for k in ("stdout", "stderr"):
+        if isinstance(getattr(kw.get(k), "name", None), str):
+            register_log(kw[k].name)
     p = subprocess.Popen(argv, **kw)
     _procs.append(p)
     return p
+
+
+def register_log(path):
+    """Adds a log file to LOGS (a process's stdout/stderr files are added by spawn)."""
+    LOGS.add(os.path.abspath(path))
+
+
+def log_files():
+    """Every log file the run's processes wrote that still exists: LOGS, and each
+    log-like file in the temp dirs (server error logs named in their configs; a
+    cluster's data dir only for its log/; never files holding secrets)."""
+    files = set(LOGS)
+    for d in _tmpdirs:
+        for root, dirs, names in os.walk(d):
+            if os.path.basename(root) == "data":
+                dirs[:] = [x for x in dirs if x == "log"]
+                continue
+            for n in names:
+                low = n.lower()
+                if any(k in low for k in ("log", "stderr", "stdout", "error", "out", "err")) \
+                        and "secret" not in low and "token" not in low:
+                    files.add(os.path.join(root, n))
+    return sorted(f for f in files if os.path.isfile(f))
 
 
 def kill(p, sig=signal.SIGTERM, timeout=10):
@@ -153,16 +181,21 @@ class Postgres:
             self.pg_ctl("stop", "-m", mode, check=False)
 
     def psql(self, sql, dsn=None, check=True):
-        """Runs sql; returns rows as lists of strings (NULL as None)."""
-        r = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
-                            "-P", "null=\x1e", dsn or self.dsn, "-c", sql],
-                           capture_output=True, text=True)
+        """Runs sql; returns rows as lists of strings (NULL as None). Records end
+        with \\x02 and NULL is \\x01: values may hold newlines, and str.splitlines()
+        would also split on \\x1c-\\x1e."""
+        r = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\x1f", "-R", "\x02",
+                            "-v", "ON_ERROR_STOP=1", "-P", "null=\x01", dsn or self.dsn,
+                            "-c", sql], capture_output=True, text=True)
         if check and r.returncode != 0:
             raise AssertionError("psql failed: %s\n%s" % (sql, r.stderr))
-        rows = []
-        for line in r.stdout.splitlines():
-            rows.append([None if v == "\x1e" else v for v in line.split("\x1f")])
-        return rows
+        out = r.stdout
+        if out == "":
+            return []           # no rows at all; one empty value would be "\n"
+        if out.endswith("\n"):
+            out = out[:-1]
+        return [[None if v == "\x01" else v for v in rec.split("\x1f")]
+                for rec in out.split("\x02")]
 
     def scalar(self, sql):
         rows = self.psql(sql)
@@ -190,6 +223,25 @@ def responder_env(pg, **extra):
         if v is None:
             env.pop(k, None)
     return env
+
+
+def responder_pids(binary, match):
+    """Sorted pids of live processes running binary for which match(pid, ppid) holds
+    (other tests may run the same binary: never match on the name alone)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+            exe = os.readlink("/proc/%s/exe" % d)
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and exe == os.path.realpath(binary) and match(int(d), int(fields[1])):
+            pids.append(int(d))
+    return sorted(pids)
 
 
 class Server:
@@ -230,11 +282,24 @@ class Server:
         return [self.errlog]
 
 
+LIGHTTPD_USER = "www-data"      # the example's server.username
+
+
 def lighttpd_conf_from_example(dirpath, port, bin_path, env, procs=2):
     """The shipped lighttpd.conf.example with its site-specific values pointed at
     this test; every other setting (fastcgi.server, max-request-size, check-local,
-    ...) is the file's own."""
+    server.username, ...) is the file's own. As root, lighttpd then runs itself and
+    the responders as LIGHTTPD_USER, so the socket goes in a directory of theirs
+    (files a test hands the responder must be readable by that user); as anyone
+    else lighttpd ignores server.username."""
     import re
+    rundir = os.path.join(dirpath, "run")
+    os.makedirs(rundir, exist_ok=True)
+    if os.geteuid() == 0:
+        # lighttpd opens its logs and sockets after dropping to the user
+        pw = pwd.getpwnam(LIGHTTPD_USER)
+        for d in (dirpath, rundir):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
     with open(os.path.join(ROOT, "lighttpd.conf.example")) as f:
         conf = f.read()
     envlines = "".join('            "%s" => "%s",\n' % (k, v.replace('"', '\\"'))
@@ -244,7 +309,7 @@ def lighttpd_conf_from_example(dirpath, port, bin_path, env, procs=2):
         (r"(?m)^server\.document-root\s*=.*$", 'server.document-root = "%s"' % dirpath),
         (r"(?m)^server\.pid-file\s*=.*$", 'server.pid-file = "%s/lighttpd.pid"' % dirpath),
         (r"(?m)^var\.wahook_bin\s*=.*$", 'var.wahook_bin = "%s"' % bin_path),
-        (r"(?m)^var\.wahook_socket\s*=.*$", 'var.wahook_socket = "%s/wahook.sock"' % dirpath),
+        (r"(?m)^var\.wahook_socket\s*=.*$", 'var.wahook_socket = "%s/wahook.sock"' % rundir),
         (r'"max-procs"\s*=>\s*\d+', '"max-procs" => %d' % procs),
         (r"(?s)# BEGIN wahook environment\n.*?# END wahook environment",
          "# BEGIN wahook environment\n" + envlines + "            # END wahook environment"),
@@ -264,11 +329,11 @@ class Lighttpd(Server):
         self.port = free_port()
         self.errlog = os.path.join(self.dir, "error.log")
         self.conf = os.path.join(self.dir, "lighttpd.conf")
+        self.binary = binary or os.path.join(BUILD, "wahook.fcgi")
         e = responder_env(pg, **(env or {}))
         e.pop("PATH", None)
         with open(self.conf, "w") as f:
-            f.write(lighttpd_conf_from_example(self.dir, self.port,
-                    binary or os.path.join(BUILD, "wahook.fcgi"), e, procs))
+            f.write(lighttpd_conf_from_example(self.dir, self.port, self.binary, e, procs))
             f.write('\nserver.errorlog = "%s"\nserver.breakagelog = "%s"\n'
                     % (self.errlog, self.errlog))
         self.proc = spawn(["lighttpd", "-D", "-f", self.conf],
@@ -286,6 +351,10 @@ class Lighttpd(Server):
 
     def logfiles(self):
         return [self.errlog, self.errlog + ".stderr"]
+
+    def fcgi_pids(self):
+        """pids of the responders lighttpd spawned (its children)."""
+        return responder_pids(self.binary, lambda pid, ppid: ppid == self.proc.pid)
 
     def stop(self):
         kill(self.proc)
@@ -306,27 +375,41 @@ class Nginx(Server):
         self.start_fcgi()
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_CONF % {"dir": self.dir, "port": self.port, "sock": self.sock,
-                                  "errlog": self.errlog, "max_body": max_body})
+            f.write(NGINX_CONF % {"dir": self.dir, "port": self.port,
+                                  "servers": "".join("        server unix:%s;\n" % x
+                                                     for x in self.socks),
+                                  "errlog": self.errlog, "max_body": max_body,
+                                  "user": "user %s;" % NGINX_USER if os.geteuid() == 0
+                                  else ""})
         self.proc = spawn(["nginx", "-c", conf, "-p", self.dir, "-g", "daemon off;"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self._up, 10, "nginx on port %d" % self.port)
 
     def start_fcgi(self):
-        """spawn-fcgi -n keeps the parent in the foreground; it forks procs children."""
-        if os.path.exists(self.sock):
-            os.unlink(self.sock)
+        """One `spawn-fcgi -n` per process, each on its own socket, all in one nginx
+        upstream: -n execs the responder in the foreground (so self.fcgis are the
+        responders themselves, exit status included), and -n ignores -F, while
+        without -n the children setsid() away and nobody reaps them here."""
         self.log_fh = open(self.applog, "a")
-        self.fcgi = spawn(["spawn-fcgi", "-n", "-s", self.sock, "-M", "0600", "-F",
-                           str(self.procs), "--", self.binary],
-                          env=self.env, stdout=self.log_fh, stderr=self.log_fh)
-        wait_for(lambda: os.path.exists(self.sock), 10, "spawn-fcgi socket")
+        # as root, nginx's workers run as NGINX_USER: the sockets are theirs alone
+        owner = ["-U", NGINX_USER] if os.geteuid() == 0 else []
+        self.socks = [os.path.join(self.dir, "wahook-%d.sock" % i) for i in range(self.procs)]
+        self.sock = self.socks[0]
+        self.fcgis = []
+        for sock in self.socks:
+            if os.path.exists(sock):
+                os.unlink(sock)
+            self.fcgis.append(spawn(["spawn-fcgi", "-n", "-s", sock, "-M", "0600"] + owner +
+                                    ["--", self.binary],
+                                    env=self.env, stdout=self.log_fh, stderr=self.log_fh))
+        self.fcgi = self.fcgis[0]
+        for sock in self.socks:
+            wait_for(lambda: os.path.exists(sock), 10, "spawn-fcgi socket")
 
     def fcgi_pids(self):
-        """pids of the responder processes (children of spawn-fcgi or itself)."""
-        out = subprocess.run(["pgrep", "-f", "-x", self.binary], capture_output=True,
-                             text=True).stdout.split()
-        return [int(p) for p in out]
+        """pids of this server's responders (each spawn-fcgi -n became one)."""
+        mine = set(p.pid for p in self.fcgis)
+        return responder_pids(self.binary, lambda pid, ppid: pid in mine)
 
     def _up(self):
         if self.proc.poll() is not None:
@@ -342,16 +425,21 @@ class Nginx(Server):
 
     def stop(self):
         kill(self.proc)
-        kill(self.fcgi)
+        for p in self.fcgis:
+            kill(p)
 
 
+NGINX_USER = "www-data"
 NGINX_CONF = """
+%(user)s
 worker_processes 1;
 pid %(dir)s/nginx.pid;
 error_log %(errlog)s info;
 events { worker_connections 1024; }
 http {
     access_log off;
+    upstream wahook {
+%(servers)s    }
     client_body_temp_path %(dir)s/body;
     fastcgi_temp_path %(dir)s/fastcgi;
     proxy_temp_path %(dir)s/proxy;
@@ -362,7 +450,7 @@ http {
         client_max_body_size %(max_body)s;
         location / {
             include /etc/nginx/fastcgi_params;
-            fastcgi_pass unix:%(sock)s;
+            fastcgi_pass wahook;
         }
     }
 }

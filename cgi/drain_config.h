@@ -1,0 +1,45 @@
+/*
+ * drain_config.h - wahook-drain's configuration, read once at start from the
+ * environment into one struct that nothing modifies afterwards.
+ *
+ * The access token is needed only by the modes that call the Graph API, so
+ * --status, --metrics and --requeue-dead work without one.
+ */
+#ifndef WAHOOK_DRAIN_CONFIG_H
+#define WAHOOK_DRAIN_CONFIG_H
+
+#include <stddef.h>
+
+#define DRAIN_GRAPH_URL_DEFAULT	"https://graph.facebook.com/v23.0"
+#define DRAIN_URL_MAX		512
+#define DRAIN_REPLY_MAX		4096	/* Meta's limit on a text body, in characters */
+
+struct drain_config {
+	const char	*db;		/* WAHOOK_DB: libpq conninfo; "" = PG* defaults */
+	char		*token;		/* WAHOOK_ACCESS_TOKEN[_FILE]; NULL when not needed */
+	char		 graph_url[DRAIN_URL_MAX];	/* no trailing slash */
+	const char	*reply_text;	/* WAHOOK_REPLY_TEXT, valid UTF-8 */
+	int		 typing;	/* WAHOOK_TYPING: add the typing indicator */
+	int		 concurrency;	/* conversations in flight */
+	double		 max_rps;	/* calls per second per phone_number_id */
+	double		 retry_min;	/* backoff bounds, seconds */
+	double		 retry_max;
+	int		 max_attempts;	/* failed calls before a row goes dead */
+	double		 max_age;	/* seconds from arrival (or requeue) to dead */
+	double		 lease;		/* seconds a claim hides a row from other drainers */
+	double		 http_timeout;	/* seconds per Graph call, <= lease / 2 */
+};
+
+/*
+ * Fills *c from the environment. need_token: 1 when the run will call the Graph
+ * API (a missing token is then an error). Returns 0, or -1 with a message that
+ * names the variable in err (the caller prints it and exits 2); the message never
+ * holds the token. Free with drain_config_free().
+ */
+int	drain_config_load(struct drain_config *c, int need_token, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* Wipes the token and clears *c. */
+void	drain_config_free(struct drain_config *c);
+
+#endif

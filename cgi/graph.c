@@ -1,0 +1,507 @@
+/*
+ * graph.c - Graph API calls on libcurl's multi interface (see graph.h).
+ * Each slot owns one easy handle, reused call after call; the multi handle's
+ * connection cache is what keeps connections to Meta warm. Answers are read
+ * into a capped buffer; classification looks at the status and error.code only
+ * (FACTS.md: "Decide on code, never on the message text").
+ */
+#include "graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "log.h"
+
+#define PNID_MAX 64
+
+struct slot {
+	CURL		*easy;
+	int		 busy;
+	enum graph_step	 step;
+	char		*body;		/* request, freed when the call ends */
+	char		*ans;		/* answer bytes, up to GRAPH_ANSWER_MAX */
+	size_t		 anslen;
+	double		 t0;
+	char		 url[DRAIN_URL_MAX];
+	char		 errbuf[CURL_ERROR_SIZE];
+};
+
+struct graph {
+	const struct drain_config *c;
+	CURLM			*multi;
+	struct curl_slist	*headers;	/* holds the token: never logged */
+	struct slot		*slots;
+	int			 nslots;
+	int			 running;	/* calls added and not yet collected */
+};
+
+const char *
+graph_class_name(enum graph_class c)
+{
+	switch (c) {
+	case GRAPH_OK:		return "ok";
+	case GRAPH_TRANSIENT:	return "transient";
+	case GRAPH_PAIR_RATE:	return "pair_rate";
+	case GRAPH_AUTH:	return "auth";
+	case GRAPH_PERMANENT:	return "permanent";
+	}
+	return "unknown";
+}
+
+static char *
+to_string(json_object *o)
+{
+	const char *s;
+	char *copy = NULL;
+
+	if (o == NULL)
+		return NULL;
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s != NULL)
+		copy = strdup(s);
+	json_object_put(o);
+	return copy;
+}
+
+/* json_object_object_add takes ownership of v, also of a NULL: an allocation
+ * failure shows up as a missing member, which we check via *ok. */
+static void
+add(json_object *o, const char *k, json_object *v, int *ok)
+{
+	if (v == NULL || json_object_object_add(o, k, v) != 0) {
+		json_object_put(v);
+		*ok = 0;
+	}
+}
+
+char *
+graph_body_read(const char *message_id, int typing)
+{
+	json_object *o = json_object_new_object(), *t = NULL;
+	int ok = o != NULL;
+
+	if (!ok)
+		return NULL;
+	add(o, "messaging_product", json_object_new_string("whatsapp"), &ok);
+	add(o, "status", json_object_new_string("read"), &ok);
+	add(o, "message_id", json_object_new_string(message_id), &ok);
+	if (typing) {
+		if ((t = json_object_new_object()) != NULL)
+			add(t, "type", json_object_new_string("text"), &ok);
+		add(o, "typing_indicator", t, &ok);
+	}
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
+	}
+	return to_string(o);
+}
+
+char *
+graph_body_reply(const char *to, const char *text, const char *context_id)
+{
+	json_object *o = json_object_new_object(), *t = NULL, *ctx = NULL;
+	int ok = o != NULL;
+
+	if (!ok)
+		return NULL;
+	add(o, "messaging_product", json_object_new_string("whatsapp"), &ok);
+	add(o, "recipient_type", json_object_new_string("individual"), &ok);
+	add(o, "to", json_object_new_string(to), &ok);
+	add(o, "type", json_object_new_string("text"), &ok);
+	if ((t = json_object_new_object()) != NULL)
+		add(t, "body", json_object_new_string(text), &ok);
+	add(o, "text", t, &ok);
+	if ((ctx = json_object_new_object()) != NULL)
+		add(ctx, "message_id", json_object_new_string(context_id), &ok);
+	add(o, "context", ctx, &ok);
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
+	}
+	return to_string(o);
+}
+
+/* Copies s into dst (bounded), control characters as '?'. */
+static void
+copy_text(char *dst, size_t dstlen, const char *s, size_t n)
+{
+	size_t i;
+
+	if (n > dstlen - 1)
+		n = dstlen - 1;
+	for (i = 0; i < n; i++)
+		dst[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	dst[n] = '\0';
+}
+
+static long
+get_long(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return GRAPH_NO_CODE;
+	if (json_object_is_type(v, json_type_int))
+		return (long)json_object_get_int64(v);
+	if (json_object_is_type(v, json_type_string)) {
+		/* some proxies and old API versions quote numbers */
+		const char *s = json_object_get_string(v);
+		char *end;
+		long x = strtol(s, &end, 10);
+
+		if (end != s && *end == '\0')
+			return x;
+	}
+	return GRAPH_NO_CODE;
+}
+
+static int
+is_transient_code(long code)
+{
+	switch (code) {
+	case 1: case 2: case 4: case 80007: case 130429: case 131000: case 131016:
+	case 133004:
+		return 1;
+	}
+	return 0;
+}
+
+/* FACTS.md's permanent column: final whatever the status says */
+static int
+is_permanent_code(long code)
+{
+	switch (code) {
+	case 100: case 131008: case 131009: case 131026: case 131030: case 131047:
+	case 131051: case 131052: case 133010:
+		return 1;
+	}
+	return code >= 132000 && code <= 132999;
+}
+
+static int
+is_auth_code(long code)
+{
+	return code == 0 || code == 190 || code == 10 || (code >= 200 && code <= 299);
+}
+
+enum graph_class
+graph_classify(enum graph_step step, long http, const char *body, size_t len,
+    struct graph_result *r)
+{
+	json_tokener *tok = NULL;
+	json_object *root = NULL, *err = NULL, *v, *msgs, *m0, *id;
+	int transient_flag = 0;
+
+	r->step = step;
+	r->http = http;
+	r->code = r->subcode = GRAPH_NO_CODE;
+	r->rate_limited = 0;
+	r->reply_id[0] = '\0';
+	r->msg[0] = '\0';
+	if (body != NULL && len > 0 && len <= GRAPH_ANSWER_MAX &&
+	    (tok = json_tokener_new()) != NULL) {
+		root = json_tokener_parse_ex(tok, body, (int)len);
+		if (json_tokener_get_error(tok) != json_tokener_success) {
+			json_object_put(root);
+			root = NULL;
+		}
+		json_tokener_free(tok);
+	}
+	if (root != NULL && json_object_is_type(root, json_type_object) &&
+	    json_object_object_get_ex(root, "error", &err) &&
+	    json_object_is_type(err, json_type_object)) {
+		r->code = get_long(err, "code");
+		r->subcode = get_long(err, "error_subcode");
+		if (json_object_object_get_ex(err, "message", &v) &&
+		    json_object_is_type(v, json_type_string))
+			copy_text(r->msg, sizeof(r->msg), json_object_get_string(v),
+			    (size_t)json_object_get_string_len(v));
+		if (json_object_object_get_ex(err, "is_transient", &v) &&
+		    json_object_is_type(v, json_type_boolean))
+			transient_flag = json_object_get_boolean(v);
+	} else
+		err = NULL;
+
+	if (http >= 200 && http <= 299 && err == NULL) {
+		r->cls = GRAPH_OK;
+		if (step == GRAPH_REPLY) {
+			/* {"messages":[{"id":"wamid..."}]}: the id joins wa_statuses */
+			if (root != NULL && json_object_object_get_ex(root, "messages", &msgs) &&
+			    json_object_is_type(msgs, json_type_array) &&
+			    json_object_array_length(msgs) > 0 &&
+			    (m0 = json_object_array_get_idx(msgs, 0)) != NULL &&
+			    json_object_object_get_ex(m0, "id", &id) &&
+			    json_object_is_type(id, json_type_string) &&
+			    json_object_get_string_len(id) > 0 &&
+			    (size_t)json_object_get_string_len(id) < sizeof(r->reply_id)) {
+				copy_text(r->reply_id, sizeof(r->reply_id),
+				    json_object_get_string(id),
+				    (size_t)json_object_get_string_len(id));
+			} else {
+				r->cls = GRAPH_PERMANENT;
+				snprintf(r->msg, sizeof(r->msg), "answer %ld without "
+				    "messages[0].id: not sent again, it may have gone out", http);
+			}
+		}
+		goto done;
+	}
+	if (r->msg[0] == '\0')
+		snprintf(r->msg, sizeof(r->msg), "HTTP %ld%s", http,
+		    root == NULL && len > 0 ? " (answer is not JSON)" : "");
+	r->rate_limited = http == 429 || r->code == 130429;
+	/*
+	 * The order matters: a known code decides before the status does. Among
+	 * the rest, 5xx/429/408 and odd statuses (1xx, 3xx, a 2xx with an error
+	 * object) are worth a retry; any other 4xx is final.
+	 */
+	if (r->code == 131056)
+		r->cls = GRAPH_PAIR_RATE;
+	else if (http == 401 || (r->code != GRAPH_NO_CODE && is_auth_code(r->code)))
+		r->cls = GRAPH_AUTH;
+	else if (transient_flag || is_transient_code(r->code) ||
+	    (!is_permanent_code(r->code) &&
+	    (http >= 500 || http == 429 || http == 408 || http < 400)))
+		r->cls = GRAPH_TRANSIENT;
+	else
+		r->cls = GRAPH_PERMANENT;
+done:
+	json_object_put(root);
+	return r->cls;
+}
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct slot *s = arg;
+	size_t len = size * n, keep;
+
+	if (s->anslen < GRAPH_ANSWER_MAX) {
+		keep = GRAPH_ANSWER_MAX - s->anslen;
+		if (keep > len)
+			keep = len;
+		memcpy(s->ans + s->anslen, p, keep);
+		s->anslen += keep;
+	}
+	return len;	/* the rest is read and dropped: an error body is never that big */
+}
+
+struct graph *
+graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
+{
+	struct graph *g = NULL;
+	struct curl_slist *h;
+	char auth[64 * 1024 + 32];
+	int i;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL ||
+	    (g->slots = calloc((size_t)nslots, sizeof(*g->slots))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	g->c = c;
+	g->nslots = nslots;
+	if ((g->multi = curl_multi_init()) == NULL) {
+		snprintf(err, errlen, "curl_multi_init failed");
+		goto fail;
+	}
+	curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)nslots + 4);
+	if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token) >=
+	    (int)sizeof(auth)) {
+		snprintf(err, errlen, "WAHOOK_ACCESS_TOKEN: too long");
+		goto fail;
+	}
+	h = curl_slist_append(NULL, auth);
+	explicit_bzero(auth, sizeof(auth));
+	if (h == NULL)
+		goto oom;
+	g->headers = h;
+	/* appending to a non-empty list returns that list, or NULL */
+	if (curl_slist_append(g->headers, "Content-Type: application/json") == NULL ||
+	    curl_slist_append(g->headers, "Expect:") == NULL)	/* no 100-continue */
+		goto oom;
+	for (i = 0; i < nslots; i++) {
+		if ((g->slots[i].easy = curl_easy_init()) == NULL ||
+		    (g->slots[i].ans = malloc(GRAPH_ANSWER_MAX)) == NULL)
+			goto oom;
+	}
+	return g;
+oom:
+	snprintf(err, errlen, "out of memory (libcurl)");
+fail:
+	graph_free(g);
+	return NULL;
+}
+
+void
+graph_free(struct graph *g)
+{
+	int i;
+
+	if (g == NULL)
+		return;
+	for (i = 0; g->slots != NULL && i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
+
+		if (s->easy != NULL) {
+			if (s->busy && g->multi != NULL)
+				curl_multi_remove_handle(g->multi, s->easy);
+			curl_easy_cleanup(s->easy);
+		}
+		free(s->body);
+		free(s->ans);
+	}
+	free(g->slots);
+	if (g->multi != NULL)
+		curl_multi_cleanup(g->multi);
+	/* the Authorization line is the first item: wipe it before freeing */
+	if (g->headers != NULL && g->headers->data != NULL)
+		explicit_bzero(g->headers->data, strlen(g->headers->data));
+	curl_slist_free_all(g->headers);
+	free(g);
+}
+
+static int
+url_safe(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++, n++) {
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		    (*s >= 'A' && *s <= 'Z') || *s == '_' || *s == '-' || *s == '.'))
+			return 0;
+	}
+	return n > 0 && n <= PNID_MAX;
+}
+
+static void
+local_failure(struct graph_result *r, enum graph_step step, const char *why)
+{
+	memset(r, 0, sizeof(*r));
+	r->cls = GRAPH_PERMANENT;
+	r->step = step;
+	r->code = r->subcode = GRAPH_NO_CODE;
+	snprintf(r->msg, sizeof(r->msg), "%s", why);
+}
+
+int
+graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
+    const char *message_id, const char *sender, struct graph_result *r)
+{
+	struct slot *s = &g->slots[slot];
+	CURL *e = s->easy;
+	long timeout_ms = (long)(g->c->http_timeout * 1000);
+
+	if (!url_safe(pnid) || (size_t)snprintf(s->url, sizeof(s->url), "%s/%s/messages",
+	    g->c->graph_url, pnid) >= sizeof(s->url)) {
+		local_failure(r, step, "phone_number_id is not a URL-safe id");
+		return -1;
+	}
+	s->body = step == GRAPH_READ ? graph_body_read(message_id, g->c->typing) :
+	    graph_body_reply(sender, g->c->reply_text, message_id);
+	if (s->body == NULL) {
+		local_failure(r, step, "out of memory building the request");
+		return -1;
+	}
+	s->anslen = 0;
+	s->errbuf[0] = '\0';
+	s->step = step;
+	curl_easy_setopt(e, CURLOPT_URL, s->url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, g->headers);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(s->body));
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
+	/* h2 where TLS ALPN offers it, else HTTP/1.1; wait for a multiplexable
+	 * connection rather than opening a parallel one */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
+	if (curl_multi_add_handle(g->multi, e) != CURLM_OK) {
+		free(s->body);
+		s->body = NULL;
+		local_failure(r, step, "curl_multi_add_handle failed");
+		return -1;
+	}
+	s->busy = 1;
+	s->t0 = log_now_ms();
+	g->running++;
+	return 0;
+}
+
+int
+graph_wait(struct graph *g, int timeout_ms)
+{
+	int numfds = 0, still = 0;
+
+	if (curl_multi_poll(g->multi, NULL, 0, timeout_ms, &numfds) != CURLM_OK)
+		return -1;
+	if (curl_multi_perform(g->multi, &still) != CURLM_OK)
+		return -1;
+	return 0;
+}
+
+int
+graph_next(struct graph *g, int *slotp, struct graph_result *r)
+{
+	CURLMsg *m;
+	struct slot *s = NULL;
+	int left;
+	long http = 0;
+	curl_off_t ra = -1;
+	char *priv = NULL;
+
+	while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
+		if (m->msg == CURLMSG_DONE)
+			break;
+	}
+	if (m == NULL)
+		return 0;
+	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+	s = (struct slot *)(void *)priv;
+	*slotp = (int)(s - g->slots);
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
+	if (m->data.result == CURLE_OK && http > 0) {
+		graph_classify(s->step, http, s->ans, s->anslen, r);
+		if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+		    ra > 0)
+			r->retry_after = (double)ra;
+		else
+			r->retry_after = 0;
+	} else {
+		/* network error or timeout: no answer to judge, so transient */
+		memset(r, 0, sizeof(*r));
+		r->cls = GRAPH_TRANSIENT;
+		r->step = s->step;
+		r->code = r->subcode = GRAPH_NO_CODE;
+		/* curl's strerror, then its detail (cut to fit: the detail may repeat it) */
+		snprintf(r->msg, sizeof(r->msg), "curl: %.60s%s%.180s",
+		    curl_easy_strerror(m->data.result), s->errbuf[0] ? ": " : "", s->errbuf);
+	}
+	r->ms = log_now_ms() - s->t0;
+	curl_multi_remove_handle(g->multi, s->easy);
+	free(s->body);
+	s->body = NULL;
+	s->busy = 0;
+	g->running--;
+	return 1;
+}
+
+int
+graph_running(const struct graph *g)
+{
+	return g->running;
+}

@@ -1,0 +1,111 @@
+/*
+ * graph.h - the two Graph API calls (mark read, reply) on libcurl's multi
+ * interface, and the classification of their answers.
+ *
+ * One multi handle runs every call of the process: its connection cache keeps
+ * connections to Meta open between calls and multiplexes them over HTTP/2
+ * where the server offers it. Calls occupy numbered slots (one per conversation
+ * in flight); the caller starts a call in a free slot and later collects its
+ * result. The access token lives only in the request headers: no log line,
+ * result or error message ever holds it.
+ */
+#ifndef WAHOOK_GRAPH_H
+#define WAHOOK_GRAPH_H
+
+#include <stddef.h>
+
+#include "drain_config.h"
+
+#define GRAPH_NO_CODE	(-1L)	/* no error.code in the answer (or no answer) */
+#define GRAPH_MSG_MAX	256
+#define GRAPH_ID_MAX	256
+#define GRAPH_ANSWER_MAX (64 * 1024)	/* answer bytes kept; the rest is dropped */
+
+enum graph_step {
+	GRAPH_READ,		/* mark read (step 1) */
+	GRAPH_REPLY		/* send the reply text (step 2) */
+};
+
+/* FACTS.md's table: decided on HTTP status and error.code, never on text. */
+enum graph_class {
+	GRAPH_OK,
+	GRAPH_TRANSIENT,	/* retry with backoff */
+	GRAPH_PAIR_RATE,	/* 131056: retry this conversation later */
+	GRAPH_AUTH,		/* token refused: stop the whole run */
+	GRAPH_PERMANENT		/* dead-letter */
+};
+
+struct graph_result {
+	enum graph_class cls;
+	enum graph_step	 step;
+	long		 http;		/* 0: no HTTP answer (network error, timeout) */
+	long		 code;		/* Meta's error.code, or GRAPH_NO_CODE */
+	long		 subcode;	/* error.error_subcode, or GRAPH_NO_CODE */
+	int		 rate_limited;	/* 429 or 130429: the whole number should slow down */
+	double		 retry_after;	/* seconds asked by Retry-After; 0 when absent */
+	double		 ms;		/* duration of the call */
+	char		 reply_id[GRAPH_ID_MAX];	/* messages[0].id of a reply */
+	char		 msg[GRAPH_MSG_MAX];	/* error.message or the network error */
+};
+
+struct graph;
+
+/*
+ * Creates the multi handle and nslots slots. c (not copied: it must outlive the
+ * graph) gives the URL, token, timeout, reply text and typing flag. Returns NULL
+ * with a reason in err on failure (curl_global_init must have succeeded).
+ */
+struct graph *graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen);
+
+/* Aborts calls still running and frees everything (NULL is fine). */
+void	graph_free(struct graph *);
+
+/*
+ * Starts step for the message (message_id from sender, received on number
+ * phone_number_id) in slot, which must be free. Returns 0, or -1 when the call
+ * cannot even be built (phone_number_id not URL-safe, out of memory): then r
+ * holds a GRAPH_PERMANENT result saying why and the slot stays free.
+ */
+int	graph_start(struct graph *, int slot, enum graph_step step,
+	    const char *phone_number_id, const char *message_id, const char *sender,
+	    struct graph_result *r) __attribute__((warn_unused_result));
+
+/*
+ * Waits up to timeout_ms for network activity (also when nothing is running,
+ * so it doubles as the loop's sleep) and advances every call. Returns 0, or -1
+ * when libcurl's multi handle failed (not a call: the process should stop).
+ */
+int	graph_wait(struct graph *, int timeout_ms) __attribute__((warn_unused_result));
+
+/* Collects one finished call: returns 1 and sets *slot and *r (the slot is free
+ * again), or 0 when no call has finished. */
+int	graph_next(struct graph *, int *slot, struct graph_result *r);
+
+/* Number of calls running. */
+int	graph_running(const struct graph *);
+
+/*
+ * Classifies an HTTP answer to step: status http (> 0) and the body bytes (may be
+ * NULL/0, need not be JSON). Fills r (code, subcode, msg, rate_limited,
+ * reply_id for a successful reply) and returns r->cls. Known codes decide before
+ * the status (131056, then auth, then transient codes or is_transient, then
+ * FACTS.md's permanent codes); otherwise 5xx/429/408 and odd statuses are
+ * transient and other 4xx permanent. A 2xx reply answer
+ * without messages[0].id is GRAPH_PERMANENT: Meta may have accepted it, and
+ * sending it again could answer twice. Pure; exposed for the unit tests.
+ */
+enum graph_class graph_classify(enum graph_step step, long http, const char *body,
+	    size_t len, struct graph_result *r);
+
+/*
+ * The request bodies, exactly as FACTS.md shows, built with json-c (so every
+ * string is escaped). Return a malloc'd NUL-terminated string the caller frees,
+ * or NULL when out of memory.
+ */
+char	*graph_body_read(const char *message_id, int typing);
+char	*graph_body_reply(const char *to, const char *text, const char *context_id);
+
+/* "transient", "pair_rate", ... for logs. */
+const char *graph_class_name(enum graph_class);
+
+#endif

@@ -1,0 +1,422 @@
+/*
+ * outbox.c - the drainer's statements (see outbox.h). The claim is one
+ * statement: a MATERIALIZED CTE picks due head rows FOR UPDATE SKIP LOCKED
+ * (FACTS.md: the queue pattern that survives several consumers), and the
+ * UPDATE around it sets the lease and a fresh claim token. A connection that
+ * dies between statements is reopened once; every write is keyed by the claim
+ * token, so repeating one after a reconnect is harmless.
+ */
+#include "outbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+struct outbox {
+	const char	*conninfo;
+	PGconn		*conn;
+	char		 err[512];
+};
+
+struct stmt {
+	const char	*name;
+	int		 nparams;
+	const char	*sql;
+};
+
+/*
+ * The head of a conversation: no earlier pending row in it, in the order key
+ * (wa_timestamp, received_at, position), message_id as the last tie-break. A
+ * row waiting for its retry is pending, so it holds its own conversation back
+ * and nothing else; a row leased by another drainer does the same, which is
+ * what keeps two drainers off one conversation. FOR UPDATE OF o: the probe's
+ * rows are only read, never locked.
+ */
+static const char claim_sql[] =
+"WITH cand AS MATERIALIZED ("
+" SELECT o.message_id FROM wa_outbox o"
+" WHERE o.state = 'pending' AND o.next_attempt_at <= now()"
+"   AND (o.lease_until IS NULL OR o.lease_until <= now())"
+"   AND NOT EXISTS (SELECT 1 FROM wa_outbox e"
+"     WHERE e.state = 'pending' AND e.phone_number_id = o.phone_number_id"
+"       AND e.sender = o.sender"
+"       AND (e.wa_timestamp, e.received_at, e.position, e.message_id)"
+"         < (o.wa_timestamp, o.received_at, o.position, o.message_id))"
+" ORDER BY o.next_attempt_at"
+" LIMIT $1"
+" FOR UPDATE OF o SKIP LOCKED)"
+" UPDATE wa_outbox o SET lease_until = now() + make_interval(secs => $2),"
+"   claim_token = gen_random_uuid()"
+" FROM cand WHERE o.message_id = cand.message_id"
+" RETURNING o.message_id, o.phone_number_id, o.sender, o.claim_token::text,"
+"   coalesce(o.last_error, ''), (o.read_at IS NOT NULL)::int,"
+"   (o.reply_message_id IS NOT NULL)::int, o.attempts,"
+"   extract(epoch FROM now() - coalesce(o.requeued_at, o.received_at))::float8";
+
+#define MINE "WHERE message_id = $1 AND claim_token = $2::uuid AND state = 'pending'"
+
+static const struct stmt stmts[] = {
+	{ "claim", 2, claim_sql },
+	{ "renew", 3, "UPDATE wa_outbox SET lease_until = now() + make_interval(secs => $3) "
+	    MINE },
+	/*
+	 * Meta marks every earlier message of the chat read along with this one;
+	 * what stays unread is this conversation's later pending rows not yet
+	 * read. Counted, not zeroed: messages may have arrived meanwhile. (The CTE
+	 * sees the snapshot before its own UPDATE, hence message_id <> $1.)
+	 */
+	{ "read_done", 3,
+	  "WITH r AS (UPDATE wa_outbox SET read_at = now(),"
+	  "   lease_until = now() + make_interval(secs => $3) " MINE
+	  "   RETURNING phone_number_id, sender),"
+	  " c AS (UPDATE wa_conversations c SET unread_count = (SELECT count(*)"
+	  "     FROM wa_outbox e WHERE e.state = 'pending' AND e.read_at IS NULL"
+	  "       AND e.phone_number_id = r.phone_number_id AND e.sender = r.sender"
+	  "       AND e.message_id <> $1), updated_at = now()"
+	  "   FROM r WHERE c.phone_number_id = r.phone_number_id AND c.sender = r.sender)"
+	  " SELECT count(*) FROM r" },
+	{ "reply_done", 3,
+	  "UPDATE wa_outbox SET reply_message_id = $3, replied_at = now(), state = 'done',"
+	  " done_at = now(), lease_until = NULL, claim_token = NULL " MINE
+	  " AND read_at IS NOT NULL" },
+	{ "retry", 4,
+	  "UPDATE wa_outbox SET attempts = attempts + 1,"
+	  " next_attempt_at = now() + make_interval(secs => $3), last_error = $4,"
+	  " lease_until = NULL, claim_token = NULL " MINE },
+	{ "dead", 4,
+	  "UPDATE wa_outbox SET state = 'dead', done_at = now(), last_error = $3,"
+	  " attempts = attempts + $4, lease_until = NULL, claim_token = NULL " MINE },
+	{ "release", 3,
+	  "UPDATE wa_outbox SET lease_until = NULL, claim_token = NULL,"
+	  " last_error = coalesce($3, last_error) " MINE },
+	{ "stats", 0,
+	  "SELECT p.n, p.due, p.retrying, p.leased,"
+	  "  (SELECT count(*) FROM wa_outbox WHERE state = 'dead'),"
+	  "  (SELECT count(*) FROM wa_outbox WHERE state = 'done'"
+	  "     AND done_at > now() - interval '1 hour'),"
+	  "  coalesce(extract(epoch FROM now() - p.oldest)::float8, 0)"
+	  " FROM (SELECT count(*) AS n,"
+	  "   count(*) FILTER (WHERE next_attempt_at <= now()) AS due,"
+	  "   count(*) FILTER (WHERE next_attempt_at > now()) AS retrying,"
+	  "   count(*) FILTER (WHERE lease_until > now()) AS leased,"
+	  "   min(received_at) AS oldest"
+	  "   FROM wa_outbox WHERE state = 'pending') p" },
+	{ "requeue_all", 0,
+	  "UPDATE wa_outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),"
+	  " done_at = NULL, lease_until = NULL, claim_token = NULL, requeued_at = now()"
+	  " WHERE state = 'dead'" },
+	{ "requeue_one", 1,
+	  "UPDATE wa_outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),"
+	  " done_at = NULL, lease_until = NULL, claim_token = NULL, requeued_at = now()"
+	  " WHERE state = 'dead' AND message_id = $1" },
+};
+
+const char *
+outbox_error(const struct outbox *ob)
+{
+	return ob->err;
+}
+
+static void
+set_err(struct outbox *ob, const char *what, const PGresult *r)
+{
+	const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(ob->conn);
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	size_t n;
+
+	if (m == NULL || *m == '\0')
+		m = ob->conn ? PQerrorMessage(ob->conn) : "no connection";
+	n = strcspn(m, "\n");
+	snprintf(ob->err, sizeof(ob->err), "%s: %.*s%s%s%s", what,
+	    (int)(n > 300 ? 300 : n), m, st ? " (SQLSTATE " : "", st ? st : "",
+	    st ? ")" : "");
+}
+
+static int
+connect_db(struct outbox *ob)
+{
+	static const char *const keys[] = {
+		"connect_timeout", "application_name", "dbname", NULL
+	};
+	const char *vals[] = { "5", "wahook-drain", ob->conninfo, NULL };
+	PGresult *r = NULL;
+	size_t i;
+
+	if (ob->conn != NULL)
+		PQfinish(ob->conn);
+	ob->conn = PQconnectdbParams(keys, vals, 1);
+	if (ob->conn == NULL || PQstatus(ob->conn) != CONNECTION_OK) {
+		set_err(ob, "connect", NULL);
+		goto fail;
+	}
+	/* every statement is short; a stuck one must not hold leases forever */
+	r = PQexec(ob->conn, "SELECT set_config('statement_timeout', '10s', false)");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		set_err(ob, "session setup", r);
+		goto fail;
+	}
+	PQclear(r);
+	r = NULL;
+	for (i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+		r = PQprepare(ob->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			set_err(ob, "prepare (are the migrations applied?)", r);
+			goto fail;
+		}
+		PQclear(r);
+		r = NULL;
+	}
+	return 0;
+fail:
+	PQclear(r);
+	if (ob->conn != NULL)
+		PQfinish(ob->conn);
+	ob->conn = NULL;
+	return -1;
+}
+
+struct outbox *
+outbox_open(const char *conninfo, char *err, size_t errlen)
+{
+	struct outbox *ob;
+
+	if ((ob = calloc(1, sizeof(*ob))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ob->conninfo = conninfo;
+	if (connect_db(ob) == -1) {
+		snprintf(err, errlen, "%s", ob->err);
+		free(ob);
+		return NULL;
+	}
+	return ob;
+}
+
+void
+outbox_close(struct outbox *ob)
+{
+	if (ob == NULL)
+		return;
+	if (ob->conn != NULL)
+		PQfinish(ob->conn);
+	free(ob);
+}
+
+/*
+ * Runs prepared statement name; returns the result (the caller PQclears it) when
+ * its status is want, else NULL with ob->err set. A dead connection is reopened
+ * and the statement tried once more.
+ */
+static PGresult *
+run(struct outbox *ob, const char *name, int n, const char *const *vals,
+    ExecStatusType want)
+{
+	PGresult *r = NULL;
+	int tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if (ob->conn == NULL && connect_db(ob) == -1)
+			return NULL;
+		r = PQexecPrepared(ob->conn, name, n, vals, NULL, NULL, 0);
+		if (PQresultStatus(r) == want)
+			return r;
+		set_err(ob, name, r);
+		PQclear(r);
+		r = NULL;
+		if (PQstatus(ob->conn) == CONNECTION_OK)
+			break;	/* the statement failed, not the connection */
+		PQfinish(ob->conn);
+		ob->conn = NULL;
+	}
+	return NULL;
+}
+
+/* Runs a write keyed by the claim: OUTBOX_OK when it touched the row. */
+static int
+run_mine(struct outbox *ob, const char *name, int n, const char *const *vals)
+{
+	PGresult *r;
+	int rc;
+
+	if ((r = run(ob, name, n, vals, PGRES_COMMAND_OK)) == NULL)
+		return OUTBOX_FAIL;
+	rc = strcmp(PQcmdTuples(r), "1") == 0 ? OUTBOX_OK : OUTBOX_LOST;
+	PQclear(r);
+	return rc;
+}
+
+static char *
+dup_value(const PGresult *r, int row, int col, int *oom)
+{
+	char *s = strdup(PQgetvalue(r, row, col));
+
+	if (s == NULL)
+		*oom = 1;
+	return s;
+}
+
+void
+outbox_row_clear(struct outbox_row *row)
+{
+	free(row->message_id);
+	free(row->phone_number_id);
+	free(row->sender);
+	free(row->token);
+	free(row->last_error);
+	memset(row, 0, sizeof(*row));
+}
+
+int
+outbox_claim(struct outbox *ob, int max, double lease, struct outbox_row *rows, int *n)
+{
+	char smax[16], slease[32];
+	const char *vals[2] = { smax, slease };
+	PGresult *r = NULL;
+	int i, oom = 0;
+
+	*n = 0;
+	snprintf(smax, sizeof(smax), "%d", max);
+	snprintf(slease, sizeof(slease), "%.3f", lease);
+	if ((r = run(ob, "claim", 2, vals, PGRES_TUPLES_OK)) == NULL)
+		goto fail;
+	for (i = 0; i < PQntuples(r) && i < max; i++) {
+		struct outbox_row *w = &rows[i];
+
+		memset(w, 0, sizeof(*w));
+		w->message_id = dup_value(r, i, 0, &oom);
+		w->phone_number_id = dup_value(r, i, 1, &oom);
+		w->sender = dup_value(r, i, 2, &oom);
+		w->token = dup_value(r, i, 3, &oom);
+		w->last_error = dup_value(r, i, 4, &oom);
+		w->read_done = PQgetvalue(r, i, 5)[0] == '1';
+		w->reply_done = PQgetvalue(r, i, 6)[0] == '1';
+		w->attempts = (int)strtol(PQgetvalue(r, i, 7), NULL, 10);
+		w->age = strtod(PQgetvalue(r, i, 8), NULL);
+		*n = i + 1;
+	}
+	if (oom) {
+		/* the rows stay leased until their lease runs out: nothing else to do */
+		snprintf(ob->err, sizeof(ob->err), "claim: out of memory");
+		goto fail;
+	}
+	PQclear(r);
+	return OUTBOX_OK;
+fail:
+	for (i = 0; i < *n; i++)
+		outbox_row_clear(&rows[i]);
+	*n = 0;
+	PQclear(r);
+	return OUTBOX_FAIL;
+}
+
+int
+outbox_renew(struct outbox *ob, const struct outbox_row *w, double lease)
+{
+	char slease[32];
+	const char *vals[3] = { w->message_id, w->token, slease };
+
+	snprintf(slease, sizeof(slease), "%.3f", lease);
+	return run_mine(ob, "renew", 3, vals);
+}
+
+int
+outbox_read_done(struct outbox *ob, const struct outbox_row *w, double lease)
+{
+	char slease[32];
+	const char *vals[3] = { w->message_id, w->token, slease };
+	PGresult *r;
+	int rc;
+
+	snprintf(slease, sizeof(slease), "%.3f", lease);
+	if ((r = run(ob, "read_done", 3, vals, PGRES_TUPLES_OK)) == NULL)
+		return OUTBOX_FAIL;
+	rc = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "1") == 0 ?
+	    OUTBOX_OK : OUTBOX_LOST;
+	PQclear(r);
+	return rc;
+}
+
+int
+outbox_reply_done(struct outbox *ob, const struct outbox_row *w, const char *wamid)
+{
+	const char *vals[3] = { w->message_id, w->token, wamid };
+
+	return run_mine(ob, "reply_done", 3, vals);
+}
+
+int
+outbox_retry(struct outbox *ob, const struct outbox_row *w, double delay,
+    const char *last_error)
+{
+	char sdelay[32];
+	const char *vals[4] = { w->message_id, w->token, sdelay, last_error };
+
+	snprintf(sdelay, sizeof(sdelay), "%.3f", delay);
+	return run_mine(ob, "retry", 4, vals);
+}
+
+int
+outbox_dead(struct outbox *ob, const struct outbox_row *w, const char *last_error,
+    int counted)
+{
+	const char *vals[4] = { w->message_id, w->token, last_error, counted ? "1" : "0" };
+
+	return run_mine(ob, "dead", 4, vals);
+}
+
+int
+outbox_release(struct outbox *ob, const struct outbox_row *w, const char *last_error)
+{
+	const char *vals[3] = { w->message_id, w->token, last_error };
+
+	return run_mine(ob, "release", 3, vals);
+}
+
+int
+outbox_stats(struct outbox *ob, struct outbox_stats *st)
+{
+	PGresult *r;
+
+	memset(st, 0, sizeof(*st));
+	if ((r = run(ob, "stats", 0, NULL, PGRES_TUPLES_OK)) == NULL)
+		return OUTBOX_FAIL;
+	if (PQntuples(r) == 1) {
+		st->pending = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		st->due = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+		st->retrying = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+		st->leased = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+		st->dead = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+		st->done_hour = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+		st->oldest_age = strtod(PQgetvalue(r, 0, 6), NULL);
+	}
+	PQclear(r);
+	return OUTBOX_OK;
+}
+
+int
+outbox_requeue(struct outbox *ob, char *const *ids, int nids, long long *n)
+{
+	PGresult *r;
+	const char *vals[1];
+	int i;
+
+	*n = 0;
+	if (nids == 0) {
+		if ((r = run(ob, "requeue_all", 0, NULL, PGRES_COMMAND_OK)) == NULL)
+			return OUTBOX_FAIL;
+		*n = strtoll(PQcmdTuples(r), NULL, 10);
+		PQclear(r);
+		return OUTBOX_OK;
+	}
+	for (i = 0; i < nids; i++) {
+		vals[0] = ids[i];
+		if ((r = run(ob, "requeue_one", 1, vals, PGRES_COMMAND_OK)) == NULL)
+			return OUTBOX_FAIL;
+		*n += strtoll(PQcmdTuples(r), NULL, 10);
+		PQclear(r);
+	}
+	return OUTBOX_OK;
+}

@@ -1,0 +1,100 @@
+/*
+ * outbox.h - wahook-drain's PostgreSQL side: claim rows of wa_outbox, record
+ * each step the moment it succeeded, and the operator queries.
+ *
+ * Every statement is a single autocommit statement: no transaction is ever
+ * open while a Graph API call runs. A claim hands out a lease and a claim
+ * token; every later write names both the message id and that token, so a
+ * drainer whose lease expired (and whose row someone else claimed) updates
+ * nothing and learns it lost the row (OUTBOX_LOST).
+ */
+#ifndef WAHOOK_OUTBOX_H
+#define WAHOOK_OUTBOX_H
+
+#include <stddef.h>
+
+enum outbox_rc {
+	OUTBOX_OK = 0,
+	OUTBOX_LOST = 1,	/* the claim is no longer ours: drop the row, call nothing */
+	OUTBOX_FAIL = -1	/* the database failed: stop (exit 4) */
+};
+
+/* A claimed row. Strings are owned by the row; free with outbox_row_clear(). */
+struct outbox_row {
+	char	*message_id;
+	char	*phone_number_id;
+	char	*sender;
+	char	*token;		/* claim token (uuid text) */
+	char	*last_error;	/* "" when none */
+	int	 read_done;	/* step 1 recorded earlier */
+	int	 reply_done;	/* step 2 recorded earlier */
+	int	 attempts;	/* failed calls so far */
+	double	 age;		/* seconds since arrival, or since the last requeue */
+};
+
+struct outbox_stats {
+	long long	pending;	/* state 'pending' */
+	long long	due;		/* pending and next_attempt_at <= now */
+	long long	retrying;	/* pending, waiting for a retry (next_attempt_at > now) */
+	long long	leased;		/* pending and held by a drainer now */
+	long long	dead;
+	long long	done_hour;	/* done in the last hour */
+	double		oldest_age;	/* seconds since the oldest pending row arrived; 0 if none */
+};
+
+struct outbox;
+
+/* Connects to conninfo ("" = PG* defaults) and prepares the statements.
+ * Returns NULL with PostgreSQL's reason in err. */
+struct outbox *outbox_open(const char *conninfo, char *err, size_t errlen);
+void	outbox_close(struct outbox *);
+
+/* The last failure's reason (PostgreSQL's first line and SQLSTATE), for logs. */
+const char *outbox_error(const struct outbox *);
+
+/*
+ * Claims up to max head rows (see sql/002_drain.sql), each leased for lease
+ * seconds. rows must hold max entries; *n is set to the number claimed. Returns
+ * OUTBOX_OK or OUTBOX_FAIL (then *n = 0 and nothing is owned).
+ */
+int	outbox_claim(struct outbox *, int max, double lease, struct outbox_row *rows,
+	    int *n) __attribute__((warn_unused_result));
+
+/* Extends the lease of row to lease seconds from now. */
+int	outbox_renew(struct outbox *, const struct outbox_row *, double lease)
+	    __attribute__((warn_unused_result));
+
+/* Step 1 done: read_at = now, the lease renewed, and the conversation's
+ * unread_count brought down to its pending rows still unread. */
+int	outbox_read_done(struct outbox *, const struct outbox_row *, double lease)
+	    __attribute__((warn_unused_result));
+
+/* Step 2 done: reply_message_id = wamid, state 'done', the claim released. */
+int	outbox_reply_done(struct outbox *, const struct outbox_row *, const char *wamid)
+	    __attribute__((warn_unused_result));
+
+/* A failed call to retry: attempts + 1, next_attempt_at = now + delay seconds,
+ * last_error, the claim released. */
+int	outbox_retry(struct outbox *, const struct outbox_row *, double delay,
+	    const char *last_error) __attribute__((warn_unused_result));
+
+/* Dead-letter: state 'dead', last_error, attempts + 1 when counted is 1. */
+int	outbox_dead(struct outbox *, const struct outbox_row *, const char *last_error,
+	    int counted) __attribute__((warn_unused_result));
+
+/* Gives the row back unchanged (last_error set when not NULL), due at once. */
+int	outbox_release(struct outbox *, const struct outbox_row *, const char *last_error)
+	    __attribute__((warn_unused_result));
+
+/* Counts for --status / --metrics and the exit code. */
+int	outbox_stats(struct outbox *, struct outbox_stats *) __attribute__((warn_unused_result));
+
+/* Dead rows back to pending (attempts 0, due now, requeued_at now): all of them
+ * when nids is 0, else those named. *n = rows requeued. */
+int	outbox_requeue(struct outbox *, char *const *ids, int nids, long long *n)
+	    __attribute__((warn_unused_result));
+
+/* Frees the row's strings and zeroes it (a zeroed row is fine). */
+void	outbox_row_clear(struct outbox_row *);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * work.h - the drain loop: claims head rows, runs each message's two steps
+ * through the Graph API, records every outcome, paces and backs off.
+ *
+ * Single-threaded: libcurl's multi interface carries up to
+ * WAHOOK_CONCURRENCY calls at once (one per conversation), and the short
+ * PostgreSQL statements run between polls. One conversation is held by at
+ * most one job, so its messages go strictly in order.
+ */
+#ifndef WAHOOK_WORK_H
+#define WAHOOK_WORK_H
+
+#include <signal.h>
+
+#include "drain_config.h"
+#include "outbox.h"
+
+/* The exit codes of wahook-drain (README). */
+enum {
+	WORK_DONE = 0,		/* no row left pending */
+	WORK_LEFT = 1,		/* rows left for a later run (retry, lease, new) */
+	WORK_CONFIG = 2,	/* bad configuration (decided by the caller) */
+	WORK_AUTH = 3,		/* the Graph API refused our credentials */
+	WORK_DB = 4		/* the database failed */
+};
+
+/*
+ * Drains ob with configuration c. for_seconds == 0: every row claimable now and
+ * those that become claimable while it runs, then return; > 0: keep polling
+ * (every 50 ms when idle) until that many seconds have passed. When *stop
+ * becomes nonzero (SIGTERM/SIGINT), no new call starts: the calls in flight
+ * finish and are recorded, claimed rows not yet called are released. Returns
+ * one of the codes above.
+ */
+int	work_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
+	    volatile sig_atomic_t *stop);
+
+#endif

@@ -1,0 +1,833 @@
+#!/usr/bin/env python3
+"""bench.py - `make bench`: wahook's figures side by side with the machine's limits.
+
+One run on one box, loopback only, every process started through harness.spawn and
+stopped by pid. The phases (issue 5):
+
+  1. responder: wrk -> nginx (examples/nginx.conf's server block) -> N wahook.fcgi
+     processes sharing one unix socket (as spawn-fcgi -F N or systemd socket
+     activation run it) -> PostgreSQL; distinct signed ~800-byte text webhooks at
+     several concurrency levels; afterwards stored messages are checked against the
+     200 answers (a run that loses one is void). Plus a paced run at about half the
+     peak rate (its p99 is the latency target), a process-count sweep, and the same
+     peak with commit_delay on.
+  2. limits: pgbench running sql/ingest.sql (see pgbench_script()) and a null
+     FastCGI responder (tests/bench/null_fcgi.c) behind the same nginx.
+  3. batches: POSTs of 1000 messages (~2.5 MB): time to the 200, rows checked.
+  4. drainer: the 10,000 outbox rows those batches left (1,000 conversations)
+     against the stand-in Graph API answering after 20 ms; then webhook-200 ->
+     mark-read latency with `wahook-drain --for` running.
+  5. memory: VmHWM of one responder process after 100,000 requests (and growth
+     after warm-up), of the processes of phase 1, and of the drainer in phase 4.
+  6. a markdown table (printed, and saved with a JSON copy and a gnuplot PNG).
+
+Usage: bench.py [OUTDIR]   (default build/bench). Knobs, for development only:
+BENCH_DURATION (s per wrk/pgbench run, default 8), BENCH_LEVELS (default
+1,4,16,32,64), BENCH_PROCS (responder processes, default 8), BENCH_QUICK=1
+(shorter everything; figures not for publishing).
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import harness  # noqa: E402
+import graph_standin  # noqa: E402
+from graph_standin import GraphStandin  # noqa: E402
+
+# The stand-in writes its headers and its body in two send()s; with Nagle on, the
+# body waits for the drainer's delayed ACK (40 ms on Linux), which turned its
+# 20 ms into 64-80 ms per call. A real Graph API answers in one go: switch Nagle off.
+graph_standin._Handler.disable_nagle_algorithm = True
+
+ROOT = harness.ROOT
+BUILD = harness.BUILD
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+DURATION = int(os.environ.get("BENCH_DURATION", "3" if QUICK else "8"))
+LEVELS = [int(x) for x in os.environ.get("BENCH_LEVELS", "1,4,16,32,64").split(",")]
+PROCS = int(os.environ.get("BENCH_PROCS", "8"))
+PROC_SWEEP = [2, 4, 8, 16]
+PG_CLIENTS = [1, 4, 16, 32, 64]
+MEM_REQUESTS = 20000 if QUICK else 100000
+BATCHES = 10                  # x 1000 messages = the drainer's 10,000 rows
+CONVERSATIONS = 1000
+GRAPH_DELAY = 0.020
+DRAIN_CONCURRENCY = 16
+LATENCY_SAMPLES = 40 if QUICK else 100
+RECLEN = 1280                 # fixed record length of the wrk body file
+
+# the targets of issue 5
+T_VS_PGBENCH = 0.6
+T_P99_MS = 5.0
+T_BATCH_MS = 100.0
+T_DRAIN = 0.8
+T_READ_P50_MS = 100.0
+T_RSS_KB = 8 * 1024
+
+# What PostgreSQL gets: what an operator of a small, write-heavy box would set.
+# Durability untouched: fsync and synchronous_commit stay on (harness sets them).
+PG_TUNING = """
+shared_buffers = 512MB
+wal_buffers = 64MB
+max_wal_size = 8GB
+min_wal_size = 1GB
+checkpoint_timeout = 30min
+checkpoint_completion_target = 0.9
+wal_compression = off
+"""
+
+
+def log(*a):
+    print("bench:", *a, flush=True)
+
+
+def load():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+# --- the webhooks -------------------------------------------------------------
+
+PNID, DISPLAY, WABA = "106540352242922", "15550783881", "102290129340398"
+# non-ASCII on purpose: Meta sends it as \uXXXX escapes (harness.meta_json)
+TEXT = ("Ol\u00e1! Gostaria de saber o estado da minha encomenda n\u00ba {n}, feita "
+        "na ter\u00e7a-feira \u2014 o rastreio diz \u201cem tr\u00e2nsito\u201d h\u00e1 "
+        "tr\u00eas dias. Podem confirmar a morada de entrega (Rua das Flores 12, "
+        "4\u00ba esq., Lisboa)? Obrigada \U0001F64F\U0001F4E6 Jo\u00e3o tamb\u00e9m "
+        "pergunta se h\u00e1 fatura\u00e7\u00e3o em nome da empresa.")
+NAME = "Jo\u00e3o Ara\u00fajo"
+
+
+def sender_of(i):
+    return "3519%08d" % (i % 10000)   # 10,000 conversations: no hot row
+
+
+def message(mid, sender, ts, n, text=TEXT):
+    return {"from": sender, "id": mid, "timestamp": str(ts),
+            "text": {"body": text.format(n=n)}, "type": "text"}
+
+
+def change(msgs, contacts):
+    return {"value": {"messaging_product": "whatsapp",
+                      "metadata": {"display_phone_number": DISPLAY, "phone_number_id": PNID},
+                      "contacts": contacts, "messages": msgs}, "field": "messages"}
+
+
+def wamid(tag, n):
+    """Looks like Meta's (base64 of a binary key); unique per (tag, n)."""
+    import base64
+    return "wamid.HBgM" + base64.b64encode(("%s%012d" % (tag, n)).encode()).decode()
+
+
+def text_webhook(tag, n):
+    """One text message in the Meta shape, ~800 bytes as Meta writes it."""
+    s = sender_of(n)
+    return {"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [
+        change([message(wamid(tag, n), s, 1700000000 + n // 100, n)],
+               [{"profile": {"name": NAME}, "wa_id": s}])]}]}
+
+
+class Pool:
+    """The file of signed bodies wrk posts (see post.lua); grows on demand."""
+
+    def __init__(self, path):
+        self.path = path
+        self.n = 0
+        self.used = 0
+        self.tag = "B%06x" % random.getrandbits(24)   # distinct ids per bench run
+        self.size = 0
+        open(path, "wb").close()
+
+    def ensure(self, count):
+        if self.n >= count:
+            return
+        with open(self.path, "ab") as f:
+            for i in range(self.n, count):
+                body = harness.meta_json(text_webhook(self.tag, i)).encode()
+                if i == 0:
+                    self.size = len(body)
+                digest = hmac.new(harness.SECRET.encode(), body, hashlib.sha256).hexdigest()
+                rec = digest.encode() + b"%06d" % len(body) + body
+                assert len(rec) <= RECLEN, len(rec)
+                f.write(rec + b" " * (RECLEN - len(rec)))
+        self.n = count
+
+    def take(self, count):
+        first = self.used
+        self.ensure(first + count)
+        self.used += count
+        return first
+
+
+# --- processes ----------------------------------------------------------------
+
+def setup_postgres():
+    pg = harness.Postgres()
+    with open(os.path.join(pg.data, "postgresql.conf"), "a") as f:
+        f.write(PG_TUNING)
+    pg.stop("fast")
+    pg.start()
+    pg.migrate()
+    return pg
+
+
+class Fcgi:
+    """N copies of a FastCGI program accepting on one shared unix socket (fd 0),
+    the way spawn-fcgi -F N and systemd socket activation run wahook.fcgi."""
+
+    def __init__(self, d, binary, n, env):
+        self.dir, self.binary, self.n, self.env = d, binary, n, env
+        self.sock = os.path.join(d, "fcgi.sock")
+        self.logpath = os.path.join(d, "fcgi.log")
+        self.procs = []
+
+    def start(self):
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(self.sock)
+        s.listen(4096)
+        if os.geteuid() == 0:
+            shutil.chown(self.sock, harness.NGINX_USER)
+        os.chmod(self.sock, 0o600)
+        logf = open(self.logpath, "a")
+        for _ in range(self.n):
+            self.procs.append(harness.spawn([self.binary], stdin=s.fileno(), env=self.env,
+                                            stdout=logf, stderr=logf))
+        s.close()
+        logf.close()
+        time.sleep(0.2)
+        for p in self.procs:
+            if p.poll() is not None:
+                raise SystemExit("bench: %s exited at start (%s)" % (self.binary, self.logpath))
+
+    def stop(self):
+        for p in self.procs:
+            harness.kill(p)
+        self.procs = []
+
+    def mem(self):
+        """[(pid, VmHWM kB, VmRSS kB)] of the live processes."""
+        return [(p.pid,) + vm(p.pid) for p in self.procs if p.poll() is None]
+
+
+def vm(pid):
+    hwm = rss = 0
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+                elif line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+    except OSError:
+        pass
+    return hwm, rss
+
+
+class Nginx:
+    """nginx with examples/nginx.conf's server block (listen and socket swapped)."""
+
+    def __init__(self, d, sock, workers):
+        self.dir = d
+        self.port = harness.free_port()
+        with open(os.path.join(ROOT, "examples", "nginx.conf")) as f:
+            server = f.read()
+        server, n1 = re.subn(r"listen 127\.0\.0\.1:\d+;", "listen 127.0.0.1:%d;" % self.port,
+                             server)
+        server, n2 = re.subn(r"unix:/run/wahook/wahook\.sock", "unix:" + sock, server)
+        assert n1 == 1 and n2 == 1, "examples/nginx.conf changed shape"
+        conf = os.path.join(d, "nginx.conf")
+        user = "user %s;" % harness.NGINX_USER if os.geteuid() == 0 else ""
+        with open(conf, "w") as f:
+            f.write("%s\nworker_processes %d;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
+                    "events { worker_connections 4096; }\nhttp {\n access_log off;\n"
+                    " client_body_temp_path %s/body;\n fastcgi_temp_path %s/fastcgi;\n"
+                    " proxy_temp_path %s/proxy;\n uwsgi_temp_path %s/uwsgi;\n"
+                    " scgi_temp_path %s/scgi;\n%s\n}\n"
+                    % (user, workers, d, d, d, d, d, d, d, server))
+        self.proc = harness.spawn(["nginx", "-c", conf, "-p", d, "-g", "daemon off;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        harness.wait_for(self._up, 10, "nginx")
+        self.url = "http://127.0.0.1:%d/webhook" % self.port
+
+    def _up(self):
+        if self.proc.poll() is not None:
+            raise SystemExit("bench: nginx exited, see " + self.dir)
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def post(self, body, timeout=60):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request("POST", "/webhook", body=body, headers={
+                "Content-Type": "application/json", "X-Hub-Signature-256": harness.sign(body)})
+            r = c.getresponse()
+            r.read()
+            return r.status
+        finally:
+            c.close()
+
+    def stop(self):
+        harness.kill(self.proc)
+
+
+# --- wrk ------------------------------------------------------------------------
+
+_fastest = [0.0]
+
+
+def wrk(url, conns, pool, seconds, pace_ms=0, reuse=False):
+    """One wrk run over fresh records of pool (reuse: the null responder, which stores
+    nothing, cycles through records already written); returns the BENCH figures.
+    wrk always runs the full -d: the pool is sized at 2.5x the fastest rate seen so
+    far, so a slice never runs out (post.lua says so if one does)."""
+    threads = min(2, conns)
+    if reuse:
+        first, per = 0, pool.n // threads
+    else:
+        per = -(-int(seconds * max(10000, 2.5 * _fastest[0])) // threads)
+        first = pool.take(per * threads)
+    env = dict(os.environ, BENCH_PACE_MS=str(pace_ms))
+    argv = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--timeout", "10s",
+            "-s", os.path.join(HERE, "post.lua"), url, "--",
+            pool.path, str(RECLEN), str(first), str(per), "1" if reuse else "0"]
+    p = harness.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    out, _ = p.communicate(timeout=seconds + 120)
+    harness.kill(p)
+    m = re.search(r"^BENCH (\{.*\})$", out.decode(), re.M)
+    if not m:
+        raise SystemExit("bench: wrk failed:\n" + out.decode())
+    r = json.loads(m.group(1))
+    r["conns"] = conns
+    r["rps"] = r["ok"] / (r["duration_us"] / 1e6)
+    r["p50_ms"], r["p99_ms"] = r["p50_us"] / 1000, r["p99_us"] / 1000
+    r["inflight"] = r["sent"] - r["ok"] - r["other"] + r["exhausted"]
+    if not reuse:
+        _fastest[0] = max(_fastest[0], r["rps"])
+    return r
+
+
+def stored(pg):
+    return int(pg.scalar("SELECT count(*) FROM wa_messages"))
+
+
+def checked_wrk(pg, url, conns, pool, seconds, **kw):
+    """wrk, then the loss check: every 200 must have its row. Requests wrk still had
+    in flight when its clock stopped may be committed without wrk seeing the 200,
+    so: 200s <= stored <= 200s + in flight, and nothing quarantined."""
+    before = stored(pg)
+    r = wrk(url, conns, pool, seconds, **kw)
+    time.sleep(0.3)   # let requests abandoned at the cut-off finish
+    r["stored"] = stored(pg) - before
+    q = int(pg.scalar("SELECT count(*) FROM wa_quarantine"))
+    r["lost"] = max(0, r["ok"] - r["stored"])
+    r["valid"] = (r["ok"] <= r["stored"] <= r["ok"] + r["inflight"] and q == 0
+                  and r["other"] == r["exhausted"] and r["err_timeout"] == 0)
+    r["load"] = load()
+    log("c=%-3d %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  200s %d stored %d in-flight %d "
+        "other %d %s  load %s" % (conns, r["rps"], r["p50_ms"], r["p99_ms"], r["ok"],
+                                  r["stored"], r["inflight"], r["other"],
+                                  "ok" if r["valid"] else "VOID", r["load"]))
+    if r["exhausted"]:
+        log("  (the body pool ran out: run shortened, figures still valid)")
+    return r
+
+
+# --- pgbench ------------------------------------------------------------------------
+
+def arr(vals):
+    """A text[] literal exactly as cgi/store.c's add_text() builds it."""
+    out = []
+    for v in vals:
+        if v is None:
+            out.append("NULL")
+        else:
+            out.append('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(out) + "}"
+
+
+def pgbench_script(d):
+    """The pgbench script and its -D variables.
+
+    pgbench runs sql/ingest.sql itself, read here at run time: comments dropped and
+    every $k replaced by :pk. With -M prepared pgbench turns each :pk back into a bind
+    parameter of one prepared statement, so the server parses and plans the same
+    statement once per connection and then executes it with 28 text parameters, one
+    round trip per transaction, as cgi/store.c does. The values are the ones the
+    responder sends for the wrk webhook (text-format array literals built like
+    build_arrays(): the raw body as $1, one-element arrays for the message, empty
+    arrays for statuses and events), passed with -D. Two parameters cannot be
+    constants: pgbench variables are numbers, so $2 (the message id) and $7 (the
+    sender) become ('{"wamid..' || :n || '"}')::text[] with a random :n, which keeps
+    ids distinct (a conflict would skip the outbox and conversation writes) and
+    spreads senders over 10,000 conversations as the wrk bodies do. That adds one
+    text concatenation per transaction; the array parsing is the same.
+    Each client count runs DURATION seconds (-j 2 threads, one per core)."""
+    with open(os.path.join(ROOT, "sql", "ingest.sql")) as f:
+        sql = "".join(line for line in f if not line.startswith("--")).strip().rstrip(";")
+    sql = sql.replace("$2::text[]", "('{\"wamid.PGB' || :n || '\"}')::text[]")
+    sql = sql.replace("$7::text[]", "('{\"3519' || :s || '\"}')::text[]")
+    sql = re.sub(r"\$(\d+)", lambda m: ":p" + m.group(1), sql)
+    assert "$" not in sql
+    body = harness.meta_json(text_webhook("PGB", 12345))
+    m = text_webhook("PGB", 12345)["entry"][0]["changes"][0]["value"]["messages"][0]
+    vals = {1: body, 3: arr([PNID]), 4: arr([DISPLAY]), 5: arr([WABA]),
+            6: arr(["messages"]), 8: arr([None]), 9: arr(["text"]),
+            10: "{%s}" % m["timestamp"], 11: arr([m["text"]["body"]]), 12: arr([NAME]),
+            13: arr([None]), 14: arr(["answer"]), 15: arr([None]), 16: arr([None]),
+            17: arr(["{entry,0,changes,0,value,messages,0}"])}
+    for k in range(18, 29):
+        vals[k] = "{}"
+    script = os.path.join(d, "ingest.pgbench")
+    with open(script, "w") as f:
+        f.write("\\set n random(1, 999999999999999)\n\\set s random(10000000, 10009999)\n")
+        f.write(sql + ";\n")
+    defs = []
+    for k, v in sorted(vals.items()):
+        defs += ["-D", "p%d=%s" % (k, v)]
+    return script, defs
+
+
+def pgbench(pg, script, defs, clients, seconds):
+    argv = (["pgbench", "-n", "-M", "prepared", "-f", script, "-c", str(clients),
+             "-j", str(min(2, clients)), "-T", str(seconds)] + defs +
+            ["-h", pg.sock, "-U", pg.user, "postgres"])
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
+    m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", p.stdout)
+    lat = re.search(r"latency average = ([\d.]+) ms", p.stdout)
+    fail = re.search(r"number of failed transactions: (\d+)", p.stdout)
+    if p.returncode != 0 or not m:
+        raise SystemExit("bench: pgbench failed:\n" + p.stdout + p.stderr)
+    r = {"clients": clients, "tps": float(m.group(1)),
+         "lat_ms": float(lat.group(1)) if lat else None,
+         "failed": int(fail.group(1)) if fail else 0, "load": load()}
+    log("pgbench c=%-3d %7.0f tx/s  latency avg %.2f ms  failed %d  load %s"
+        % (clients, r["tps"], r["lat_ms"] or 0, r["failed"], r["load"]))
+    return r
+
+
+# --- batches and the drainer ----------------------------------------------------------
+
+def batch_body(b, tag):
+    """Batch b: one message from each of CONVERSATIONS senders, each in its own entry
+    (as Meta batches them), long texts: about 2.5 MB."""
+    long_text = (TEXT + " ") * 5
+    entries = []
+    for c in range(CONVERSATIONS):
+        s = "4915%08d" % c
+        msg = message(wamid(tag, b * CONVERSATIONS + c), s, 1700000000 + b, c,
+                      text=long_text)
+        entries.append({"id": WABA, "changes": [change([msg],
+                        [{"profile": {"name": NAME}, "wa_id": s}])]})
+    return harness.meta_json({"object": "whatsapp_business_account",
+                              "entry": entries}).encode()
+
+
+def run_batches(pg, ngx, tag):
+    out = []
+    for b in range(BATCHES):
+        body = batch_body(b, tag)
+        before = stored(pg)
+        t0 = time.monotonic()
+        status = ngx.post(body)
+        ms = (time.monotonic() - t0) * 1000
+        got = stored(pg) - before
+        out.append({"ms": ms, "status": status, "stored": got, "bytes": len(body)})
+        log("batch %d: %d bytes, %d in %.1f ms, %d rows stored" % (b, len(body), status, ms,
+                                                                  got))
+    return out
+
+
+def drain_env(pg, g, **extra):
+    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WAHOOK_DB": pg.dsn,
+         "WAHOOK_ACCESS_TOKEN": "EAAGbench-token", "WAHOOK_GRAPH_URL": g.url,
+         "WAHOOK_CONCURRENCY": str(DRAIN_CONCURRENCY),
+         # the limit under test is concurrency / (2 x 20 ms), not Meta's 80/s pacing
+         "WAHOOK_MAX_RPS": "100000", "WAHOOK_HTTP_TIMEOUT": "5", "WAHOOK_LEASE": "60"}
+    e.update(extra)
+    return e
+
+
+def watch_mem(p, interval=0.05):
+    """Samples p's VmHWM/VmRSS until it exits; returns (peak kB, samples)."""
+    peak, samples = 0, []
+    while p.poll() is None:
+        hwm, rss = vm(p.pid)
+        if hwm:
+            peak = max(peak, hwm)
+            samples.append(rss)
+        time.sleep(interval)
+    return peak, samples
+
+
+def run_drain(pg, g):
+    n = int(pg.scalar("SELECT count(*) FROM wa_outbox WHERE state = 'pending'"))
+    convs = int(pg.scalar("SELECT count(DISTINCT sender) FROM wa_outbox WHERE state = 'pending'"))
+    g.delay = GRAPH_DELAY
+    ncalls0 = len(g.snapshot())
+    t0 = time.monotonic()
+    p = harness.spawn([os.path.join(BUILD, "wahook-drain")], env=drain_env(pg, g),
+                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(OUT, "drain.log"), "w"))
+    peak, samples = watch_mem(p)
+    wall = time.monotonic() - t0
+    rc = p.wait()
+    harness.kill(p)
+    calls = g.snapshot()[ncalls0:]
+    first = min(c["t"] for c in calls)
+    last = max(c["t_end"] or c["t"] for c in calls)
+    done = int(pg.scalar("SELECT count(*) FROM wa_outbox WHERE state = 'done'"))
+    limit = DRAIN_CONCURRENCY / (2 * GRAPH_DELAY)
+    r = {"rows": n, "conversations": convs, "exit": rc, "done": done, "calls": len(calls),
+         "violations": len(g.violations), "wall_s": wall, "calls_s": last - first,
+         "msgs_s": done / wall, "msgs_s_calls": done / (last - first), "limit": limit,
+         "peak_kb": peak, "rss_first_kb": samples[len(samples) // 10] if samples else 0,
+         "rss_last_kb": samples[-1] if samples else 0, "load": load()}
+    log("drain: %d rows over %d conversations: exit %d, %d done, %d calls in %.1f s: "
+        "%.0f msgs/s (limit %.0f); VmHWM %d kB  load %s" % (n, convs, rc, done, len(calls),
+                                                            wall, r["msgs_s"], limit, peak,
+                                                            r["load"]))
+    return r
+
+
+def run_read_latency(pg, g, ngx, tag):
+    g.delay = GRAPH_DELAY
+    p = harness.spawn([os.path.join(BUILD, "wahook-drain"), "--for", "120"],
+                      env=drain_env(pg, g), stdout=subprocess.DEVNULL,
+                      stderr=open(os.path.join(OUT, "drain-for.log"), "w"))
+    time.sleep(1.0)
+    sent = {}
+    for i in range(LATENCY_SAMPLES):
+        body = harness.meta_json(text_webhook(tag, i)).encode()
+        mid = json.loads(body)["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+        status = ngx.post(body)
+        sent[mid] = time.monotonic()
+        assert status == 200, status
+        time.sleep(0.05 + random.random() * 0.05)   # unsynchronised with the drainer's poll
+    end = time.monotonic() + 10
+    lat = {}
+    while time.monotonic() < end and len(lat) < len(sent):
+        for c in g.snapshot():
+            if c["step"] == "read" and c["message_id"] in sent and c["message_id"] not in lat:
+                lat[c["message_id"]] = (c["t"] - sent[c["message_id"]]) * 1000
+        time.sleep(0.05)
+    harness.kill(p, signal.SIGTERM)
+    v = sorted(lat.values())
+    r = {"samples": len(sent), "answered": len(v),
+         "p50_ms": statistics.median(v) if v else None,
+         "p99_ms": v[min(len(v) - 1, int(len(v) * 0.99))] if v else None,
+         "max_ms": v[-1] if v else None, "load": load()}
+    log("webhook 200 -> mark-read: %d/%d, p50 %.1f ms, p99 %.1f ms, max %.1f ms  load %s"
+        % (len(v), len(sent), r["p50_ms"] or -1, r["p99_ms"] or -1, r["max_ms"] or -1,
+           r["load"]))
+    return r
+
+
+# --- the report -----------------------------------------------------------------------
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def report(R):
+    L = []
+    w = L.append
+    m = R["machine"]
+    w("## wahook `make bench` (%s)\n" % R["date"])
+    w("Machine: %s, %d cores, %s; %s; fsync on, synchronous_commit on. Load average "
+      "(1/5/15 min) at start %s, at end %s. Responder: %d wahook.fcgi processes on one "
+      "socket behind nginx (%d workers); wrk with 2 threads; each run %d s.\n"
+      % (m["cpu"], m["cores"], m["os"], m["pg"], R["load_start"], R["load_end"],
+         PROCS, R["nginx_workers"], DURATION))
+    w("### Responder throughput and latency (wrk -> nginx -> wahook.fcgi -> PostgreSQL)\n")
+    w("| connections | requests/s | p50 ms | p99 ms | 200s | messages stored | in flight at cut-off | check | load |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for r in R["levels"]:
+        w("| %d | %.0f | %.2f | %.2f | %d | %d | %d | %s | %s |"
+          % (r["conns"], r["rps"], r["p50_ms"], r["p99_ms"], r["ok"], r["stored"],
+             r["inflight"], "no loss" if r["valid"] else "**VOID**", r["load"]))
+    w("")
+    if R.get("sweep"):
+        w("Process-count sweep at %d connections: " % R["sweep_conns"] + ", ".join(
+            "%d procs %.0f req/s (p99 %.1f ms)" % (n, r["rps"], r["p99_ms"])
+            for n, r in R["sweep"]) + ".")
+    if R.get("commit_delay"):
+        cd = R["commit_delay"]
+        w("Same peak with commit_delay=%s us, commit_siblings=%s: %.0f req/s, p99 %.2f ms "
+          "(without: %.0f req/s, p99 %.2f ms); pgbench at %d clients %.0f tx/s (without: %.0f)."
+          % (cd["delay"], cd["siblings"], cd["wrk"]["rps"], cd["wrk"]["p99_ms"],
+             R["peak"]["rps"], R["peak"]["p99_ms"], cd["pg"]["clients"], cd["pg"]["tps"],
+             R["pg_at"].get(cd["pg"]["clients"], 0)))
+    w("")
+    w("### Limits measured in the same run\n")
+    w("| limit | " + " | ".join("c=%d" % r["clients"] for r in R["pgbench"]) + " |")
+    w("|---|" + "---:|" * len(R["pgbench"]))
+    w("| pgbench, sql/ingest.sql, tx/s | " + " | ".join("%.0f" % r["tps"] for r in R["pgbench"])
+      + " |")
+    w("")
+    w("| null FastCGI responder, connections | " + " | ".join("c=%d" % r["conns"] for r in R["null"]) + " |")
+    w("|---|" + "---:|" * len(R["null"]))
+    w("| requests/s | " + " | ".join("%.0f" % r["rps"] for r in R["null"]) + " |")
+    w("| p99 ms | " + " | ".join("%.2f" % r["p99_ms"] for r in R["null"]) + " |")
+    w("")
+    w("### Against the targets of issue 5\n")
+    w("| # | figure | measured | target / limit | verdict |")
+    w("|---|---|---:|---|---|")
+    pk, pgc, nl = R["peak"], R["pg_ceiling"], R["null_ceiling"]
+    f_pg = pk["rps"] / pgc["tps"]
+    f_null = pk["rps"] / nl["rps"]
+    w("| 1 | responder peak (c=%d) | %.0f req/s | - | %s |" % (pk["conns"], pk["rps"],
+      "no loss" if all(r["valid"] for r in R["levels"]) else "**a run lost messages: void**"))
+    w("| 2 | responder / pgbench ceiling (%.0f tx/s at c=%d) | %.2f | >= %.1f | %s |"
+      % (pgc["tps"], pgc["clients"], f_pg, T_VS_PGBENCH, verdict(f_pg >= T_VS_PGBENCH)))
+    w("| 2 | responder / null FastCGI ceiling (%.0f req/s at c=%d) | %.2f | (web stack ceiling) | - |"
+      % (nl["rps"], nl["conns"], f_null))
+    hp = R["half"]
+    w("| 1 | p99 at about half the peak rate (%.0f req/s, %d paced connections) | %.2f ms | < %.0f ms | %s |"
+      % (hp["rps"], hp["conns"], hp["p99_ms"], T_P99_MS, verdict(hp["p99_ms"] < T_P99_MS)))
+    bt = R["batches"]
+    bms = sorted(b["ms"] for b in bt)
+    ball = all(b["status"] == 200 and b["stored"] == CONVERSATIONS for b in bt)
+    w("| 3 | 1000-message batch (%.1f MB) to 200, median of %d (max) | %.0f ms (%.0f) | < %.0f ms | %s |"
+      % (bt[0]["bytes"] / 1e6, len(bt), statistics.median(bms), bms[-1], T_BATCH_MS,
+         verdict(statistics.median(bms) < T_BATCH_MS and ball)))
+    dr = R["drain"]
+    w("| 4 | drainer, %d rows / %d conversations, Graph 20 ms | %.0f msgs/s (%.2f x) | >= %.1f x %.0f = %.0f msgs/s (WAHOOK_CONCURRENCY=%d / (2 x 20 ms)) | %s |"
+      % (dr["rows"], dr["conversations"], dr["msgs_s"], dr["msgs_s"] / dr["limit"], T_DRAIN,
+         dr["limit"], T_DRAIN * dr["limit"], DRAIN_CONCURRENCY,
+         verdict(dr["msgs_s"] >= T_DRAIN * dr["limit"] and dr["done"] == dr["rows"])))
+    rl = R["read_latency"]
+    w("| 4 | webhook 200 -> mark-read call, `--for` running, p50 (p99) of %d | %.1f ms (%.1f) | < %.0f ms | %s |"
+      % (rl["answered"], rl["p50_ms"] or -1, rl["p99_ms"] or -1, T_READ_P50_MS,
+         verdict(rl["p50_ms"] is not None and rl["p50_ms"] < T_READ_P50_MS
+                 and rl["answered"] == rl["samples"])))
+    mm = R["mem"]
+    w("| 5 | responder VmHWM after %d requests (one process) | %.1f MB | < 8 MB | %s |"
+      % (mm["requests"], mm["hwm_kb"] / 1024, verdict(mm["hwm_kb"] < T_RSS_KB)))
+    w("| 5 | its VmRSS growth from warm-up (%d requests) to the end | %+d kB | ~0 (no growth) | %s |"
+      % (mm["warm_requests"], mm["growth_kb"], verdict(mm["growth_kb"] <= 64)))
+    w("| 5 | largest VmHWM of the %d responders of phase 1 | %.1f MB | < 8 MB | %s |"
+      % (PROCS, R["levels_hwm_kb"] / 1024, verdict(R["levels_hwm_kb"] < T_RSS_KB)))
+    w("| 5 | drainer VmHWM during item 4 (VmRSS at 10%% / end of run) | %.1f MB (%.1f / %.1f) | (no target; no growth) | %s |"
+      % (dr["peak_kb"] / 1024, dr["rss_first_kb"] / 1024, dr["rss_last_kb"] / 1024,
+         verdict(dr["rss_last_kb"] - dr["rss_first_kb"] <= 256)))
+    w("")
+    w("Plot: %s (throughput and p99 against connections)." % os.path.join(OUT, "throughput.png"))
+    return "\n".join(L) + "\n"
+
+
+def plot(R):
+    data = os.path.join(OUT, "levels.dat")
+    with open(data, "w") as f:
+        f.write("# conns rps p99_ms null_rps\n")
+        nul = {r["conns"]: r["rps"] for r in R["null"]}
+        for r in R["levels"]:
+            f.write("%d %.1f %.3f %s\n" % (r["conns"], r["rps"], r["p99_ms"],
+                                           "%.1f" % nul[r["conns"]] if r["conns"] in nul
+                                           else "NaN"))
+    png = os.path.join(OUT, "throughput.png")
+    gp = """set terminal pngcairo size 900,540 font ',10'
+set output '%s'
+set title 'wahook.fcgi behind nginx: throughput and p99 latency (pgbench ceiling %.0f tx/s)'
+set xlabel 'concurrent connections (wrk)'
+set logscale x 2
+set ylabel 'requests/s'
+set y2label 'p99 latency, ms'
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set key top left
+set grid
+plot '%s' using 1:2 with linespoints lw 2 title 'wahook requests/s', \\
+     '' using 1:3 axes x1y2 with linespoints lw 2 dt 2 title 'wahook p99 ms', \\
+     %.1f with lines lc rgb 'gray' dt 3 title 'pgbench ceiling (same SQL)'
+""" % (png, R["pg_ceiling"]["tps"], data, R["pg_ceiling"]["tps"])
+    r = subprocess.run(["gnuplot"], input=gp, text=True, capture_output=True)
+    if r.returncode != 0:
+        log("gnuplot failed: " + r.stderr)
+    return png
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    osname = platform.platform()
+    try:
+        with open("/etc/os-release") as f:
+            osname = re.search(r'PRETTY_NAME="([^"]*)"', f.read()).group(1)
+    except (OSError, AttributeError):
+        pass
+    pgv = subprocess.run([harness.PGBIN + "/postgres", "--version"], capture_output=True,
+                         text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": osname, "pg": pgv}
+
+
+# --- main -----------------------------------------------------------------------------
+
+def main():
+    global OUT
+    OUT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "bench"))
+    os.makedirs(OUT, exist_ok=True)
+    for b in ("wahook.fcgi", "wahook-drain", "bench_null_fcgi"):
+        if not os.access(os.path.join(BUILD, b), os.X_OK):
+            raise SystemExit("bench: %s/%s missing: run `make bench`" % (BUILD, b))
+    t_start = time.monotonic()
+    R = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+         "load_start": load(), "nginx_workers": 2}
+    log("machine: %(cpu)s, %(cores)d cores, %(os)s, %(pg)s" % R["machine"])
+    log("load average at start: " + R["load_start"])
+    work = harness.tmpdir("wahook-bench-")
+    os.chmod(work, 0o755)
+    pool = Pool(os.path.join(work, "bodies.rec"))
+    pool.ensure(1)
+    log("webhook body: %d bytes (one text message, Meta's escaping)" % pool.size)
+    pg = setup_postgres()
+    env = harness.responder_env(pg)
+    fcgi = Fcgi(work, os.path.join(BUILD, "wahook.fcgi"), PROCS, env)
+    fcgi.start()
+    ngx = Nginx(work, fcgi.sock, R["nginx_workers"])
+
+    # 1. responder: warm up, then the levels
+    log("phase 1: responder, %d processes, %d s per level" % (PROCS, DURATION))
+    wrk(ngx.url, 16, pool, 2)
+    warm = {pid: rss for pid, _, rss in fcgi.mem()}
+    pg.psql("CHECKPOINT")
+    R["levels"] = [checked_wrk(pg, ngx.url, c, pool, DURATION) for c in LEVELS]
+    R["peak"] = max(R["levels"], key=lambda r: r["rps"])
+    mem = fcgi.mem()
+    R["levels_hwm_kb"] = max(h for _, h, _ in mem)
+    R["levels_growth_kb"] = max(rss - warm.get(pid, rss) for pid, _, rss in mem)
+    # p99 at about half the peak rate: paced connections (wrk's delay hook)
+    half = R["peak"]["rps"] / 2
+    conns = 16
+    base_ms = R["levels"][0]["p50_ms"]
+    pace = max(1, int(round(conns / half * 1000 - base_ms)))
+    R["half"] = checked_wrk(pg, ngx.url, conns, pool, DURATION, pace_ms=pace)
+    R["half"]["target_rps"] = half
+    # group commit needs enough processes: the sweep at the peak's connection count
+    R["sweep_conns"] = R["peak"]["conns"]
+    R["sweep"] = []
+    if not QUICK:
+        fcgi.stop()
+        for n in PROC_SWEEP:
+            f2 = Fcgi(work, fcgi.binary, n, env)
+            f2.start()
+            log("sweep: %d processes" % n)
+            R["sweep"].append((n, checked_wrk(pg, ngx.url, R["sweep_conns"], pool,
+                                              max(4, DURATION // 2))))
+            f2.stop()
+        fcgi.start()
+
+    # 2. the limits: pgbench on the same SQL, then the null responder
+    log("phase 2: pgbench running sql/ingest.sql")
+    script, defs = pgbench_script(work)
+    pg.psql("CHECKPOINT")
+    R["pgbench"] = [pgbench(pg, script, defs, c, DURATION) for c in PG_CLIENTS]
+    R["pg_ceiling"] = max(R["pgbench"], key=lambda r: r["tps"])
+    R["pg_at"] = {r["clients"]: r["tps"] for r in R["pgbench"]}
+    if not QUICK:
+        # commit_delay, honestly: the same peak and the same pgbench with it on
+        cd = {"delay": 200, "siblings": 5}
+        pg.psql("ALTER SYSTEM SET commit_delay = %d" % cd["delay"])
+        pg.psql("ALTER SYSTEM SET commit_siblings = %d" % cd["siblings"])
+        pg.psql("SELECT pg_reload_conf()")
+        time.sleep(0.5)
+        log("commit_delay=%d commit_siblings=%d" % (cd["delay"], cd["siblings"]))
+        cd["wrk"] = checked_wrk(pg, ngx.url, R["peak"]["conns"], pool, DURATION)
+        cd["pg"] = pgbench(pg, script, defs, R["pg_ceiling"]["clients"], DURATION)
+        pg.psql("ALTER SYSTEM RESET commit_delay")
+        pg.psql("ALTER SYSTEM RESET commit_siblings")
+        pg.psql("SELECT pg_reload_conf()")
+        R["commit_delay"] = cd
+
+    log("phase 2: null FastCGI responder behind the same nginx")
+    fcgi.stop()
+    null = Fcgi(work, os.path.join(BUILD, "bench_null_fcgi"), PROCS, {})
+    null.start()
+    R["null"] = []
+    for c in LEVELS:
+        r = wrk(ngx.url, c, pool, DURATION, reuse=True)
+        r["load"] = load()
+        log("null c=%-3d %7.0f req/s  p99 %.2f ms" % (c, r["rps"], r["p99_ms"]))
+        R["null"].append(r)
+    R["null_ceiling"] = max(R["null"], key=lambda r: r["rps"])
+    null.stop()
+
+    # 5. memory: one responder process, 100,000 requests
+    log("phase 5: one responder process, %d requests" % MEM_REQUESTS)
+    one = Fcgi(work, os.path.join(BUILD, "wahook.fcgi"), 1, env)
+    one.start()
+    warm_n = wrk(ngx.url, 4, pool, 2)["ok"]
+    _, _, rss_warm = one.mem()[0]
+    served, t_mem, rates = warm_n, time.monotonic(), []
+    while served < MEM_REQUESTS and time.monotonic() - t_mem < 240:
+        # runs of up to 15 s, sized from the last rate, until 100,000 are served
+        rate = rates[-1] if rates else 3000.0
+        secs = max(2, min(15, int((MEM_REQUESTS - served) / rate) + 1))
+        r = wrk(ngx.url, 4, pool, secs)
+        served += r["ok"]
+        rates.append(r["rps"])
+    _, hwm, rss_end = one.mem()[0]
+    R["mem"] = {"requests": served, "warm_requests": warm_n, "hwm_kb": hwm,
+                "rss_warm_kb": rss_warm, "rss_end_kb": rss_end, "growth_kb": rss_end - rss_warm,
+                "rps": statistics.mean(rates) if rates else 0}
+    log("one process: %d requests at %.0f req/s, VmHWM %d kB, VmRSS %d kB after warm-up, "
+        "%d kB at the end" % (served, R["mem"]["rps"], hwm, rss_warm, rss_end))
+    one.stop()
+
+    # 3. batches, which also fill the outbox for the drainer
+    log("phase 3: %d batches of %d messages" % (BATCHES, CONVERSATIONS))
+    fcgi.start()
+    pg.truncate()
+    R["batches"] = run_batches(pg, ngx, pool.tag + "X")
+
+    # 4. the drainer against the stand-in
+    log("phase 4: wahook-drain, Graph stand-in answering after %d ms" % (GRAPH_DELAY * 1000))
+    g = GraphStandin("EAAGbench-token")
+    try:
+        R["drain"] = run_drain(pg, g)
+        R["read_latency"] = run_read_latency(pg, g, ngx, pool.tag + "L")
+    finally:
+        g.stop()
+    fcgi.stop()
+    ngx.stop()
+    pg.stop("fast")
+
+    R["load_end"] = load()
+    R["elapsed_s"] = time.monotonic() - t_start
+    png = plot(R)
+    md = report(R)
+    with open(os.path.join(OUT, "results.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(R, f, indent=1, default=str)
+    print()
+    print(md)
+    log("took %.0f s; table in %s, plot in %s" % (R["elapsed_s"],
+                                                 os.path.join(OUT, "results.md"), png))
+
+
+OUT = None
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""drainkit.py - what the drainer's integration tests share: webhooks for the
+real responder, running wahook-drain (by pid, through harness.spawn), and
+reading the outbox back.
+"""
+import itertools
+import os
+import subprocess
+import time
+
+import harness
+from graph_standin import GraphStandin
+
+DRAIN = os.path.join(harness.BUILD, "wahook-drain")
+ACCESS_TOKEN = "EAAGtest-access-token-d41d8cd98f00b204"   # must never reach a log
+PNID = "106540352242922"
+DISPLAY = "15550783881"
+_seq = itertools.count(1)
+_ts = itertools.count(1_700_000_000)
+
+
+def mid(tag="m"):
+    """A fresh message id, unique in the process."""
+    return "wamid.HBgL%s%06d" % (tag, next(_seq))
+
+
+def webhook(messages, pnid=PNID, display=DISPLAY):
+    """A Meta-shaped body: messages is [(sender, message_id, ts_or_None)], one change."""
+    msgs, contacts = [], []
+    for sender, m, ts in messages:
+        msgs.append({"from": sender, "id": m, "timestamp": str(ts or next(_ts)),
+                     "type": "text", "text": {"body": "hello " + m}})
+        if sender not in [c["wa_id"] for c in contacts]:
+            contacts.append({"profile": {"name": "User " + sender}, "wa_id": sender})
+    return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
+            "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": display, "phone_number_id": pnid},
+                "contacts": contacts, "messages": msgs}}]}]}
+
+
+def post(server, messages, pnid=PNID):
+    """Posts one signed webhook through the real web server + responder; asserts 200."""
+    status, _, body = server.post(harness.meta_json(webhook(messages, pnid)))
+    assert status == 200, (status, body, server.logs()[-2000:])
+
+
+def feed(server, conversations, per_conv, batch=True):
+    """conversations x per_conv messages; returns {sender: [ids in order]}.
+    Each conversation's messages share one timestamp: the position orders them."""
+    out = {}
+    for c in range(conversations):
+        sender = "49151%07d" % (next(_seq))
+        ts = next(_ts)
+        ids = [mid("c%d_" % c) for _ in range(per_conv)]
+        out[sender] = ids
+        if batch:
+            post(server, [(sender, m, ts) for m in ids])
+        else:
+            for m in ids:
+                post(server, [(sender, m, next(_ts))])
+    return out
+
+
+def env(pg, g, **extra):
+    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WAHOOK_DB": pg.dsn,
+         "WAHOOK_ACCESS_TOKEN": ACCESS_TOKEN, "WAHOOK_GRAPH_URL": g.url if g else "",
+         "WAHOOK_RETRY_MIN": "0.05", "WAHOOK_RETRY_MAX": "0.2",
+         "WAHOOK_LEASE": "10", "WAHOOK_HTTP_TIMEOUT": "2"}
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if k in os.environ:
+            e[k] = os.environ[k]
+    for k, v in extra.items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = str(v)
+    return e
+
+
+class Run:
+    """A finished wahook-drain run."""
+
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+
+    def __repr__(self):
+        return "Run(rc=%r)\nstdout:\n%s\nstderr:\n%s" % (self.rc, self.out[-3000:],
+                                                       self.err[-6000:])
+
+
+def start(pg, g, args=(), **extra):
+    """Starts wahook-drain in the background; stderr goes to p.errfile."""
+    d = harness.tmpdir("wahook-drain-")
+    errfile = os.path.join(d, "stderr")
+    p = harness.spawn([DRAIN] + list(args), env=env(pg, g, **extra),
+                      stdout=subprocess.PIPE, stderr=open(errfile, "w"))
+    p.errfile = errfile
+    return p
+
+
+def finish(p, timeout=60):
+    """Waits for a start()ed run; returns a Run (kills it by pid on timeout)."""
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        harness.kill(p)
+        raise AssertionError("wahook-drain did not exit within %s s" % timeout)
+    harness.kill(p)    # reaped: only forgets it
+    with open(p.errfile, errors="replace") as f:
+        err = f.read()
+    return Run(p.returncode, out.decode(errors="replace"), err)
+
+
+def run(pg, g, args=(), timeout=60, **extra):
+    return finish(start(pg, g, args, **extra), timeout)
+
+
+def drain_until_done(pg, g, tries=40, **extra):
+    """Runs one-shot drains until one exits 0 (rows waiting for a retry make it 1)."""
+    runs = []
+    for _ in range(tries):
+        r = run(pg, g, **extra)
+        runs.append(r)
+        if r.rc == 0:
+            return runs
+        assert r.rc == 1, r
+        time.sleep(0.05)
+    raise AssertionError("still pending after %d runs: %r" % (tries, runs[-1]))
+
+
+def query(pg, sql):
+    """Rows of sql as lists of strings, NULL as None. (harness.Postgres.psql marks
+    NULL with \x1e, which str.splitlines() takes for a line break.)"""
+    r = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\x1f", "-R", "\n",
+                        "-v", "ON_ERROR_STOP=1", "-P", "null=\x01", pg.dsn, "-c", sql],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, "psql failed: %s\n%s" % (sql, r.stderr)
+    return [[None if v == "\x01" else v for v in line.split("\x1f")]
+            for line in r.stdout.split("\n") if line]
+
+
+def outbox(pg):
+    """{message_id: row dict} of wa_outbox."""
+    cols = ["message_id", "sender", "state", "attempts", "last_error", "read_at",
+            "reply_message_id", "lease_until", "claim_token"]
+    rows = query(pg, "SELECT %s FROM wa_outbox" % ", ".join(cols))
+    return {r[0]: dict(zip(cols, r)) for r in rows}
+
+
+def new_standin():
+    return GraphStandin(ACCESS_TOKEN)

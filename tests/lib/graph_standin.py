@@ -1,0 +1,285 @@
+"""graph_standin.py - a stand-in for the Graph API's POST /{phone_number_id}/messages.
+
+A real HTTP/1.1 server (keep-alive) on 127.0.0.1 and a free port, in a thread.
+It records every call (method, path, headers including Authorization, parsed
+body, arrival and answer times, client connection), checks each body against
+the shapes of FACTS.md / issue 3 (a mismatch is recorded in .violations, and
+the call still answered so the drainer's reaction can be observed), and answers
+what the test asked for:
+
+    g = GraphStandin(token)
+    g.answer("5xx", message_id=mid, times=2)   # the next 2 calls for mid
+    g.answer("401")                            # every call from now on (times=None)
+    g.answer("131047", step="reply", message_id=mid)
+    g.delay = 0.2                              # every call waits this long first
+
+Kinds: ok, 5xx (503, not JSON), 500 (JSON code 1), 429 (HTTP 429, code 130429,
+retry_after= sets Retry-After), 131047, 131009, 131056, 401 (code 190),
+transient_flag (400 with is_transient true), hang (no answer until the test ends
+or `hang_s`), slow (answers ok after `slow_s`). Standard library only.
+"""
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PATH_RE = re.compile(r"^/(v\d+\.\d+)/([A-Za-z0-9_.-]+)/messages$")
+
+ERRORS = {
+    # kind: (http, error object)
+    "500": (500, {"message": "An unknown error has occurred.", "type": "OAuthException",
+                  "code": 1, "fbtrace_id": "AbCdEf1"}),
+    "429": (429, {"message": "(#130429) Rate limit hit", "type": "OAuthException",
+                  "code": 130429, "error_data": {"messaging_product": "whatsapp",
+                  "details": "Cloud API message throughput has been reached."},
+                  "fbtrace_id": "AbCdEf2"}),
+    "131047": (400, {"message": "(#131047) Re-engagement message", "type": "OAuthException",
+                     "code": 131047, "error_data": {"messaging_product": "whatsapp",
+                     "details": "Message failed to send because more than 24 hours have "
+                                "passed since the customer last replied to this number."},
+                     "fbtrace_id": "AbCdEf3"}),
+    "131009": (400, {"message": "(#131009) Parameter value is not valid",
+                     "type": "OAuthException", "code": 131009, "fbtrace_id": "AbCdEf4"}),
+    "131056": (400, {"message": "(#131056) (Business Account, Consumer Account) pair rate "
+                                "limit hit", "type": "OAuthException", "code": 131056,
+                     "fbtrace_id": "AbCdEf5"}),
+    "401": (401, {"message": "Error validating access token: Session has expired on "
+                             "Friday, 01-Mar-24 09:00:00 PST.", "type": "OAuthException",
+                  "code": 190, "error_subcode": 463, "fbtrace_id": "AbCdEf6"}),
+    # a permanent-looking status whose flag says otherwise: the flag wins
+    "transient_flag": (400, {"message": "Service temporarily unavailable",
+                             "type": "OAuthException", "code": 99999, "is_transient": True,
+                             "fbtrace_id": "AbCdEf7"}),
+}
+KINDS = set(ERRORS) | {"ok", "5xx", "hang", "slow"}
+
+READ_KEYS = {"messaging_product", "status", "message_id"}
+REPLY_KEYS = {"messaging_product", "recipient_type", "to", "type", "text", "context"}
+
+
+class Rule:
+    def __init__(self, kind, step, message_id, times, retry_after):
+        if kind not in KINDS:
+            raise ValueError("unknown kind " + kind)
+        self.kind, self.step, self.message_id = kind, step, message_id
+        self.times, self.retry_after = times, retry_after
+
+    def matches(self, call):
+        return ((self.times is None or self.times > 0)
+                and (self.step is None or self.step == call["step"])
+                and (self.message_id is None or self.message_id == call["message_id"]))
+
+
+def check_body(body, call):
+    """Returns a list of violations of the documented shapes (empty: fine)."""
+    v = []
+    if not isinstance(body, dict):
+        return ["body is not a JSON object"]
+    if body.get("messaging_product") != "whatsapp":
+        v.append("messaging_product is not \"whatsapp\"")
+    if body.get("status") == "read":
+        extra = set(body) - READ_KEYS - {"typing_indicator"}
+        if extra or not READ_KEYS <= set(body):
+            v.append("mark-read keys %s" % sorted(body))
+        if not isinstance(body.get("message_id"), str) or not body.get("message_id"):
+            v.append("mark-read message_id is not a non-empty string")
+        if "typing_indicator" in body and body["typing_indicator"] != {"type": "text"}:
+            v.append("typing_indicator is not {\"type\":\"text\"}")
+    elif body.get("type") == "text":
+        extra = set(body) - REPLY_KEYS - {"biz_opaque_callback_data"}
+        if extra or not REPLY_KEYS <= set(body):
+            v.append("reply keys %s" % sorted(body))
+        if body.get("recipient_type") != "individual":
+            v.append("recipient_type is not individual")
+        if not isinstance(body.get("to"), str) or not body.get("to"):
+            v.append("to is not a non-empty string")
+        t = body.get("text")
+        if not (isinstance(t, dict) and set(t) == {"body"} and isinstance(t["body"], str)
+                and 0 < len(t["body"]) <= 4096):
+            v.append("text is not {\"body\": 1..4096 chars}")
+        c = body.get("context")
+        if not (isinstance(c, dict) and set(c) == {"message_id"}
+                and isinstance(c["message_id"], str) and c["message_id"]):
+            v.append("context is not {\"message_id\": id}")
+    else:
+        v.append("neither a mark-read nor a text reply")
+    return v
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"   # keep-alive: lets us see connection reuse
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        self._reply(405, {"error": {"message": "GET not served", "code": 100}})
+
+    def do_POST(self):
+        g = self.server.standin
+        t0 = time.monotonic()
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n > 0 else b""
+        call = {"method": "POST", "path": self.path, "t": t0, "t_end": None,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "auth": self.headers.get("Authorization"), "raw": raw, "body": None,
+                "step": None, "message_id": None, "to": None, "pnid": None,
+                "conn": self.client_address[1], "status": None, "kind": None,
+                "violations": []}
+        viol = call["violations"]
+        m = PATH_RE.match(self.path)
+        if not m:
+            viol.append("path %r is not /vX.Y/{phone_number_id}/messages" % self.path)
+        else:
+            call["pnid"] = m.group(2)
+            if m.group(1) != g.version:
+                viol.append("API version %s, want %s" % (m.group(1), g.version))
+        if call["auth"] != "Bearer " + g.token:
+            viol.append("Authorization header is not Bearer <token>")
+        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+            viol.append("Content-Type is not application/json")
+        try:
+            body = json.loads(raw.decode("utf-8"))
+            call["body"] = body
+        except (UnicodeDecodeError, ValueError) as e:
+            body = None
+            viol.append("body is not JSON: %s" % e)
+        if isinstance(body, dict):
+            if body.get("status") == "read":
+                call["step"], call["message_id"] = "read", body.get("message_id")
+            elif body.get("type") == "text":
+                call["step"] = "reply"
+                call["message_id"] = (body.get("context") or {}).get("message_id")
+                call["to"] = body.get("to")
+            viol.extend(check_body(body, call))
+        with g.lock:
+            call["n"] = len(g.calls) + 1
+            g.calls.append(call)
+            if viol:
+                g.violations.append((call["n"], viol))
+            rule = next((r for r in g.rules if r.matches(call)), None)
+            if rule is not None and rule.times is not None:
+                rule.times -= 1
+            kind = rule.kind if rule else "ok"
+            call["kind"] = kind
+            delay = g.delay
+        if delay:
+            time.sleep(delay)
+        if kind == "hang":
+            g.release.wait(g.hang_s)
+            call["t_end"] = time.monotonic()
+            self.close_connection = True
+            return
+        if kind == "slow":
+            time.sleep(g.slow_s)
+            kind = "ok"
+        if kind == "ok":
+            if call["step"] == "reply":
+                with g.lock:
+                    g.reply_seq += 1
+                    rid = "wamid.REPLY%06d" % g.reply_seq
+                call["reply_id"] = rid
+                ans = {"messaging_product": "whatsapp",
+                       "contacts": [{"input": call["to"], "wa_id": call["to"]}],
+                       "messages": [{"id": rid}]}
+            else:
+                ans = {"success": True}
+            self._reply(200, ans, call)
+        elif kind == "5xx":
+            self._reply(503, None, call, raw_body=b"<html><body>Service Unavailable"
+                        b"</body></html>", ctype="text/html")
+        else:
+            http, err = ERRORS[kind]
+            headers = {}
+            if rule is not None and rule.retry_after is not None:
+                headers["Retry-After"] = str(rule.retry_after)
+            self._reply(http, {"error": err}, call, headers=headers)
+
+    def _reply(self, status, obj, call=None, raw_body=None, ctype="application/json",
+               headers=None):
+        data = raw_body if raw_body is not None else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+        if call is not None:
+            call["status"] = status
+            call["t_end"] = time.monotonic()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a drainer killed mid-call leaves us writing to a closed socket: expected
+        import sys
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
+class GraphStandin:
+    def __init__(self, token, version="v23.0"):
+        self.token = token
+        self.version = version
+        self.lock = threading.Lock()
+        self.calls = []
+        self.violations = []
+        self.rules = []
+        self.delay = 0.0
+        self.slow_s = 0.5
+        self.hang_s = 30.0
+        self.reply_seq = 0
+        self.release = threading.Event()
+        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.server.standin = self
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d/%s" % (self.port, version)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, kind, step=None, message_id=None, times=None, retry_after=None):
+        """From now on, answer matching calls with kind (times: how many; None: all)."""
+        with self.lock:
+            self.rules.append(Rule(kind, step, message_id, times, retry_after))
+
+    def clear_rules(self):
+        with self.lock:
+            self.rules = []
+
+    def stop(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- what happened -------------------------------------------------------
+    def snapshot(self):
+        with self.lock:
+            return list(self.calls)
+
+    def ok(self, step=None):
+        """Calls answered with success, optionally of one step."""
+        return [c for c in self.snapshot() if c["status"] == 200
+                and (step is None or c["step"] == step)]
+
+    def count(self, step=None, message_id=None, ok_only=False):
+        return len([c for c in self.snapshot()
+                    if (step is None or c["step"] == step)
+                    and (message_id is None or c["message_id"] == message_id)
+                    and (not ok_only or c["status"] == 200)])
+
+    def connections(self):
+        return len({c["conn"] for c in self.snapshot()})
+
+    def wait_calls(self, n, timeout=10.0, ok_only=False):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            got = len(self.ok()) if ok_only else len(self.snapshot())
+            if got >= n:
+                return
+            time.sleep(0.01)
+        raise AssertionError("stand-in: %d calls wanted, got %d"
+                             % (n, len(self.ok()) if ok_only else len(self.snapshot())))

@@ -1,0 +1,100 @@
+/*
+ * test_pace.c - cgi/pace.c: the per-number token bucket and the retry delay
+ * (full jitter between RETRY_MIN and RETRY_MAX, floors for Retry-After and
+ * 131056), on made-up clocks.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "pace.h"
+
+static void
+test_bucket(void **state)
+{
+	struct pace *p = pace_new(10);
+	double w;
+	int i;
+
+	(void)state;
+	assert_non_null(p);
+	/* a burst of one second's worth, then one token per 1/rps */
+	for (i = 0; i < 10; i++)
+		assert_true(pace_take(p, "111", 100.0) == 0);
+	w = pace_take(p, "111", 100.0);
+	assert_true(w > 0.099 && w < 0.101);
+	assert_true(pace_take(p, "111", 100.05) > 0);
+	assert_true(pace_take(p, "111", 100.11) == 0);
+	/* numbers are metered apart */
+	assert_true(pace_take(p, "222", 100.11) == 0);
+	/* a hold stops the number until it ends, and never shortens */
+	pace_hold(p, "222", 200, 5);
+	pace_hold(p, "222", 200, 1);
+	w = pace_take(p, "222", 201);
+	assert_true(w > 3.99 && w < 4.01);
+	assert_true(pace_take(p, "222", 205.01) == 0);
+	assert_true(pace_take(p, "111", 201) == 0);
+	pace_free(p);
+}
+
+static void
+test_bucket_slow_rate(void **state)
+{
+	struct pace *p = pace_new(0.5);
+
+	(void)state;
+	assert_true(pace_take(p, "1", 0) == 0);		/* burst is at least one call */
+	assert_true(pace_take(p, "1", 1) > 0.99);
+	assert_true(pace_take(p, "1", 2) == 0);
+	pace_free(p);
+}
+
+static void
+test_bucket_many_numbers(void **state)
+{
+	struct pace *p = pace_new(1);
+	char num[16];
+	int i;
+
+	(void)state;
+	for (i = 0; i < PACE_MAX_NUMBERS * 2; i++) {
+		snprintf(num, sizeof(num), "%d", i);
+		assert_true(pace_take(p, num, (double)i) == 0);
+	}
+	pace_free(p);
+}
+
+static void
+test_backoff(void **state)
+{
+	(void)state;
+	/* full jitter above the floor: u spans [lo, min(hi, lo * 2^n)] */
+	assert_true(pace_backoff(15, 3600, 1, 0, 0.0) == 15);
+	assert_true(pace_backoff(15, 3600, 1, 0, 0.999999) < 30);
+	assert_true(pace_backoff(15, 3600, 3, 0, 0.5) == 15 + 0.5 * (120 - 15));
+	assert_true(pace_backoff(15, 3600, 30, 0, 0.999999) <= 3600);
+	assert_true(pace_backoff(15, 3600, 1000000, 0, 0.999999) <= 3600);
+	assert_true(pace_backoff(15, 3600, 0, 0, 0.0) == 15);
+	/* floors (Retry-After, 4^n for 131056) win when larger, capped by hi */
+	assert_true(pace_backoff(15, 3600, 1, 120, 0.0) == 120);
+	assert_true(pace_backoff(15, 3600, 1, 99999, 0.0) == 3600);
+	assert_true(pace_backoff(0.05, 0.2, 5, 0, 0.999999) <= 0.2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bucket),
+		cmocka_unit_test(test_bucket_slow_rate),
+		cmocka_unit_test(test_bucket_many_numbers),
+		cmocka_unit_test(test_backoff),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1102 @@
+/*
+ * test_payload.c - cgi/payload.c: every pywa fixture body (table-driven, the
+ * expected counts and classes written down from issue 2's outbox rule), the
+ * walk over every entry x change x message, in-body duplicates, and the bodies
+ * that must be quarantined (PAYLOAD_UNUSABLE with a reason).
+ *
+ * Hand-written bodies use ' for " (see J()) so they stay readable.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dirent.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "payload.h"
+
+#define PYWA_DIR "../shared/fixtures/pywa/"
+#define NOCLS (-1)
+
+/* ---- helpers ---- */
+
+/* A malloc'd copy of s with every ' made a " (JSON written in C strings). */
+static char *
+J(const char *s)
+{
+	char *d = strdup(s), *p;
+
+	assert_non_null(d);
+	for (p = d; *p != '\0'; p++)
+		if (*p == '\'')
+			*p = '"';
+	return d;
+}
+
+static enum payload_result
+parse_j(struct payload *p, const char *tmpl)
+{
+	char *b = J(tmpl);
+	enum payload_result r;
+
+	/* json-c copies what it keeps: the body may go right after the parse */
+	r = payload_parse(p, b, strlen(b));
+	free(b);
+	return r;
+}
+
+#define ENV_HEAD "{'object':'whatsapp_business_account','entry':[{'id':'WABA1'," \
+	"'changes':[{'field':'messages','value':{'messaging_product':'whatsapp'," \
+	"'metadata':{'display_phone_number':'15550001111','phone_number_id':'PNID1'},"
+#define ENV_TAIL "}}]}]}"
+/* one change of field "messages" whose value holds VALUE after the metadata */
+#define IN_VALUE(value) ENV_HEAD value ENV_TAIL
+#define IN_MESSAGES(msgs) IN_VALUE("'messages':[" msgs "]")
+#define MSG_TEXT(id) "{'from':'15551234567','id':'" id "','timestamp':'1700000000'," \
+	"'type':'text','text':{'body':'hi'}}"
+
+/* Reads a pywa fixture file into a json-c tree (caller puts it). */
+static struct json_object *
+fixture_file(const char *file)
+{
+	char path[512];
+	struct json_object *o;
+
+	snprintf(path, sizeof(path), PYWA_DIR "%s", file);
+	o = json_object_from_file(path);
+	if (o == NULL)
+		fail_msg("cannot read %s (the runner runs from the repo root)", path);
+	return o;
+}
+
+/* The body of one variant, serialised plain; caller frees. */
+static char *
+fixture_body(const char *file, const char *variant)
+{
+	struct json_object *root = fixture_file(file), *v;
+	char *s;
+
+	if (!json_object_object_get_ex(root, variant, &v))
+		fail_msg("%s has no variant %s", file, variant);
+	s = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	assert_non_null(s);
+	json_object_put(root);
+	return s;
+}
+
+static enum payload_result
+parse_fixture(struct payload *p, const char *file, const char *variant)
+{
+	char *b = fixture_body(file, variant);
+	enum payload_result r = payload_parse(p, b, strlen(b));
+
+	free(b);
+	return r;
+}
+
+/* ---- the pywa fixtures, table-driven ---- */
+
+struct fx {
+	const char	*file, *variant;
+	size_t		 nmsgs, nstatuses, nevents;
+	int		 cls;		/* class of the message, NOCLS without one */
+	int		 rank;		/* rank of the status, 0 without one */
+	int		 seen;
+};
+
+#define EVENT(f, v)	{ f, v, 0, 0, 1, NOCLS, 0, 0 }
+#define MSG(f, v, c)	{ f, v, 1, 0, 0, c, 0, 0 }
+#define STATUS(f, v, r)	{ f, v, 0, 1, 0, NOCLS, r, 0 }
+
+static struct fx fixtures[] = {
+	EVENT("account_update.json", "account_deleted"),
+	EVENT("account_update.json", "account_restriction"),
+	EVENT("account_update.json", "account_violation"),
+	EVENT("account_update.json", "ad_account_linked"),
+	EVENT("account_update.json", "authentication_international_eligibility"),
+	EVENT("account_update.json", "account_disabled"),
+	EVENT("account_update.json", "mm_api_for_wa_terms_of_service"),
+	EVENT("account_update.json", "partner_added"),
+	EVENT("account_update.json", "partner_app_installed"),
+	EVENT("account_update.json", "partner_app_uninstalled"),
+	EVENT("account_update.json", "partner_led_business_verification_status"),
+	EVENT("account_update.json", "partner_removed"),
+	EVENT("account_update.json", "partner_removed_wa_app_disconnection"),
+	EVENT("account_update.json", "primary_business_location_set"),
+	EVENT("account_update.json", "pricing_tiering_update"),
+	EVENT("account_update.json", "account_offboarded"),
+	EVENT("account_update.json", "account_reconnected"),
+	/* field "calls": kept raw, even the one whose value holds statuses[] */
+	EVENT("call_connect.json", "business_initiated"),
+	EVENT("call_connect.json", "user_initiated"),
+	MSG("call_permission_update.json", "accept", PAYLOAD_ANSWER),
+	MSG("call_permission_update.json", "reject", PAYLOAD_ANSWER),
+	EVENT("call_status.json", "call_status"),
+	EVENT("call_terminate.json", "call_terminate"),
+	MSG("callback_button.json", "button", PAYLOAD_ANSWER),
+	MSG("callback_button.json", "quick_reply", PAYLOAD_ANSWER),
+	MSG("callback_button.json", "quick_reply_without_context", PAYLOAD_ANSWER),
+	MSG("callback_selection.json", "callback", PAYLOAD_ANSWER),
+	MSG("callback_selection.json", "description", PAYLOAD_ANSWER),
+	MSG("deleted_message.json", "revoke", PAYLOAD_REVOKE),
+	MSG("edited_message.json", "image", PAYLOAD_EDIT),
+	MSG("flow_completion.json", "completion", PAYLOAD_ANSWER),
+	MSG("flow_completion.json", "without_flow_token", PAYLOAD_ANSWER),
+	MSG("message.json", "text", PAYLOAD_ANSWER),
+	MSG("message.json", "image", PAYLOAD_ANSWER),
+	MSG("message.json", "media_with_url", PAYLOAD_ANSWER),
+	MSG("message.json", "video", PAYLOAD_ANSWER),
+	MSG("message.json", "document", PAYLOAD_ANSWER),
+	MSG("message.json", "audio", PAYLOAD_ANSWER),
+	MSG("message.json", "voice", PAYLOAD_ANSWER),
+	MSG("message.json", "static_sticker", PAYLOAD_ANSWER),
+	MSG("message.json", "animated_sticker", PAYLOAD_ANSWER),
+	MSG("message.json", "reaction", PAYLOAD_REACTION),
+	MSG("message.json", "unreaction_empty", PAYLOAD_REACTION),
+	MSG("message.json", "unreaction_no_emoji", PAYLOAD_REACTION),
+	MSG("message.json", "current_location", PAYLOAD_ANSWER),
+	MSG("message.json", "chosen_location", PAYLOAD_ANSWER),
+	MSG("message.json", "contacts", PAYLOAD_ANSWER),
+	MSG("message.json", "order", PAYLOAD_ANSWER),
+	MSG("message.json", "unsupported", PAYLOAD_UNSUPPORTED),
+	MSG("message.json", "unsupported_with_type", PAYLOAD_UNSUPPORTED),
+	MSG("message.json", "reply", PAYLOAD_ANSWER),
+	MSG("message.json", "forwarded", PAYLOAD_ANSWER),
+	MSG("message.json", "forwarded_many_times", PAYLOAD_ANSWER),
+	/* errors[] beside messages[] ("Unsupported webhook payload"): the message
+	 * is errored (no outbox) and the value with its errors is kept as an event */
+	{ "message.json", "interactive_message_with_err", 1, 0, 1, PAYLOAD_ERRORED, 0, 0 },
+	MSG("message.json", "referral", PAYLOAD_ANSWER),
+	STATUS("message_status.json", "sent", 1),
+	STATUS("message_status.json", "delivered", 2),
+	STATUS("message_status.json", "read", 3),
+	STATUS("message_status.json", "played", 4),
+	STATUS("message_status.json", "failed", 9),
+	STATUS("message_status.json", "with_tracker", 1),
+	STATUS("message_status.json", "group", 3),
+	MSG("outgoing_message.json", "text", PAYLOAD_ECHO),
+	MSG("outgoing_message.json", "delete", PAYLOAD_ECHO),
+	MSG("outgoing_message.json", "edit", PAYLOAD_ECHO),
+	MSG("system.json", "phone_number_change", PAYLOAD_SYSTEM),
+	MSG("system.json", "identity_change", PAYLOAD_SYSTEM),
+	EVENT("template_category_update.json", "marketing"),
+	EVENT("template_components_update.json", "element"),
+	EVENT("template_quality_update.json", "yellow"),
+	EVENT("template_status_update.json", "approved"),
+	EVENT("template_status_update.json", "rejected"),
+	EVENT("user_marketing_preferences.json", "resume"),
+	EVENT("user_marketing_preferences.json", "signup"),
+};
+#define NFIXTURES (sizeof(fixtures) / sizeof(fixtures[0]))
+
+static struct fx *
+find_fx(const char *file, const char *variant)
+{
+	size_t i;
+
+	for (i = 0; i < NFIXTURES; i++)
+		if (strcmp(fixtures[i].file, file) == 0 &&
+		    strcmp(fixtures[i].variant, variant) == 0)
+			return &fixtures[i];
+	return NULL;
+}
+
+static const char *
+jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* The first change of the first entry of a body. */
+static struct json_object *
+first_change(struct json_object *body)
+{
+	struct json_object *e, *c;
+
+	assert_true(json_object_object_get_ex(body, "entry", &e));
+	e = json_object_array_get_idx(e, 0);
+	assert_true(json_object_object_get_ex(e, "changes", &c));
+	return json_object_array_get_idx(c, 0);
+}
+
+/* Checks p against the expectations in f and against the body itself. */
+static void
+check_fixture(const struct payload *p, const struct fx *f, struct json_object *body)
+{
+	struct json_object *change, *value, *list, *o;
+	const char *field, *listname;
+	char want[PAYLOAD_PATH_MAX];
+
+	if (p->nmsgs != f->nmsgs || p->nstatuses != f->nstatuses ||
+	    p->nevents != f->nevents)
+		fail_msg("%s/%s: msgs=%zu statuses=%zu events=%zu, want %zu %zu %zu",
+		    f->file, f->variant, p->nmsgs, p->nstatuses, p->nevents, f->nmsgs,
+		    f->nstatuses, f->nevents);
+	change = first_change(body);
+	field = jstr(change, "field");
+	assert_true(json_object_object_get_ex(change, "value", &value));
+	if (f->nmsgs == 1) {
+		if ((int)p->msgs[0].cls != f->cls)
+			fail_msg("%s/%s: class %s, want %s", f->file, f->variant,
+			    payload_class_str(p->msgs[0].cls),
+			    payload_class_str((enum payload_class)f->cls));
+		listname = strcmp(field, "smb_message_echoes") == 0 ?
+		    "message_echoes" : "messages";
+		assert_true(json_object_object_get_ex(value, listname, &list));
+		o = json_object_array_get_idx(list, 0);
+		assert_string_equal(p->msgs[0].id, jstr(o, "id"));
+		assert_string_equal(p->msgs[0].sender, jstr(o, "from"));
+		assert_string_equal(p->msgs[0].type, jstr(o, "type"));
+		assert_int_equal(p->msgs[0].ts, strtoll(jstr(o, "timestamp"), NULL, 10));
+		assert_string_equal(p->msgs[0].field, field);
+		assert_non_null(p->msgs[0].phone_number_id);
+		assert_int_equal(p->msgs[0].dup, 0);
+		snprintf(want, sizeof(want), "{entry,0,changes,0,value,%s,0}", listname);
+		assert_string_equal(p->msgs[0].path, want);
+	}
+	if (f->nstatuses == 1) {
+		assert_true(json_object_object_get_ex(value, "statuses", &list));
+		o = json_object_array_get_idx(list, 0);
+		assert_string_equal(p->statuses[0].id, jstr(o, "id"));
+		assert_string_equal(p->statuses[0].status, jstr(o, "status"));
+		assert_int_equal(p->statuses[0].rank, f->rank);
+		assert_int_equal(p->statuses[0].ts, strtoll(jstr(o, "timestamp"), NULL, 10));
+		assert_string_equal(p->statuses[0].path, "{entry,0,changes,0,value,statuses,0}");
+	}
+	if (f->nevents == 1) {
+		assert_string_equal(p->events[0].field, field);
+		assert_string_equal(p->events[0].path, "{entry,0,changes,0,value}");
+	}
+}
+
+static int
+is_json_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 5 && strcmp(name + n - 5, ".json") == 0;
+}
+
+static void
+test_pywa_fixtures(void **state)
+{
+	struct payload p;
+	struct json_object *root, *body;
+	struct json_object_iterator it, end;
+	struct dirent *de;
+	struct fx *f;
+	const char *variant, *s;
+	enum payload_result r;
+	size_t i, nvariants = 0;
+	DIR *d;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	if ((d = opendir(PYWA_DIR)) == NULL)
+		fail_msg("cannot open " PYWA_DIR " (the runner runs from the repo root)");
+	while ((de = readdir(d)) != NULL) {
+		if (!is_json_file(de->d_name))
+			continue;
+		root = fixture_file(de->d_name);
+		it = json_object_iter_begin(root);
+		end = json_object_iter_end(root);
+		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+			variant = json_object_iter_peek_name(&it);
+			body = json_object_iter_peek_value(&it);
+			nvariants++;
+			if ((f = find_fx(de->d_name, variant)) == NULL)
+				fail_msg("%s/%s: not in the table of expectations",
+				    de->d_name, variant);
+			f->seen++;
+			s = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+			r = payload_parse(&p, s, strlen(s));
+			if (r != PAYLOAD_OK)
+				fail_msg("%s/%s: result %d (%s), want PAYLOAD_OK", de->d_name,
+				    variant, (int)r, p.reason);
+			check_fixture(&p, f, body);
+			payload_reset(&p);
+		}
+		json_object_put(root);
+	}
+	closedir(d);
+	for (i = 0; i < NFIXTURES; i++)
+		if (fixtures[i].seen != 1)
+			fail_msg("%s/%s: seen %d times in the fixtures", fixtures[i].file,
+			    fixtures[i].variant, fixtures[i].seen);
+	assert_int_equal(nvariants, 74);	/* the pywa README's count */
+	payload_free(&p);
+}
+
+/* What the store takes besides ids and classes, on a few fixtures. */
+static void
+test_fixture_fields(void **state)
+{
+	struct payload p;
+	const struct payload_msg *m;
+	const struct payload_status *s;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+
+	assert_int_equal(parse_fixture(&p, "message.json", "text"), PAYLOAD_OK);
+	m = &p.msgs[0];
+	assert_string_equal(m->text_body, "Body Text");
+	assert_string_equal(m->profile_name, "Test Name");
+	assert_string_equal(m->phone_number_id, "1122334455667");
+	assert_string_equal(m->display_phone_number, "972123456789");
+	assert_string_equal(m->waba_id, "1234567890987654321");
+	assert_int_equal(m->ts, 1697043223);
+	assert_null(m->context_id);
+	assert_null(m->react_to);
+
+	assert_int_equal(parse_fixture(&p, "message.json", "reply"), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].context_id, "wamid.xyzxyz==");
+	assert_string_equal(p.msgs[0].text_body, "replied text");
+
+	assert_int_equal(parse_fixture(&p, "message.json", "video"), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].text_body, "caption");
+	assert_int_equal(parse_fixture(&p, "message.json", "image"), PAYLOAD_OK);
+	assert_null(p.msgs[0].text_body);
+
+	assert_int_equal(parse_fixture(&p, "message.json", "reaction"), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].react_to, "wamid.yzxyzx=");
+	assert_string_equal(p.msgs[0].emoji, "\xf0\x9f\x98\xae");	/* U+1F62E */
+	assert_int_equal(parse_fixture(&p, "message.json", "unreaction_empty"), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].react_to, "wamid.yzxyzx=");
+	assert_string_equal(p.msgs[0].emoji, "");
+	assert_int_equal(parse_fixture(&p, "message.json", "unreaction_no_emoji"),
+	    PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].react_to, "wamid.yzxyzx=");
+	assert_null(p.msgs[0].emoji);
+
+	assert_int_equal(parse_fixture(&p, "callback_button.json", "quick_reply"),
+	    PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].text_body, "title");
+	assert_int_equal(parse_fixture(&p, "callback_selection.json", "callback"),
+	    PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].text_body, "title");
+	assert_int_equal(parse_fixture(&p, "flow_completion.json", "completion"),
+	    PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].text_body, "Sent");
+
+	assert_int_equal(parse_fixture(&p, "outgoing_message.json", "text"), PAYLOAD_OK);
+	m = &p.msgs[0];
+	assert_string_equal(m->field, "smb_message_echoes");
+	assert_string_equal(m->recipient, "<WHATSAPP_USER_PHONE_NUMBER>");
+	assert_string_equal(m->text_body, "Test message");
+	assert_null(m->profile_name);	/* the contact is the recipient, not the sender */
+
+	assert_int_equal(parse_fixture(&p, "message_status.json", "with_tracker"),
+	    PAYLOAD_OK);
+	s = &p.statuses[0];
+	assert_string_equal(s->callback_data, "some data");
+	assert_string_equal(s->recipient_id, "972987654321");
+	assert_string_equal(s->phone_number_id, "1122334455667");
+	assert_int_equal(parse_fixture(&p, "message_status.json", "sent"), PAYLOAD_OK);
+	assert_null(p.statuses[0].callback_data);
+
+	payload_free(&p);
+}
+
+/* ---- the walk ---- */
+
+/* E entries x C changes x K messages (+ one status per change), distinct ids. */
+static void
+test_every_entry_change_message(void **state)
+{
+	enum { E = 3, C = 4, K = 5 };
+	char *buf, want[PAYLOAD_PATH_MAX], id[64];
+	size_t cap = 64 * 1024, n = 0, e, c, k, i;
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	buf = malloc(cap);
+	assert_non_null(buf);
+#define ADD(...) do { \
+	int w_ = snprintf(buf + n, cap - n, __VA_ARGS__); \
+	assert_true(w_ > 0 && (size_t)w_ < cap - n); \
+	n += (size_t)w_; \
+} while (0)
+	ADD("{\"object\":\"whatsapp_business_account\",\"entry\":[");
+	for (e = 0; e < E; e++) {
+		ADD("%s{\"id\":\"WABA%zu\",\"changes\":[", e ? "," : "", e);
+		for (c = 0; c < C; c++) {
+			ADD("%s{\"field\":\"messages\",\"value\":{\"messaging_product\":"
+			    "\"whatsapp\",\"metadata\":{\"display_phone_number\":\"1555000%zu\","
+			    "\"phone_number_id\":\"PN%zu.%zu\"},\"messages\":[", c ? "," : "",
+			    e, e, c);
+			for (k = 0; k < K; k++)
+				ADD("%s{\"from\":\"4917%zu\",\"id\":\"wamid.%zu.%zu.%zu\","
+				    "\"timestamp\":\"%zu\",\"type\":\"text\",\"text\":"
+				    "{\"body\":\"m%zu\"}}", k ? "," : "", k, e, c, k,
+				    1700000000 + k, k);
+			ADD("],\"statuses\":[{\"id\":\"wamid.out.%zu.%zu\",\"status\":"
+			    "\"delivered\",\"timestamp\":\"1700000001\",\"recipient_id\":"
+			    "\"4917\"}]}}", e, c);
+		}
+		ADD("]}");
+	}
+	ADD("]}");
+#undef ADD
+	assert_int_equal(payload_parse(&p, buf, n), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, E * C * K);
+	assert_int_equal(p.nstatuses, E * C);
+	assert_int_equal(p.nevents, 0);
+	i = 0;
+	for (e = 0; e < E; e++)
+		for (c = 0; c < C; c++) {
+			snprintf(want, sizeof(want), "{entry,%zu,changes,%zu,value,statuses,0}",
+			    e, c);
+			assert_string_equal(p.statuses[e * C + c].path, want);
+			for (k = 0; k < K; k++, i++) {
+				snprintf(id, sizeof(id), "wamid.%zu.%zu.%zu", e, c, k);
+				assert_string_equal(p.msgs[i].id, id);
+				snprintf(want, sizeof(want),
+				    "{entry,%zu,changes,%zu,value,messages,%zu}", e, c, k);
+				assert_string_equal(p.msgs[i].path, want);
+				snprintf(id, sizeof(id), "WABA%zu", e);
+				assert_string_equal(p.msgs[i].waba_id, id);
+				snprintf(id, sizeof(id), "PN%zu.%zu", e, c);
+				assert_string_equal(p.msgs[i].phone_number_id, id);
+				assert_int_equal(p.msgs[i].ts, 1700000000 + k);
+				assert_int_equal(p.msgs[i].cls, PAYLOAD_ANSWER);
+				assert_int_equal(p.msgs[i].dup, 0);
+			}
+		}
+	assert_string_equal(p.msgs[E * C * K - 1].path,
+	    "{entry,2,changes,3,value,messages,4}");
+	free(buf);
+	payload_free(&p);
+}
+
+static void
+test_path_second_change_third_message(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(parse_j(&p,
+	    "{'object':'whatsapp_business_account','entry':[{'id':'W','changes':["
+	    "{'field':'message_template_status_update','value':{'event':'APPROVED'}},"
+	    "{'field':'messages','value':{'metadata':{'phone_number_id':'P'},'messages':["
+	    MSG_TEXT("a") "," MSG_TEXT("b") "," MSG_TEXT("c") "]}}]}]}"), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 3);
+	assert_int_equal(p.nevents, 1);
+	assert_string_equal(p.events[0].path, "{entry,0,changes,0,value}");
+	assert_string_equal(p.events[0].field, "message_template_status_update");
+	assert_string_equal(p.msgs[2].id, "c");
+	assert_string_equal(p.msgs[2].path, "{entry,0,changes,1,value,messages,2}");
+	assert_null(p.msgs[2].display_phone_number);
+	payload_free(&p);
+}
+
+static void
+test_duplicates_in_body(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	/* the same id three times, across two changes; another id once */
+	assert_int_equal(parse_j(&p,
+	    "{'object':'whatsapp_business_account','entry':[{'id':'W','changes':["
+	    "{'field':'messages','value':{'metadata':{'phone_number_id':'P'},'messages':["
+	    MSG_TEXT("wamid.X") "," MSG_TEXT("wamid.Y") "," MSG_TEXT("wamid.X") "]}},"
+	    "{'field':'messages','value':{'metadata':{'phone_number_id':'P'},'messages':["
+	    MSG_TEXT("wamid.X") "]}}]}]}"), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 4);
+	assert_int_equal(p.msgs[0].dup, 0);
+	assert_int_equal(p.msgs[1].dup, 0);
+	assert_int_equal(p.msgs[2].dup, 1);
+	assert_int_equal(p.msgs[3].dup, 1);
+	/* ids differing only in case or a suffix are not duplicates */
+	assert_int_equal(parse_j(&p, IN_MESSAGES(MSG_TEXT("wamid.a") "," MSG_TEXT("wamid.A")
+	    "," MSG_TEXT("wamid.a1"))), PAYLOAD_OK);
+	assert_int_equal(p.msgs[1].dup + p.msgs[2].dup, 0);
+	payload_free(&p);
+}
+
+/* Meta batches up to 1000 updates: 1000 messages, ids 0..499 then again. */
+static void
+test_duplicates_in_a_batch_of_1000(void **state)
+{
+	char *buf;
+	size_t cap = 256 * 1024, n, i, ndup = 0;
+	struct payload p;
+	int w;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	buf = malloc(cap);
+	assert_non_null(buf);
+	n = (size_t)snprintf(buf, cap, "{\"object\":\"whatsapp_business_account\",\"entry\":"
+	    "[{\"id\":\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{\"metadata\":"
+	    "{\"phone_number_id\":\"P\"},\"messages\":[");
+	for (i = 0; i < 1000; i++) {
+		w = snprintf(buf + n, cap - n, "%s{\"from\":\"1\",\"id\":\"wamid.%zu\","
+		    "\"timestamp\":\"1700000000\",\"type\":\"text\"}", i ? "," : "", i % 500);
+		assert_true(w > 0 && (size_t)w < cap - n);
+		n += (size_t)w;
+	}
+	w = snprintf(buf + n, cap - n, "]}}]}]}");
+	assert_true(w > 0 && (size_t)w < cap - n);
+	n += (size_t)w;
+	assert_int_equal(payload_parse(&p, buf, n), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 1000);
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(p.msgs[i].dup, i >= 500);
+		ndup += (size_t)p.msgs[i].dup;
+	}
+	assert_int_equal(ndup, 500);
+	free(buf);
+	payload_free(&p);
+}
+
+/* ---- bodies to quarantine ---- */
+
+struct bad {
+	const char	*name;
+	const char	*body;		/* ' for ", NUL-terminated */
+	const char	*reason;	/* a substring the reason must hold, or NULL */
+};
+
+#define BAD_MSG(name, msg, why) { name, IN_MESSAGES(msg), why }
+
+static const struct bad bad_bodies[] = {
+	{ "not JSON", "hello", "not JSON" },
+	{ "half an object", "{'object':'whatsapp_business_account'", "not JSON" },
+	{ "unquoted key", "{object:'whatsapp_business_account','entry':[]}", "not JSON" },
+	{ "trailing comma", "{'object':'whatsapp_business_account','entry':[],}",
+	    "not JSON" },
+	{ "trailing garbage", "{'object':'whatsapp_business_account','entry':[]}x",
+	    "byte 49" },
+	{ "two objects", "{'object':'whatsapp_business_account','entry':[]} {}",
+	    "byte 5" },
+	{ "invalid UTF-8", "{'object':'whatsapp_business_account','entry':[],'x':'\xff'}",
+	    "not JSON" },
+	{ "truncated UTF-8", "{'object':'whatsapp_business_account','entry':[],"
+	    "'x':'\xe2\x82'}", "not JSON" },
+	{ "top level array", "[{'object':'whatsapp_business_account'}]", "top level" },
+	{ "top level string", "'whatsapp_business_account'", "top level" },
+	{ "object missing", "{'entry':[]}", "object" },
+	{ "object not a string", "{'object':1,'entry':[]}", "object" },
+	{ "entry missing", "{'object':'whatsapp_business_account'}", "entry" },
+	{ "entry an object", "{'object':'whatsapp_business_account','entry':{}}", "entry" },
+	{ "entry[0] a string", "{'object':'whatsapp_business_account','entry':['x']}",
+	    "entry[0]" },
+	{ "entry.id a number", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':1,'changes':[]}]}", "entry[0].id" },
+	{ "changes missing", "{'object':'whatsapp_business_account','entry':[{'id':'W'}]}",
+	    "changes" },
+	{ "changes an object", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':{}}]}", "changes" },
+	{ "changes[1] a number", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[{'field':'x','value':{}},7]}]}", "changes[1]" },
+	{ "field missing", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[{'value':{}}]}]}", "field" },
+	{ "field a number", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[{'field':3,'value':{}}]}]}", "field" },
+	{ "value missing", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[{'field':'messages'}]}]}", "value" },
+	{ "value an array", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[{'field':'messages','value':[]}]}]}", "value" },
+	{ "metadata missing", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[{'field':'messages','value':{'messages':[]}}]}]}",
+	    "phone_number_id" },
+	{ "phone_number_id a number", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[{'field':'messages','value':{'metadata':"
+	    "{'phone_number_id':1},'messages':[]}}]}]}", "phone_number_id" },
+	{ "display_phone_number a number", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[{'field':'messages','value':{'metadata':"
+	    "{'phone_number_id':'P','display_phone_number':1555},'messages':[]}}]}]}",
+	    "display_phone_number" },
+	{ "messages an object", IN_VALUE("'messages':{}"), "messages" },
+	{ "message_echoes a string", "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[{'field':'smb_message_echoes','value':{'metadata':"
+	    "{'phone_number_id':'P'},'message_echoes':'x'}}]}]}", "message_echoes" },
+	{ "statuses an object", IN_VALUE("'statuses':{}"), "statuses" },
+	BAD_MSG("messages[1] a string", MSG_TEXT("a") ",'b'", "messages[1]"),
+	BAD_MSG("id missing", "{'from':'1','timestamp':'1700000000','type':'text'}", "id"),
+	BAD_MSG("id a number", "{'from':'1','id':5,'timestamp':'1700000000','type':'text'}",
+	    "id"),
+	BAD_MSG("id empty", "{'from':'1','id':'','timestamp':'1700000000','type':'text'}",
+	    "id"),
+	BAD_MSG("id null", "{'from':'1','id':null,'timestamp':'1700000000','type':'text'}",
+	    "id"),
+	BAD_MSG("id with \\u0000", "{'from':'1','id':'wamid.a\\u0000b',"
+	    "'timestamp':'1700000000','type':'text'}", "id"),
+	BAD_MSG("from missing", "{'id':'a','timestamp':'1700000000','type':'text'}", "from"),
+	BAD_MSG("from a number", "{'from':4917,'id':'a','timestamp':'1700000000',"
+	    "'type':'text'}", "from"),
+	BAD_MSG("from with \\u0000", "{'from':'49\\u000017','id':'a',"
+	    "'timestamp':'1700000000','type':'text'}", "from"),
+	BAD_MSG("type missing", "{'from':'1','id':'a','timestamp':'1700000000'}", "type"),
+	BAD_MSG("type an object", "{'from':'1','id':'a','timestamp':'1700000000',"
+	    "'type':{}}", "type"),
+	BAD_MSG("to a number", "{'from':'1','id':'a','timestamp':'1700000000',"
+	    "'type':'text','to':5}", "to"),
+	BAD_MSG("timestamp missing", "{'from':'1','id':'a','type':'text'}", "timestamp"),
+	BAD_MSG("timestamp letters", "{'from':'1','id':'a','timestamp':'abc',"
+	    "'type':'text'}", "timestamp"),
+	BAD_MSG("timestamp empty", "{'from':'1','id':'a','timestamp':'','type':'text'}",
+	    "timestamp"),
+	BAD_MSG("timestamp negative", "{'from':'1','id':'a','timestamp':'-1',"
+	    "'type':'text'}", "timestamp"),
+	BAD_MSG("timestamp negative int", "{'from':'1','id':'a','timestamp':-1,"
+	    "'type':'text'}", "timestamp"),
+	BAD_MSG("timestamp with a suffix", "{'from':'1','id':'a','timestamp':'1700000000x',"
+	    "'type':'text'}", "timestamp"),
+	BAD_MSG("timestamp with a space", "{'from':'1','id':'a','timestamp':' 1700000000',"
+	    "'type':'text'}", "timestamp"),
+	BAD_MSG("timestamp exponent", "{'from':'1','id':'a','timestamp':'17e8',"
+	    "'type':'text'}", "timestamp"),
+	BAD_MSG("timestamp a float", "{'from':'1','id':'a','timestamp':1700000000.5,"
+	    "'type':'text'}", "timestamp"),
+	BAD_MSG("timestamp a bool", "{'from':'1','id':'a','timestamp':true,"
+	    "'type':'text'}", "timestamp"),
+	BAD_MSG("timestamp past year 9999", "{'from':'1','id':'a',"
+	    "'timestamp':'253402300800','type':'text'}", "timestamp"),
+	BAD_MSG("timestamp past year 9999 as int", "{'from':'1','id':'a',"
+	    "'timestamp':253402300800,'type':'text'}", "timestamp"),
+	BAD_MSG("timestamp past int64", "{'from':'1','id':'a',"
+	    "'timestamp':'99999999999999999999','type':'text'}", "timestamp"),
+	{ "status id missing", IN_VALUE("'statuses':[{'status':'read',"
+	    "'timestamp':'1700000000'}]"), "id" },
+	{ "status missing", IN_VALUE("'statuses':[{'id':'s','timestamp':'1700000000'}]"),
+	    "status" },
+	{ "status timestamp bad", IN_VALUE("'statuses':[{'id':'s','status':'read',"
+	    "'timestamp':'soon'}]"), "timestamp" },
+	{ "status recipient_id a number", IN_VALUE("'statuses':[{'id':'s','status':'read',"
+	    "'timestamp':'1700000000','recipient_id':1}]"), "recipient_id" },
+	{ "statuses[0] a number", IN_VALUE("'statuses':[1]"), "statuses[0]" },
+	/* the second message is broken: the whole body goes, nothing half stored */
+	BAD_MSG("second message broken", MSG_TEXT("a") ",{'from':'1','id':'b',"
+	    "'type':'text'}", "messages[1]"),
+};
+
+static void
+test_unusable_bodies(void **state)
+{
+	struct payload p;
+	enum payload_result r;
+	size_t i;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]); i++) {
+		const struct bad *b = &bad_bodies[i];
+
+		r = parse_j(&p, b->body);
+		if (r != PAYLOAD_UNUSABLE)
+			fail_msg("%s: result %d, want PAYLOAD_UNUSABLE", b->name, (int)r);
+		if (p.reason[0] == '\0')
+			fail_msg("%s: no reason given", b->name);
+		if (strstr(p.reason, b->reason) == NULL)
+			fail_msg("%s: reason \"%s\" does not mention \"%s\"", b->name,
+			    p.reason, b->reason);
+		payload_reset(&p);
+		assert_int_equal(p.nmsgs, 0);
+	}
+	payload_free(&p);
+}
+
+static void
+test_empty_and_trailing_bytes(void **state)
+{
+	static const char ok[] = "{\"object\":\"whatsapp_business_account\",\"entry\":[]}";
+	char buf[128];
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(payload_parse(&p, "", 0), PAYLOAD_UNUSABLE);
+	assert_true(p.reason[0] != '\0');
+	assert_int_equal(payload_parse(&p, "   \n", 4), PAYLOAD_UNUSABLE);
+	/* trailing whitespace is fine */
+	snprintf(buf, sizeof(buf), "%s \r\n\t", ok);
+	assert_int_equal(payload_parse(&p, buf, strlen(buf)), PAYLOAD_OK);
+	/* a NUL after the object is a trailing byte, not the end of the body */
+	memcpy(buf, ok, sizeof(ok));	/* with its NUL */
+	buf[sizeof(ok)] = '1';
+	assert_int_equal(payload_parse(&p, buf, sizeof(ok) + 1), PAYLOAD_UNUSABLE);
+	assert_int_equal(payload_parse(&p, buf, sizeof(ok)), PAYLOAD_UNUSABLE);
+	/* the length counts, not the NUL: a cut body is not JSON */
+	assert_int_equal(payload_parse(&p, ok, sizeof(ok) - 2), PAYLOAD_UNUSABLE);
+	assert_int_equal(payload_parse(&p, ok, sizeof(ok) - 1), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs + p.nstatuses + p.nevents, 0);
+	payload_free(&p);
+}
+
+/* Nesting: the envelope plus an extra key holding depth nested arrays. */
+static enum payload_result
+parse_nested(struct payload *p, size_t depth)
+{
+	static const char head[] = "{\"object\":\"whatsapp_business_account\",\"entry\":[],"
+	    "\"deep\":";
+	char *buf;
+	size_t n = 0, i;
+	enum payload_result r;
+
+	buf = malloc(sizeof(head) + 2 * depth + 2);
+	assert_non_null(buf);
+	memcpy(buf, head, sizeof(head) - 1);
+	n = sizeof(head) - 1;
+	for (i = 0; i < depth; i++)
+		buf[n++] = '[';
+	for (i = 0; i < depth; i++)
+		buf[n++] = ']';
+	buf[n++] = '}';
+	r = payload_parse(p, buf, n);
+	free(buf);
+	return r;
+}
+
+static void
+test_nesting(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(parse_nested(&p, 20), PAYLOAD_OK);
+	assert_int_equal(parse_nested(&p, PAYLOAD_MAX_DEPTH + 1), PAYLOAD_UNUSABLE);
+	assert_non_null(strstr(p.reason, "not JSON"));
+	assert_int_equal(parse_nested(&p, 100000), PAYLOAD_UNUSABLE);
+	payload_free(&p);
+}
+
+static void
+test_id_length_limit(void **state)
+{
+	char *id, *body;
+	struct payload p;
+	size_t cap = PAYLOAD_ID_MAX + 512;
+	int n;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	id = malloc(PAYLOAD_ID_MAX + 2);
+	body = malloc(cap);
+	assert_non_null(id);
+	assert_non_null(body);
+	memset(id, 'w', PAYLOAD_ID_MAX + 1);
+
+	id[PAYLOAD_ID_MAX] = '\0';	/* exactly the limit: fine */
+	n = snprintf(body, cap, "{\"object\":\"whatsapp_business_account\",\"entry\":[{"
+	    "\"changes\":[{\"field\":\"messages\",\"value\":{\"metadata\":{"
+	    "\"phone_number_id\":\"P\"},\"messages\":[{\"from\":\"1\",\"id\":\"%s\","
+	    "\"timestamp\":\"1\",\"type\":\"text\"}]}}]}]}", id);
+	assert_true(n > 0 && (size_t)n < cap);
+	assert_int_equal(payload_parse(&p, body, (size_t)n), PAYLOAD_OK);
+	assert_int_equal(strlen(p.msgs[0].id), PAYLOAD_ID_MAX);
+
+	id[PAYLOAD_ID_MAX] = 'w';	/* one more */
+	id[PAYLOAD_ID_MAX + 1] = '\0';
+	n = snprintf(body, cap, "{\"object\":\"whatsapp_business_account\",\"entry\":[{"
+	    "\"changes\":[{\"field\":\"messages\",\"value\":{\"metadata\":{"
+	    "\"phone_number_id\":\"P\"},\"messages\":[{\"from\":\"1\",\"id\":\"%s\","
+	    "\"timestamp\":\"1\",\"type\":\"text\"}]}}]}]}", id);
+	assert_true(n > 0 && (size_t)n < cap);
+	assert_int_equal(payload_parse(&p, body, (size_t)n), PAYLOAD_UNUSABLE);
+	assert_non_null(strstr(p.reason, "id"));
+
+	n = snprintf(body, cap, "{\"object\":\"whatsapp_business_account\",\"entry\":[{"
+	    "\"changes\":[{\"field\":\"messages\",\"value\":{\"metadata\":{"
+	    "\"phone_number_id\":\"P\"},\"statuses\":[{\"id\":\"%s\",\"status\":\"read\","
+	    "\"timestamp\":\"1\"}]}}]}]}", id);
+	assert_true(n > 0 && (size_t)n < cap);
+	assert_int_equal(payload_parse(&p, body, (size_t)n), PAYLOAD_UNUSABLE);
+
+	free(id);
+	free(body);
+	payload_free(&p);
+}
+
+static void
+test_timestamps_accepted(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(parse_j(&p, IN_MESSAGES("{'from':'1','id':'a','timestamp':'0',"
+	    "'type':'text'}")), PAYLOAD_OK);
+	assert_int_equal(p.msgs[0].ts, 0);
+	assert_int_equal(parse_j(&p, IN_MESSAGES("{'from':'1','id':'a',"
+	    "'timestamp':'253402300799','type':'text'}")), PAYLOAD_OK);
+	assert_int_equal(p.msgs[0].ts, 253402300799LL);
+	/* a JSON integer is taken too */
+	assert_int_equal(parse_j(&p, IN_MESSAGES("{'from':'1','id':'a',"
+	    "'timestamp':1700000123,'type':'text'}")), PAYLOAD_OK);
+	assert_int_equal(p.msgs[0].ts, 1700000123);
+	payload_free(&p);
+}
+
+static void
+test_not_whatsapp(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(parse_j(&p, "{'object':'page','entry':[{'id':'1','time':1,"
+	    "'messaging':[]}]}"), PAYLOAD_NOT_WHATSAPP);
+	assert_non_null(strstr(p.reason, "page"));
+	assert_int_equal(p.nmsgs + p.nstatuses + p.nevents, 0);
+	/* another object is not checked further: its shape is not ours */
+	assert_int_equal(parse_j(&p, "{'object':'instagram','entry':5}"),
+	    PAYLOAD_NOT_WHATSAPP);
+	payload_free(&p);
+}
+
+/* FACTS.md: from may be a business-scoped user id; contacts may lack wa_id. */
+static void
+test_business_scoped_user_id(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(parse_j(&p, IN_VALUE(
+	    "'contacts':[{'profile':{'name':'Other'},'wa_id':'4917000'},"
+	    "{'profile':{'name':'Ana'},'user_id':'US.13491208655302741918'}],"
+	    "'messages':[{'from':'US.13491208655302741918','id':'wamid.U',"
+	    "'timestamp':'1700000000','type':'text','text':{'body':'hola'}}]")), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 1);
+	assert_string_equal(p.msgs[0].sender, "US.13491208655302741918");
+	assert_string_equal(p.msgs[0].profile_name, "Ana");
+	assert_string_equal(p.msgs[0].text_body, "hola");
+	assert_int_equal(p.msgs[0].cls, PAYLOAD_ANSWER);
+	/* a user id is never taken for our own number, whatever its digits */
+	assert_int_equal(parse_j(&p, "{'object':'whatsapp_business_account','entry':[{"
+	    "'changes':[{'field':'messages','value':{'metadata':{'phone_number_id':'P',"
+	    "'display_phone_number':'13491208655302741918'},'messages':[{'from':"
+	    "'US.13491208655302741918','id':'x','timestamp':'1','type':'text'}]}}]}]}"),
+	    PAYLOAD_OK);
+	assert_int_equal(p.msgs[0].cls, PAYLOAD_ANSWER);
+	payload_free(&p);
+}
+
+static void
+test_echo_from_own_number(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	/* ENV_HEAD's display number is 15550001111 */
+	assert_int_equal(parse_j(&p, IN_MESSAGES(
+	    "{'from':'15550001111','id':'a','timestamp':'1','type':'text'},"
+	    "{'from':'15550001112','id':'b','timestamp':'1','type':'text'}")), PAYLOAD_OK);
+	assert_int_equal(p.msgs[0].cls, PAYLOAD_ECHO);
+	assert_int_equal(p.msgs[1].cls, PAYLOAD_ANSWER);
+	/* an unknown future type is an ordinary user message */
+	assert_int_equal(parse_j(&p, IN_MESSAGES("{'from':'1','id':'a','timestamp':'1',"
+	    "'type':'hologram','hologram':{'x':1}}")), PAYLOAD_OK);
+	assert_int_equal(p.msgs[0].cls, PAYLOAD_ANSWER);
+	assert_string_equal(p.msgs[0].type, "hologram");
+	/* errors[] inside a message makes it errored */
+	assert_int_equal(parse_j(&p, IN_MESSAGES("{'from':'1','id':'a','timestamp':'1',"
+	    "'type':'text','errors':[{'code':131051}]}")), PAYLOAD_OK);
+	assert_int_equal(p.msgs[0].cls, PAYLOAD_ERRORED);
+	payload_free(&p);
+}
+
+struct cls_case {
+	const char	*type, *sender, *display;
+	int		 errors, echo_field;
+	enum payload_class want;
+};
+
+static void
+test_classify(void **state)
+{
+	static const struct cls_case cases[] = {
+		{ "text", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "image", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "video", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "audio", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "document", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "sticker", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "location", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "contacts", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "interactive", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "button", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "order", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "some_future_type", "4917", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "text", "US.1349", "1555", 0, 0, PAYLOAD_ANSWER },
+		{ "text", "4917", NULL, 0, 0, PAYLOAD_ANSWER },
+		{ "reaction", "4917", "1555", 0, 0, PAYLOAD_REACTION },
+		{ "system", "4917", "1555", 0, 0, PAYLOAD_SYSTEM },
+		{ "unsupported", "4917", "1555", 0, 0, PAYLOAD_UNSUPPORTED },
+		{ "unsupported", "4917", "1555", 1, 0, PAYLOAD_UNSUPPORTED },
+		{ "text", "4917", "1555", 1, 0, PAYLOAD_ERRORED },
+		{ "image", "4917", "1555", 1, 0, PAYLOAD_ERRORED },
+		{ "edit", "4917", "1555", 0, 0, PAYLOAD_EDIT },
+		{ "revoke", "4917", "1555", 0, 0, PAYLOAD_REVOKE },
+		/* the echo loop: smb_message_echoes, or from == our display number */
+		{ "text", "4917", "1555", 0, 1, PAYLOAD_ECHO },
+		{ "revoke", "4917", "1555", 0, 1, PAYLOAD_ECHO },
+		{ "text", "15550001111", "15550001111", 0, 0, PAYLOAD_ECHO },
+		{ "image", "15550001111", "+1 555-000-1111", 0, 0, PAYLOAD_ECHO },
+		{ "text", "15550001111", "15550001112", 0, 0, PAYLOAD_ANSWER },
+		{ "text", "1555000111", "15550001111", 0, 0, PAYLOAD_ANSWER },
+		{ "text", "155500011111", "15550001111", 0, 0, PAYLOAD_ANSWER },
+		/* no digits on either side is not "equal digits" */
+		{ "text", "<USER>", "<BUSINESS>", 0, 0, PAYLOAD_ANSWER },
+		{ "text", "US.15550001111", "15550001111", 0, 0, PAYLOAD_ANSWER },
+	};
+	enum payload_class got;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct cls_case *c = &cases[i];
+
+		got = payload_classify(c->type, c->sender, c->display, c->errors,
+		    c->echo_field);
+		if (got != c->want)
+			fail_msg("case %zu (%s from %s, display %s, errors %d, echo %d): "
+			    "%s, want %s", i, c->type, c->sender,
+			    c->display ? c->display : "NULL", c->errors, c->echo_field,
+			    payload_class_str(got), payload_class_str(c->want));
+	}
+	assert_string_equal(payload_class_str(PAYLOAD_ANSWER), "answer");
+	assert_string_equal(payload_class_str(PAYLOAD_ECHO), "echo");
+}
+
+static void
+test_status_rank(void **state)
+{
+	(void)state;
+	assert_int_equal(payload_status_rank("sent"), 1);
+	assert_int_equal(payload_status_rank("delivered"), 2);
+	assert_int_equal(payload_status_rank("read"), 3);
+	assert_int_equal(payload_status_rank("played"), 4);
+	assert_int_equal(payload_status_rank("failed"), 9);
+	assert_int_equal(payload_status_rank("deleted"), 0);
+	assert_int_equal(payload_status_rank("RINGING"), 0);
+	assert_int_equal(payload_status_rank("Sent"), 0);
+	assert_int_equal(payload_status_rank("sent "), 0);
+	assert_int_equal(payload_status_rank(""), 0);
+	/* the order the forward-only upsert relies on */
+	assert_true(payload_status_rank("sent") < payload_status_rank("delivered"));
+	assert_true(payload_status_rank("delivered") < payload_status_rank("read"));
+	assert_true(payload_status_rank("read") < payload_status_rank("played"));
+	assert_true(payload_status_rank("played") < payload_status_rank("failed"));
+}
+
+static void
+test_value_level_errors_and_empty_changes(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(parse_j(&p, IN_VALUE("'errors':[{'code':131000}]")), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 0);
+	assert_int_equal(p.nevents, 1);
+	assert_string_equal(p.events[0].field, "messages");
+	/* beside messages: they are errored, and not those of the next change */
+	assert_int_equal(parse_j(&p,
+	    "{'object':'whatsapp_business_account','entry':[{'id':'W','changes':["
+	    "{'field':'messages','value':{'metadata':{'phone_number_id':'P'},'messages':["
+	    MSG_TEXT("a") "," MSG_TEXT("b") "],'errors':[{'code':131000}]}},"
+	    "{'field':'messages','value':{'metadata':{'phone_number_id':'P'},'messages':["
+	    MSG_TEXT("c") "]}}]}]}"), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 3);
+	assert_int_equal(p.nevents, 1);
+	assert_string_equal(p.events[0].path, "{entry,0,changes,0,value}");
+	assert_int_equal(p.msgs[0].cls, PAYLOAD_ERRORED);
+	assert_int_equal(p.msgs[1].cls, PAYLOAD_ERRORED);
+	assert_int_equal(p.msgs[2].cls, PAYLOAD_ANSWER);
+	/* contacts only, nothing to store */
+	assert_int_equal(parse_j(&p, IN_VALUE("'contacts':[]")), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs + p.nstatuses + p.nevents, 0);
+	/* no entries, no changes */
+	assert_int_equal(parse_j(&p, "{'object':'whatsapp_business_account','entry':[]}"),
+	    PAYLOAD_OK);
+	assert_int_equal(parse_j(&p, "{'object':'whatsapp_business_account','entry':"
+	    "[{'id':'W','changes':[]}]}"), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs + p.nstatuses + p.nevents, 0);
+	payload_free(&p);
+}
+
+/* One payload across many calls: lists empty out, memory is kept, nothing leaks
+ * (valgrind and ASan check the last part). */
+static void
+test_reuse(void **state)
+{
+	struct payload p;
+	int round;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	payload_reset(&p);	/* on a zeroed payload: harmless */
+	for (round = 0; round < 20; round++) {
+		assert_int_equal(parse_j(&p, IN_MESSAGES(MSG_TEXT("a") "," MSG_TEXT("b") ","
+		    MSG_TEXT("a"))), PAYLOAD_OK);
+		assert_int_equal(p.nmsgs, 3);
+		assert_int_equal(p.msgs[2].dup, 1);
+		assert_int_equal(parse_fixture(&p, "message_status.json", "read"), PAYLOAD_OK);
+		assert_int_equal(p.nmsgs, 0);
+		assert_int_equal(p.nstatuses, 1);
+		assert_int_equal(parse_j(&p, IN_MESSAGES(MSG_TEXT("a") ",{'id':'b'}")),
+		    PAYLOAD_UNUSABLE);
+		assert_true(p.reason[0] != '\0');
+		/* dup flags are fresh on the next parse */
+		assert_int_equal(parse_j(&p, IN_MESSAGES(MSG_TEXT("b") "," MSG_TEXT("a"))),
+		    PAYLOAD_OK);
+		assert_int_equal(p.nmsgs, 2);
+		assert_int_equal(p.msgs[0].dup + p.msgs[1].dup, 0);
+		assert_int_equal(p.nstatuses, 0);
+		assert_string_equal(p.reason, "");
+		assert_int_equal(parse_j(&p, "{'object':'page'}"), PAYLOAD_NOT_WHATSAPP);
+		assert_int_equal(parse_j(&p, "nope"), PAYLOAD_UNUSABLE);
+	}
+	payload_reset(&p);
+	payload_reset(&p);
+	assert_null(p.root);
+	payload_free(&p);
+	assert_null(p.msgs);
+	payload_free(&p);	/* twice is fine too */
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pywa_fixtures),
+		cmocka_unit_test(test_fixture_fields),
+		cmocka_unit_test(test_every_entry_change_message),
+		cmocka_unit_test(test_path_second_change_third_message),
+		cmocka_unit_test(test_duplicates_in_body),
+		cmocka_unit_test(test_duplicates_in_a_batch_of_1000),
+		cmocka_unit_test(test_unusable_bodies),
+		cmocka_unit_test(test_empty_and_trailing_bytes),
+		cmocka_unit_test(test_nesting),
+		cmocka_unit_test(test_id_length_limit),
+		cmocka_unit_test(test_timestamps_accepted),
+		cmocka_unit_test(test_not_whatsapp),
+		cmocka_unit_test(test_business_scoped_user_id),
+		cmocka_unit_test(test_echo_from_own_number),
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_status_rank),
+		cmocka_unit_test(test_value_level_errors_and_empty_changes),
+		cmocka_unit_test(test_reuse),
+	};
+
+	return cmocka_run_group_tests_name("payload", tests, NULL, NULL);
+}

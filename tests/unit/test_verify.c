@@ -1,0 +1,317 @@
+/*
+ * test_verify.c - cgi/verify.c: the X-Hub-Signature-256 check and the GET
+ * verify token. Vectors are RFC 4231 and digests computed independently
+ * (Python's hmac), plus the request Meta's own servers signed
+ * (../shared/fixtures/meta-signed, read at run time from the repo root).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "verify.h"
+
+#define META_DIR "../shared/fixtures/meta-signed/"
+
+/* RFC 4231 test case 2 */
+#define JEFE_DATA "what do ya want for nothing?"
+#define JEFE_HEX "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+/* RFC 4231 test case 1: key 0x0b x 20, "Hi There" */
+#define TC1_HEX "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+/* HMAC-SHA256("key", "") */
+#define EMPTY_HEX "5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0"
+/* HMAC-SHA256("key", "a\0b\0\0c") */
+#define NUL_HEX "3209669d204ba0bbe15703b6d6d89f3bf38c5a5a683f15af1344fb8ab4ec5d9c"
+/* HMAC-SHA256("second", "{\"object\":\"whatsapp_business_account\"}") */
+#define SECOND_BODY "{\"object\":\"whatsapp_business_account\"}"
+#define SECOND_HEX "392750911e0b90df736243cddbfd3cc0704ab26dff7e9c3be1a556c779334c71"
+
+static const struct secret jefe[] = { { "Jefe", 4 } };
+static const struct secret key[] = { { "key", 3 } };
+
+static enum verify_result
+check(const struct secret *s, size_t n, const char *hdr, const char *body, size_t len)
+{
+	return verify_signature(s, n, hdr, (const unsigned char *)body, len);
+}
+
+/* Reads a whole file; *lenp gets its size. Fails the test when it cannot. */
+static char *
+slurp(const char *path, size_t *lenp)
+{
+	FILE *f;
+	char *buf;
+	long n;
+
+	f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot open %s (the runner runs from the repo root)", path);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n >= 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	buf[n] = '\0';
+	*lenp = (size_t)n;
+	return buf;
+}
+
+static void
+chomp(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+}
+
+static void
+test_rfc4231_vectors(void **state)
+{
+	char k1[20];
+	struct secret tc1 = { k1, sizeof(k1) };
+
+	(void)state;
+	memset(k1, 0x0b, sizeof(k1));
+	assert_int_equal(check(jefe, 1, "sha256=" JEFE_HEX, JEFE_DATA, strlen(JEFE_DATA)),
+	    VERIFY_OK);
+	assert_int_equal(check(&tc1, 1, "sha256=" TC1_HEX, "Hi There", 8), VERIFY_OK);
+	/* right digest, other message */
+	assert_int_equal(check(&tc1, 1, "sha256=" TC1_HEX, "Hi there", 8), VERIFY_MISMATCH);
+	/* right message, other key */
+	assert_int_equal(check(key, 1, "sha256=" JEFE_HEX, JEFE_DATA, strlen(JEFE_DATA)),
+	    VERIFY_MISMATCH);
+}
+
+static void
+test_meta_signed_request(void **state)
+{
+	char *body, *hdr, *secret;
+	size_t blen, hlen, slen;
+	struct secret s;
+
+	(void)state;
+	body = slurp(META_DIR "body.json", &blen);
+	hdr = slurp(META_DIR "x-hub-signature-256", &hlen);
+	secret = slurp(META_DIR "app-secret", &slen);
+	chomp(hdr);
+	chomp(secret);
+	assert_int_equal(blen, 511);	/* README: 511 bytes, no trailing newline */
+	s.key = secret;
+	s.len = strlen(secret);
+
+	assert_int_equal(check(&s, 1, hdr, body, blen), VERIFY_OK);
+	/* the same bytes plus a newline, or one byte less: no longer Meta's body */
+	body[blen] = '\n';
+	assert_int_equal(check(&s, 1, hdr, body, blen + 1), VERIFY_MISMATCH);
+	assert_int_equal(check(&s, 1, hdr, body, blen - 1), VERIFY_MISMATCH);
+	/* one flipped bit anywhere in the body */
+	body[blen] = '\0';
+	body[200] ^= 1;
+	assert_int_equal(check(&s, 1, hdr, body, blen), VERIFY_MISMATCH);
+	body[200] ^= 1;
+	/* the secret with its file's newline left on is another key */
+	s.len = strlen(secret) + 1;
+	secret[s.len - 1] = '\n';
+	assert_int_equal(check(&s, 1, hdr, body, blen), VERIFY_MISMATCH);
+
+	free(body);
+	free(hdr);
+	free(secret);
+}
+
+static void
+test_uppercase_and_mixed_hex(void **state)
+{
+	char hdr[80];
+	size_t i;
+
+	(void)state;
+	snprintf(hdr, sizeof(hdr), "sha256=%s", JEFE_HEX);
+	for (i = 7; hdr[i] != '\0'; i++)
+		if (hdr[i] >= 'a' && hdr[i] <= 'f')
+			hdr[i] = (char)(hdr[i] - 'a' + 'A');
+	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)), VERIFY_OK);
+	/* every other hex letter upper case */
+	snprintf(hdr, sizeof(hdr), "sha256=%s", JEFE_HEX);
+	for (i = 7; hdr[i] != '\0'; i += 2)
+		if (hdr[i] >= 'a' && hdr[i] <= 'f')
+			hdr[i] = (char)(hdr[i] - 'a' + 'A');
+	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)), VERIFY_OK);
+}
+
+static void
+test_missing_header(void **state)
+{
+	(void)state;
+	assert_int_equal(check(jefe, 1, NULL, JEFE_DATA, strlen(JEFE_DATA)),
+	    VERIFY_MISSING);
+}
+
+static void
+test_malformed_headers(void **state)
+{
+	static const char *bad[] = {
+		"",
+		"sha256=",
+		JEFE_HEX,					/* no prefix */
+		"sha1=" JEFE_HEX,
+		"sha256:" JEFE_HEX,
+		"sha256 =" JEFE_HEX,
+		"sha512=" JEFE_HEX,
+		"sha256=" "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec384",
+		"sha256=" JEFE_HEX "3",				/* 65 digits */
+		"sha256=" JEFE_HEX JEFE_HEX,			/* 128 digits */
+		"sha256=" "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec384g",
+		"sha256=" "xbdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+		"sha256=" "5bdcc146bf60754e6a0424260895-5c75a003f089d2739839dec58b964ec3843",
+		"sha256=" "5bdcc146bf60754e 6a042426089575c75a003f089d2739839dec58b964ec384",
+		"sha256=0x" "dcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+	};
+	size_t i;
+	enum verify_result r;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = check(jefe, 1, bad[i], JEFE_DATA, strlen(JEFE_DATA));
+		if (r != VERIFY_MALFORMED)
+			fail_msg("header \"%s\": got %s, want malformed", bad[i],
+			    verify_result_str(r));
+	}
+}
+
+static void
+test_mismatch(void **state)
+{
+	char hdr[80];
+
+	(void)state;
+	/* well formed, last digit changed */
+	snprintf(hdr, sizeof(hdr), "sha256=%s", JEFE_HEX);
+	hdr[strlen(hdr) - 1] = '4';
+	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)),
+	    VERIFY_MISMATCH);
+	/* all zeros */
+	assert_int_equal(check(jefe, 1, "sha256=0000000000000000000000000000000000000000"
+	    "000000000000000000000000", JEFE_DATA, strlen(JEFE_DATA)), VERIFY_MISMATCH);
+}
+
+static void
+test_several_secrets(void **state)
+{
+	const struct secret two[] = { { "first", 5 }, { "second", 6 } };
+	const struct secret three[] = { { "old", 3 }, { "older", 5 }, { "second", 6 } };
+	const struct secret none[] = { { "first", 5 }, { "third", 5 } };
+	/* a secret is key[0..len): the bytes after it must not count */
+	const struct secret cut[] = { { "x", 1 }, { "second,first", 6 } };
+	const struct secret longer[] = { { "secondary", 9 } };
+
+	(void)state;
+	assert_int_equal(check(two, 2, "sha256=" SECOND_HEX, SECOND_BODY,
+	    strlen(SECOND_BODY)), VERIFY_OK);
+	assert_int_equal(check(three, 3, "sha256=" SECOND_HEX, SECOND_BODY,
+	    strlen(SECOND_BODY)), VERIFY_OK);
+	assert_int_equal(check(none, 2, "sha256=" SECOND_HEX, SECOND_BODY,
+	    strlen(SECOND_BODY)), VERIFY_MISMATCH);
+	assert_int_equal(check(cut, 2, "sha256=" SECOND_HEX, SECOND_BODY,
+	    strlen(SECOND_BODY)), VERIFY_OK);
+	assert_int_equal(check(longer, 1, "sha256=" SECOND_HEX, SECOND_BODY,
+	    strlen(SECOND_BODY)), VERIFY_MISMATCH);
+	/* only the first nsecrets count */
+	assert_int_equal(check(two, 1, "sha256=" SECOND_HEX, SECOND_BODY,
+	    strlen(SECOND_BODY)), VERIFY_MISMATCH);
+}
+
+static void
+test_no_secret(void **state)
+{
+	(void)state;
+	/* fail closed whatever the header says, even a missing one */
+	assert_int_equal(check(jefe, 0, "sha256=" JEFE_HEX, JEFE_DATA, strlen(JEFE_DATA)),
+	    VERIFY_NO_SECRET);
+	assert_int_equal(check(NULL, 0, "sha256=" JEFE_HEX, JEFE_DATA, strlen(JEFE_DATA)),
+	    VERIFY_NO_SECRET);
+	assert_int_equal(check(NULL, 0, NULL, JEFE_DATA, strlen(JEFE_DATA)),
+	    VERIFY_NO_SECRET);
+}
+
+static void
+test_body_with_nul_bytes(void **state)
+{
+	static const char body[] = { 'a', '\0', 'b', '\0', '\0', 'c' };
+
+	(void)state;
+	assert_int_equal(check(key, 1, "sha256=" NUL_HEX, body, sizeof(body)), VERIFY_OK);
+	/* a strlen() somewhere would hash "a" only */
+	assert_int_equal(check(key, 1, "sha256=" NUL_HEX, body, 1), VERIFY_MISMATCH);
+}
+
+static void
+test_empty_body(void **state)
+{
+	(void)state;
+	assert_int_equal(check(key, 1, "sha256=" EMPTY_HEX, "", 0), VERIFY_OK);
+	assert_int_equal(check(key, 1, "sha256=" EMPTY_HEX, NULL, 0), VERIFY_OK);
+	assert_int_equal(check(key, 1, "sha256=" EMPTY_HEX, "x", 1), VERIFY_MISMATCH);
+	assert_int_equal(check(key, 1, "sha256=" NUL_HEX, "", 0), VERIFY_MISMATCH);
+}
+
+static void
+test_result_str(void **state)
+{
+	(void)state;
+	assert_string_equal(verify_result_str(VERIFY_OK), "ok");
+	assert_string_equal(verify_result_str(VERIFY_MISSING), "missing");
+	assert_string_equal(verify_result_str(VERIFY_MALFORMED), "malformed");
+	assert_string_equal(verify_result_str(VERIFY_MISMATCH), "mismatch");
+	assert_string_equal(verify_result_str(VERIFY_NO_SECRET), "no_secret");
+}
+
+static void
+test_verify_token(void **state)
+{
+	(void)state;
+	assert_int_equal(verify_token("s3cret-token", "s3cret-token", 12), 1);
+	/* only len bytes of given count */
+	assert_int_equal(verify_token("s3cret-token", "s3cret-tokenXYZ", 12), 1);
+	assert_int_equal(verify_token("s3cret-token", "s3cret-tokeN", 12), 0);
+	assert_int_equal(verify_token("s3cret-token", "s3cret-toke", 11), 0);
+	assert_int_equal(verify_token("s3cret-token", "s3cret-token-", 13), 0);
+	assert_int_equal(verify_token("s3cret-token", "", 0), 0);
+	assert_int_equal(verify_token("", "", 0), 1);
+	assert_int_equal(verify_token("", "x", 1), 0);
+	/* an embedded NUL in what was given is not the end of it */
+	assert_int_equal(verify_token("ab", "ab\0c", 4), 0);
+	assert_int_equal(verify_token(NULL, "s3cret-token", 12), 0);
+	assert_int_equal(verify_token(NULL, "", 0), 0);
+	assert_int_equal(verify_token("s3cret-token", NULL, 0), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rfc4231_vectors),
+		cmocka_unit_test(test_meta_signed_request),
+		cmocka_unit_test(test_uppercase_and_mixed_hex),
+		cmocka_unit_test(test_missing_header),
+		cmocka_unit_test(test_malformed_headers),
+		cmocka_unit_test(test_mismatch),
+		cmocka_unit_test(test_several_secrets),
+		cmocka_unit_test(test_no_secret),
+		cmocka_unit_test(test_body_with_nul_bytes),
+		cmocka_unit_test(test_empty_body),
+		cmocka_unit_test(test_result_str),
+		cmocka_unit_test(test_verify_token),
+	};
+
+	return cmocka_run_group_tests_name("verify", tests, NULL, NULL);
+}
