@@ -23,8 +23,7 @@ unusable(struct payload *p, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	/* clang-analyzer 14 misses the va_start above (a known false positive) */
-	vsnprintf(p->reason, sizeof(p->reason), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	vsnprintf(p->reason, sizeof(p->reason), fmt, ap);
 	va_end(ap);
 	return PAYLOAD_UNUSABLE;
 }

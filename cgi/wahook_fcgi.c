@@ -199,6 +199,7 @@ serve_fastcgi(struct http_state *st)
 			break;
 		serve_fcgx(st, &rq);
 		FCGX_Finish_r(&rq);
+		http_release(st);	/* after the answer left: nobody waits for free() */
 		served++;
 	}
 	log_begin(&l, "info", "stop");

@@ -59,7 +59,7 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 DURATION = int(os.environ.get("BENCH_DURATION", "3" if QUICK else "8"))
 LEVELS = [int(x) for x in os.environ.get("BENCH_LEVELS", "1,4,16,32,64").split(",")]
 PROCS = int(os.environ.get("BENCH_PROCS", "8"))
-PROC_SWEEP = [2, 4, 8, 16]
+PROC_SWEEP = [4, 8, 16, 32]
 PG_CLIENTS = [1, 4, 16, 32, 64]
 MEM_REQUESTS = 20000 if QUICK else 100000
 BATCHES = 10                  # x 1000 messages = the drainer's 10,000 rows
@@ -297,12 +297,13 @@ def wrk(url, conns, pool, seconds, pace_ms=0, reuse=False):
     """One wrk run over fresh records of pool (reuse: the null responder, which stores
     nothing, cycles through records already written); returns the BENCH figures.
     wrk always runs the full -d: the pool is sized at 2.5x the fastest rate seen so
-    far, so a slice never runs out (post.lua says so if one does)."""
+    far (the first run is a short warm-up), so a slice never runs out (post.lua
+    says so if one does)."""
     threads = min(2, conns)
     if reuse:
         first, per = 0, pool.n // threads
     else:
-        per = -(-int(seconds * max(10000, 2.5 * _fastest[0])) // threads)
+        per = -(-int(seconds * max(3000, 2.5 * _fastest[0])) // threads)
         first = pool.take(per * threads)
     env = dict(os.environ, BENCH_PACE_MS=str(pace_ms))
     argv = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--timeout", "10s",
@@ -449,7 +450,8 @@ def run_batches(pg, ngx, tag):
         status = ngx.post(body)
         ms = (time.monotonic() - t0) * 1000
         got = stored(pg) - before
-        out.append({"ms": ms, "status": status, "stored": got, "bytes": len(body)})
+        out.append({"ms": ms, "status": status, "stored": got, "bytes": len(body),
+                    "load": load()})
         log("batch %d: %d bytes, %d in %.1f ms, %d rows stored" % (b, len(body), status, ms,
                                                                   got))
     return out
@@ -494,15 +496,34 @@ def run_drain(pg, g):
     last = max(c["t_end"] or c["t"] for c in calls)
     done = int(pg.scalar("SELECT count(*) FROM wa_outbox WHERE state = 'done'"))
     limit = DRAIN_CONCURRENCY / (2 * GRAPH_DELAY)
+    # where a message's time goes: the stand-in's answer time (20 ms + its own
+    # overhead), the gap from mark-read answered to reply sent (the drainer
+    # recording the step), and from a reply answered to the conversation's next
+    # mark-read (recording, claiming the next row)
+    served = sorted((c["t_end"] - c["t"]) * 1000 for c in calls if c["t_end"])
+    by_mid = {}
+    for c in calls:
+        by_mid.setdefault(c["message_id"], {})[c["step"]] = c
+    step_gap = sorted((v["reply"]["t"] - v["read"]["t_end"]) * 1000
+                      for v in by_mid.values() if "read" in v and "reply" in v
+                      and v["read"]["t_end"])
+    inflight = sum((c["t_end"] or last) - c["t"] for c in calls) / (last - first)
     r = {"rows": n, "conversations": convs, "exit": rc, "done": done, "calls": len(calls),
          "violations": len(g.violations), "wall_s": wall, "calls_s": last - first,
          "msgs_s": done / wall, "msgs_s_calls": done / (last - first), "limit": limit,
+         "standin_p50_ms": statistics.median(served) if served else None,
+         "step_gap_p50_ms": statistics.median(step_gap) if step_gap else None,
+         "calls_in_flight": inflight,
          "peak_kb": peak, "rss_first_kb": samples[len(samples) // 10] if samples else 0,
          "rss_last_kb": samples[-1] if samples else 0, "load": load()}
     log("drain: %d rows over %d conversations: exit %d, %d done, %d calls in %.1f s: "
         "%.0f msgs/s (limit %.0f); VmHWM %d kB  load %s" % (n, convs, rc, done, len(calls),
                                                             wall, r["msgs_s"], limit, peak,
                                                             r["load"]))
+    log("drain: stand-in answer p50 %.1f ms (asked: %.0f), read-answered -> reply-sent "
+        "p50 %.1f ms, calls in flight on average %.1f of %d"
+        % (r["standin_p50_ms"] or -1, GRAPH_DELAY * 1000, r["step_gap_p50_ms"] or -1,
+           inflight, DRAIN_CONCURRENCY))
     return r
 
 
@@ -569,26 +590,31 @@ def report(R):
             for n, r in R["sweep"]) + ".")
     if R.get("commit_delay"):
         cd = R["commit_delay"]
-        w("Same peak with commit_delay=%s us, commit_siblings=%s: %.0f req/s, p99 %.2f ms "
-          "(without: %.0f req/s, p99 %.2f ms); pgbench at %d clients %.0f tx/s (without: %.0f)."
-          % (cd["delay"], cd["siblings"], cd["wrk"]["rps"], cd["wrk"]["p99_ms"],
-             R["peak"]["rps"], R["peak"]["p99_ms"], cd["pg"]["clients"], cd["pg"]["tps"],
-             R["pg_at"].get(cd["pg"]["clients"], 0)))
+        top = R["levels"][-1]
+        w("\nWith commit_delay=%s us, commit_siblings=%s: responder at %d connections %.0f "
+          "req/s, p99 %.2f ms (without: %.0f req/s, p99 %.2f ms); pgbench at %d clients "
+          "%.0f tx/s (without: %.0f)."
+          % (cd["delay"], cd["siblings"], cd["wrk"]["conns"], cd["wrk"]["rps"],
+             cd["wrk"]["p99_ms"], top["rps"], top["p99_ms"], cd["pg"]["clients"],
+             cd["pg"]["tps"], R["pg_at"].get(cd["pg"]["clients"], 0)))
     w("")
     w("### Limits measured in the same run\n")
     w("| limit | " + " | ".join("c=%d" % r["clients"] for r in R["pgbench"]) + " |")
     w("|---|" + "---:|" * len(R["pgbench"]))
     w("| pgbench, sql/ingest.sql, tx/s | " + " | ".join("%.0f" % r["tps"] for r in R["pgbench"])
       + " |")
+    w("| load (1 min) | " + " | ".join(r["load"].split()[0] for r in R["pgbench"]) + " |")
     w("")
     w("| null FastCGI responder, connections | " + " | ".join("c=%d" % r["conns"] for r in R["null"]) + " |")
     w("|---|" + "---:|" * len(R["null"]))
     w("| requests/s | " + " | ".join("%.0f" % r["rps"] for r in R["null"]) + " |")
     w("| p99 ms | " + " | ".join("%.2f" % r["p99_ms"] for r in R["null"]) + " |")
+    w("| load (1 min) | " + " | ".join(r["load"].split()[0] for r in R["null"]) + " |")
     w("")
     w("### Against the targets of issue 5\n")
-    w("| # | figure | measured | target / limit | verdict |")
-    w("|---|---|---:|---|---|")
+    w("| # | figure | measured | target / limit | verdict | load (1 min) |")
+    w("|---|---|---:|---|---|---|")
+    first_target = len(L)
     pk, pgc, nl = R["peak"], R["pg_ceiling"], R["null_ceiling"]
     f_pg = pk["rps"] / pgc["tps"]
     f_null = pk["rps"] / nl["rps"]
@@ -627,6 +653,13 @@ def report(R):
     w("| 5 | drainer VmHWM during item 4 (VmRSS at 10%% / end of run) | %.1f MB (%.1f / %.1f) | (no target; no growth) | %s |"
       % (dr["peak_kb"] / 1024, dr["rss_first_kb"] / 1024, dr["rss_last_kb"] / 1024,
          verdict(dr["rss_last_kb"] - dr["rss_first_kb"] <= 256)))
+    # every figure's row ends with the 1-minute load average when it was taken
+    loads = [pk["load"], pgc["load"], nl["load"], hp["load"], bt[-1]["load"], dr["load"],
+             rl["load"], mm["load"], R["levels"][-1]["load"], R["levels"][-1]["load"],
+             dr["load"]]
+    rows = range(first_target, len(L))
+    for i, ld in zip(rows, loads):
+        L[i] += " %s |" % ld.split()[0]
     w("")
     w("Plot: %s (throughput and p99 against connections)." % os.path.join(OUT, "throughput.png"))
     return "\n".join(L) + "\n"
@@ -651,14 +684,16 @@ set ylabel 'requests/s'
 set y2label 'p99 latency, ms'
 set ytics nomirror
 set y2tics
-set yrange [0:*]
+set yrange [0:%.0f]
 set y2range [0:*]
 set key top left
 set grid
 plot '%s' using 1:2 with linespoints lw 2 title 'wahook requests/s', \\
      '' using 1:3 axes x1y2 with linespoints lw 2 dt 2 title 'wahook p99 ms', \\
-     %.1f with lines lc rgb 'gray' dt 3 title 'pgbench ceiling (same SQL)'
-""" % (png, R["pg_ceiling"]["tps"], data, R["pg_ceiling"]["tps"])
+     %.1f with lines lc rgb 'red' dt 4 lw 2 title 'pgbench ceiling (same SQL), tx/s'
+""" % (png, R["pg_ceiling"]["tps"],
+       1.15 * max([R["pg_ceiling"]["tps"]] + [r["rps"] for r in R["levels"]]),
+       data, R["pg_ceiling"]["tps"])
     r = subprocess.run(["gnuplot"], input=gp, text=True, capture_output=True)
     if r.returncode != 0:
         log("gnuplot failed: " + r.stderr)
@@ -725,8 +760,9 @@ def main():
     pace = max(1, int(round(conns / half * 1000 - base_ms)))
     R["half"] = checked_wrk(pg, ngx.url, conns, pool, DURATION, pace_ms=pace)
     R["half"]["target_rps"] = half
-    # group commit needs enough processes: the sweep at the peak's connection count
-    R["sweep_conns"] = R["peak"]["conns"]
+    # group commit needs enough processes (one backend, one transaction each): the
+    # sweep at the highest connection count, where there is work for all of them
+    R["sweep_conns"] = max(LEVELS)
     R["sweep"] = []
     if not QUICK:
         fcgi.stop()
@@ -754,7 +790,7 @@ def main():
         pg.psql("SELECT pg_reload_conf()")
         time.sleep(0.5)
         log("commit_delay=%d commit_siblings=%d" % (cd["delay"], cd["siblings"]))
-        cd["wrk"] = checked_wrk(pg, ngx.url, R["peak"]["conns"], pool, DURATION)
+        cd["wrk"] = checked_wrk(pg, ngx.url, max(LEVELS), pool, DURATION)
         cd["pg"] = pgbench(pg, script, defs, R["pg_ceiling"]["clients"], DURATION)
         pg.psql("ALTER SYSTEM RESET commit_delay")
         pg.psql("ALTER SYSTEM RESET commit_siblings")
@@ -791,7 +827,7 @@ def main():
     _, hwm, rss_end = one.mem()[0]
     R["mem"] = {"requests": served, "warm_requests": warm_n, "hwm_kb": hwm,
                 "rss_warm_kb": rss_warm, "rss_end_kb": rss_end, "growth_kb": rss_end - rss_warm,
-                "rps": statistics.mean(rates) if rates else 0}
+                "rps": statistics.mean(rates) if rates else 0, "load": load()}
     log("one process: %d requests at %.0f req/s, VmHWM %d kB, VmRSS %d kB after warm-up, "
         "%d kB at the end" % (served, R["mem"]["rps"], hwm, rss_warm, rss_end))
     one.stop()

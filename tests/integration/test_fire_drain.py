@@ -6,6 +6,7 @@ outcome not yet recorded in wa_outbox) at a kill; a run that loses its
 database ends with exit code 4 and loses nothing.
 """
 import collections
+import os
 import random
 import signal
 import time
@@ -37,7 +38,7 @@ class DrainerUnderFire(unittest.TestCase):
         cls.pg.stop("immediate")
 
     def setUp(self):
-        if not hasattr(dk, "DRAIN") or not __import__("os").path.exists(dk.DRAIN):
+        if not os.path.exists(dk.DRAIN):
             self.fail("build/wahook-drain is missing")
         self.pg.truncate()
         self.g = dk.new_standin()

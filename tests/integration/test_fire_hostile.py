@@ -10,9 +10,7 @@ answerable message always has its outbox row; columns agree with the stored
 message object); after the table, the same responder processes (same pids)
 are alive, every log line is one logfmt line, and they still answer.
 """
-import json
-import os
-import socket
+import hashlib
 import time
 import unittest
 
@@ -384,7 +382,6 @@ class HostileInput(unittest.TestCase):
         if rows == Q and body is not None:
             got = self.pg.psql("SELECT md5(body), reason <> '' FROM wa_quarantine WHERE id > %d"
                                % qmax)
-            import hashlib
             self.assertEqual(got, [[hashlib.md5(body).hexdigest(), "t"]],
                              "quarantined byte for byte, with a reason")
         self.assertEqual(fire.consistency(self.pg), [], name)

@@ -184,6 +184,10 @@ class LedgerUnderFaults(unittest.TestCase):
         self.assertEqual(missing, [], "answered 200 but not in wa_messages")
         self.assertEqual(no_outbox, [], "answered 200 but no wa_outbox row")
         self.assertEqual(fire.consistency(self.pg), [])
+        # faults are logged as logfmt lines too (libpq's notices once were not)
+        with open(self.srv.applog, "rb") as f:
+            odd = [l for l in f.read().splitlines() if not l.startswith(b"level=")]
+        self.assertEqual(odd[:5], [], "log lines that are not logfmt")
         # a message is whole or absent: never a webhook half stored
         other = [(ids, tag) for st, ids, tag in load.ledger if st != 200]
         for ids, tag in other:

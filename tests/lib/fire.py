@@ -15,7 +15,6 @@ import os
 import pwd
 import socket
 import struct
-import subprocess
 import time
 
 import harness
