@@ -213,7 +213,7 @@ uninstall:
 # `make bench`: installs wrk, pgbench and gnuplot if missing (scripts/deps bench),
 # builds the ordinary (not SAN) binaries and the null FastCGI responder
 # (tests/bench/null_fcgi.c, the web stack's ceiling), then runs scripts/bench:
-# about 10 minutes, loopback only. The table is printed and saved in
+# about 6 minutes, loopback only. The table is printed and saved in
 # $(BENCH_OUT)/results.md (with results.json and the plot throughput.png).
 BENCH_OUT ?= build/bench
 build/bench_null_fcgi: tests/bench/null_fcgi.c

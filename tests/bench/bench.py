@@ -45,13 +45,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
-import graph_standin  # noqa: E402
 from graph_standin import GraphStandin  # noqa: E402
-
-# The stand-in writes its headers and its body in two send()s; with Nagle on, the
-# body waits for the drainer's delayed ACK (40 ms on Linux), which turned its
-# 20 ms into 64-80 ms per call. A real Graph API answers in one go: switch Nagle off.
-graph_standin._Handler.disable_nagle_algorithm = True
 
 ROOT = harness.ROOT
 BUILD = harness.BUILD
