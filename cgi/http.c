@@ -28,18 +28,6 @@ answer(struct http_resp *r, int status, const char *reason, const char *body)
 	r->body_len = strlen(body);
 }
 
-static int
-unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long
 http_query_param(const char *q, const char *name, char *out, size_t outlen)
 {
@@ -58,7 +46,8 @@ http_query_param(const char *q, const char *name, char *out, size_t outlen)
 			if (*v == '+')
 				out[o++] = ' ';
 			else if (*v == '%') {
-				if ((hi = unhex(v[1])) < 0 || (lo = unhex(v[2])) < 0)
+				if ((hi = verify_hexdigit((unsigned char)v[1])) < 0 ||
+				    (lo = verify_hexdigit((unsigned char)v[2])) < 0)
 					return -1;
 				out[o++] = (char)(hi << 4 | lo);
 				v += 2;

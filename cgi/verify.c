@@ -14,8 +14,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-static int
-hexval(unsigned char c)
+int
+verify_hexdigit(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -44,8 +44,8 @@ parse_header(const char *h, unsigned char want[SHA256_DIGEST_LENGTH])
 	if (n != 2 * SHA256_DIGEST_LENGTH)
 		return -1;
 	for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-		hi = hexval((unsigned char)h[2 * i]);
-		lo = hexval((unsigned char)h[2 * i + 1]);
+		hi = verify_hexdigit((unsigned char)h[2 * i]);
+		lo = verify_hexdigit((unsigned char)h[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		want[i] = (unsigned char)(hi << 4 | lo);

@@ -27,6 +27,9 @@ enum verify_result {
 enum verify_result verify_signature(const struct secret *secrets, size_t nsecrets,
 	    const char *header, const unsigned char *body, size_t len);
 
+/* The value of hex digit c (either case), or -1. Shared with http.c's %XX decoding. */
+int	verify_hexdigit(unsigned char c);
+
 /* A short word for logs: "ok", "missing", "malformed", "mismatch", "no_secret". */
 const char *verify_result_str(enum verify_result);
 
