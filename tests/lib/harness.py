@@ -245,9 +245,21 @@ def responder_pids(binary, match):
 
 
 class Server:
-    """Base: an HTTP front end on 127.0.0.1:port with the responder behind it."""
+    """Base: an HTTP front end on 127.0.0.1:port with the responder behind it.
+    Subclasses set proc (the server's Popen), port and errlog."""
     port = None
     errlog = None
+    proc = None
+
+    def _up(self):
+        """True once the port accepts; raises if the server process died."""
+        if self.proc.poll() is not None:
+            raise AssertionError("%s exited: %s" % (type(self).__name__, self.logs()))
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            return True
+        except OSError:
+            return False
 
     def request(self, method, path="/", body=None, headers=None, timeout=30):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -340,15 +352,6 @@ class Lighttpd(Server):
                           stdout=subprocess.DEVNULL, stderr=open(self.errlog + ".stderr", "w"))
         wait_for(self._up, 10, "lighttpd on port %d" % self.port)
 
-    def _up(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("lighttpd exited: " + self.logs())
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-            return True
-        except OSError:
-            return False
-
     def logfiles(self):
         return [self.errlog, self.errlog + ".stderr"]
 
@@ -410,15 +413,6 @@ class Nginx(Server):
         """pids of this server's responders (each spawn-fcgi -n became one)."""
         mine = set(p.pid for p in self.fcgis)
         return responder_pids(self.binary, lambda pid, ppid: pid in mine)
-
-    def _up(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("nginx exited: " + self.logs())
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-            return True
-        except OSError:
-            return False
 
     def logfiles(self):
         return [self.errlog, self.applog]

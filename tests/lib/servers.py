@@ -337,15 +337,6 @@ class NginxExample(h.Server):
                             stdout=subprocess.DEVNULL, stderr=open(self.errlog + ".stderr", "w"))
         h.wait_for(self._up, 10, "nginx on port %d" % self.port)
 
-    def _up(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("nginx exited: " + self.logs())
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-            return True
-        except OSError:
-            return False
-
     def reload(self):
         """`nginx -s reload` (SIGHUP to the master): new workers with the config
         read again, the old ones finish what they hold."""
@@ -466,15 +457,6 @@ class Apache(h.Server):
                             stdout=subprocess.DEVNULL,
                             stderr=open(self.errlog + ".stderr", "w"))
         h.wait_for(self._up, 15, "apache2 on port %d" % self.port)
-
-    def _up(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("apache2 exited: " + self.logs())
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-            return True
-        except OSError:
-            return False
 
     def reload(self):
         """`apachectl graceful` (SIGUSR1 to the parent): children finish their
