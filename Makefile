@@ -39,13 +39,19 @@ $(B)/obj/%.o: cgi/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# the ingest statement is kept readable in sql/; store.c includes it as a string
-# (comment lines dropped, and the trailing semicolon: PQprepare takes one statement)
+# the ingest statement is kept readable in sql/; store.c includes it as strings
+# (comment lines dropped, and the trailing semicolon: PQprepare takes one
+# statement): ingest_sql.h all of it, ingest_lean_sql.h without its
+# "-- BEGIN full" ... "-- END full" part
+SQL_TO_C = sed -e '/^--/d' -e 's/;$$//' -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/'
 $(B)/gen/ingest_sql.h: sql/ingest.sql
 	@mkdir -p $(@D)
-	sed -e '/^--/d' -e 's/;$$//' -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+	$(SQL_TO_C) $< > $@
+$(B)/gen/ingest_lean_sql.h: sql/ingest.sql
+	@mkdir -p $(@D)
+	sed -e '/^-- BEGIN full/,/^-- END full/d' $< | $(SQL_TO_C) > $@
 
-$(B)/obj/store.o: $(B)/gen/ingest_sql.h
+$(B)/obj/store.o: $(B)/gen/ingest_sql.h $(B)/gen/ingest_lean_sql.h
 $(B)/obj/store.o: ALL_CFLAGS += -I$(B)/gen
 
 $(B)/obj/test_%.o: tests/unit/test_%.c
@@ -111,7 +117,8 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined 
        -fno-sanitize-recover=all -fno-omit-frame-pointer -Icgi -I$(B)/gen \
        $(shell $(PKG_CONFIG) --cflags fcgi json-c libcrypto libpq 2>/dev/null)
 FUZZ_MODS = log env config verify payload store http
-$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst %,cgi/%.c,$(FUZZ_MODS)) $(B)/gen/ingest_sql.h
+$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst %,cgi/%.c,$(FUZZ_MODS)) $(B)/gen/ingest_sql.h \
+    $(B)/gen/ingest_lean_sql.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS_FCGI)
 
@@ -149,7 +156,7 @@ TIDY_CHECKS = -*,clang-analyzer-*,bugprone-*,cert-*,\
 -cert-dcl37-c,-cert-dcl51-cpp,-bugprone-narrowing-conversions,-cert-err33-c,\
 -bugprone-implicit-widening-of-multiplication-result,-clang-analyzer-valist.Uninitialized,\
 -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling
-lint: deps-fire $(B)/gen/ingest_sql.h
+lint: deps-fire $(B)/gen/ingest_sql.h $(B)/gen/ingest_lean_sql.h
 	cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
 	    --enable=warning,portability,performance --suppress=missingIncludeSystem \
 	    -D_GNU_SOURCE -Icgi -I$(B)/gen cgi/

@@ -15,6 +15,12 @@
 --           biz_opaque_callback_data, path
 --  $26..$28 per event: field, waba_id, path
 -- Returns the 1-based position (in the $2.. arrays) of every message inserted now.
+--
+-- Two statements are made from this file: "full" (all of it, $1..$28) and "lean"
+-- (without the BEGIN full / END full part, $1..$17), for webhooks with no
+-- reaction, status or event. Same rows, same transaction; lean spares the
+-- executor five table writes that would get empty arrays (pgbench: 16-60 % more
+-- transactions per second for a one-message webhook).
 WITH body AS MATERIALIZED (SELECT $1::jsonb AS j),
 m AS (
   SELECT t.*, b.j #> t.path::text[] AS obj
@@ -57,8 +63,11 @@ conv AS (
        last_message_at = greatest(c.last_message_at, EXCLUDED.last_message_at),
        unread_count = c.unread_count + EXCLUDED.unread_count,
        updated_at = now()
-),
-rx AS (
+)
+-- BEGIN full: reactions, statuses and events. A webhook with none of them
+-- (most: user messages only) runs the statement without this part
+-- (store.c: "lean"), which spares PostgreSQL five empty table writes.
+, rx AS (
   SELECT DISTINCT ON (react_to, sender) react_to, sender, phone_number_id,
        coalesce(emoji, '') AS emoji, message_id, to_timestamp(ts) AS at
   FROM fresh WHERE type = 'reaction' AND cls = 'reaction' AND react_to IS NOT NULL
@@ -105,4 +114,5 @@ ev AS (
   FROM unnest($26::text[], $27::text[], $28::text[]) AS t(field, waba, path), body b
   ON CONFLICT (dedupe_key) DO NOTHING
 )
+-- END full
 SELECT pos FROM fresh;

@@ -361,14 +361,16 @@ def arr(vals):
 def pgbench_script(d):
     """The pgbench script and its -D variables.
 
-    pgbench runs sql/ingest.sql itself, read here at run time: comments dropped and
+    pgbench runs sql/ingest.sql itself, read here at run time, as the lean statement
+    the responder uses for a webhook without reactions, statuses or events (its
+    "-- BEGIN full" part cut, as the Makefile does): comments dropped and
     every $k replaced by :pk. With -M prepared pgbench turns each :pk back into a bind
     parameter of one prepared statement, so the server parses and plans the same
-    statement once per connection and then executes it with 28 text parameters, one
+    statement once per connection and then executes it with 17 text parameters, one
     round trip per transaction, as cgi/store.c does. The values are the ones the
     responder sends for the wrk webhook (text-format array literals built like
-    build_arrays(): the raw body as $1, one-element arrays for the message, empty
-    arrays for statuses and events), passed with -D. Two parameters cannot be
+    build_arrays(): the raw body as $1, one-element arrays for the message), passed
+    with -D. Two parameters cannot be
     constants: pgbench variables are numbers, so $2 (the message id) and $7 (the
     sender) become ('{"wamid..' || :n || '"}')::text[] with a random :n, which keeps
     ids distinct (a conflict would skip the outbox and conversation writes) and
@@ -376,7 +378,13 @@ def pgbench_script(d):
     text concatenation per transaction; the array parsing is the same.
     Each client count runs DURATION seconds (-j 2 threads, one per core)."""
     with open(os.path.join(ROOT, "sql", "ingest.sql")) as f:
-        sql = "".join(line for line in f if not line.startswith("--")).strip().rstrip(";")
+        text = f.read()
+    # the wrk webhook has no reaction, status or event: the responder runs the lean
+    # statement, ingest.sql without its "-- BEGIN full" ... "-- END full" part
+    # (the Makefile's ingest_lean_sql.h rule cuts the same lines)
+    text = re.sub(r"(?ms)^-- BEGIN full.*?^-- END full\n", "", text)
+    sql = "".join(line + "\n" for line in text.split("\n")
+                  if not line.startswith("--")).strip().rstrip(";")
     sql = sql.replace("$2::text[]", "('{\"wamid.PGB' || :n || '\"}')::text[]")
     sql = sql.replace("$7::text[]", "('{\"3519' || :s || '\"}')::text[]")
     sql = re.sub(r"\$(\d+)", lambda m: ":p" + m.group(1), sql)
@@ -388,8 +396,6 @@ def pgbench_script(d):
             10: "{%s}" % m["timestamp"], 11: arr([m["text"]["body"]]), 12: arr([NAME]),
             13: arr([None]), 14: arr(["answer"]), 15: arr([None]), 16: arr([None]),
             17: arr(["{entry,0,changes,0,value,messages,0}"])}
-    for k in range(18, 29):
-        vals[k] = "{}"
     script = os.path.join(d, "ingest.pgbench")
     with open(script, "w") as f:
         f.write("\\set n random(1, 999999999999999)\n\\set s random(10000000, 10009999)\n")
