@@ -15,35 +15,13 @@ pg = server = None
 
 def setUpModule():
     global pg, server
-    pg = harness.Postgres()
-    pg.migrate()
-    server = harness.Lighttpd(pg)
+    pg, server = dk.start_stack()
 
 
-def tearDownModule():
-    if server:
-        server.stop()
-    if pg:
-        pg.stop()
+tearDownModule = dk.stop_stack
 
 
-class DrainBasic(unittest.TestCase):
-    def setUp(self):
-        pg.truncate()
-        self.g = dk.new_standin()
-
-    def tearDown(self):
-        self.g.stop()
-
-    def assert_in_order(self, convs):
-        """Per sender: read(m1), reply(m1), read(m2), reply(m2)... in arrival order."""
-        calls = self.g.snapshot()
-        for sender, ids in convs.items():
-            seq = [(c["step"], c["message_id"]) for c in calls
-                   if c["message_id"] in set(ids)]
-            want = [(s, m) for m in ids for s in ("read", "reply")]
-            self.assertEqual(seq, want, "calls for %s out of order" % sender)
-
+class DrainBasic(dk.DrainCase):
     def test_each_message_read_and_answered_once_in_order(self):
         convs = dk.feed(server, conversations=6, per_conv=5)
         r = dk.run(pg, self.g, WAHOOK_CONCURRENCY=4)

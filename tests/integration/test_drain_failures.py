@@ -7,7 +7,6 @@ its own conversation only.
 """
 import unittest
 
-import harness
 import drainkit as dk
 
 pg = server = None
@@ -15,26 +14,13 @@ pg = server = None
 
 def setUpModule():
     global pg, server
-    pg = harness.Postgres()
-    pg.migrate()
-    server = harness.Lighttpd(pg)
+    pg, server = dk.start_stack()
 
 
-def tearDownModule():
-    if server:
-        server.stop()
-    if pg:
-        pg.stop()
+tearDownModule = dk.stop_stack
 
 
-class DrainFailures(unittest.TestCase):
-    def setUp(self):
-        pg.truncate()
-        self.g = dk.new_standin()
-
-    def tearDown(self):
-        self.g.stop()
-
+class DrainFailures(dk.DrainCase):
     def test_transient_errors_are_retried_and_no_step_repeats(self):
         convs = dk.feed(server, conversations=6, per_conv=2)
         (s1, (a1, a2)), (s2, (b1, _)), (s3, (c1, _)), (s4, (d1, _)), (s5, (e1, _)), \

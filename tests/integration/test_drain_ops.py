@@ -15,16 +15,10 @@ pg = server = None
 
 def setUpModule():
     global pg, server
-    pg = harness.Postgres()
-    pg.migrate()
-    server = harness.Lighttpd(pg)
+    pg, server = dk.start_stack()
 
 
-def tearDownModule():
-    if server:
-        server.stop()
-    if pg:
-        pg.stop()
+tearDownModule = dk.stop_stack
 
 
 def metrics(text):
@@ -32,14 +26,7 @@ def metrics(text):
             for m in re.finditer(r"(?m)^(wahook_\w+) (\S+)$", text)}
 
 
-class DrainOps(unittest.TestCase):
-    def setUp(self):
-        pg.truncate()
-        self.g = dk.new_standin()
-
-    def tearDown(self):
-        self.g.stop()
-
+class DrainOps(dk.DrainCase):
     def test_status_metrics_and_requeue_dead(self):
         convs = dk.feed(server, conversations=4, per_conv=1)
         (s1, (a,)), (s2, (b,)), (s3, (c,)), (s4, (d,)) = convs.items()

@@ -11,7 +11,7 @@ import harness as h
 import servers
 
 
-class ApacheProxyFcgi(servers.Contract, unittest.TestCase):
+class ApacheProxyFcgi(servers.BackendContract, unittest.TestCase):
     tag = "apache-proxy"
 
     @classmethod
@@ -22,17 +22,6 @@ class ApacheProxyFcgi(servers.Contract, unittest.TestCase):
         cls.backend = servers.SpawnFcgi(inst.fcgi, env, cls.dir)
         cls.server = servers.Apache("proxy_fcgi", cls.dir, inst.example("apache.conf"),
                                     inst.fcgi, backend=cls.backend, env=env)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        cls.backend.stop()
-
-    def reload(self):
-        old = self.responder_pids()
-        self.server.reload()
-        self.backend.restart()
-        servers.wait_until_stopped(old)
 
     def test_chunked_body_without_content_length(self):
         """mod_proxy_fcgi passes a chunked request on without CONTENT_LENGTH."""

@@ -12,7 +12,7 @@ import harness as h
 import servers
 
 
-class NginxSpawnFcgi(servers.Contract, unittest.TestCase):
+class NginxSpawnFcgi(servers.BackendContract, unittest.TestCase):
     tag = "nginx"
 
     @classmethod
@@ -22,17 +22,6 @@ class NginxSpawnFcgi(servers.Contract, unittest.TestCase):
         env = servers.responder_env(cls.dir, servers.RESPONDER_USER)
         cls.backend = servers.SpawnFcgi(inst.fcgi, env, cls.dir)
         cls.server = servers.NginxExample(cls.backend, cls.dir, inst.example("nginx.conf"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        cls.backend.stop()
-
-    def reload(self):
-        old = self.responder_pids()
-        self.server.reload()
-        self.backend.restart()
-        servers.wait_until_stopped(old)
 
     def test_socket_reachable_by_the_web_server_alone(self):
         st = os.stat(self.backend.sock)

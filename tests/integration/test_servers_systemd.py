@@ -81,7 +81,7 @@ class ListenFds(unittest.TestCase):
 
 
 @unittest.skipUnless(shutil.which("systemd-socket-activate"), "systemd-socket-activate missing")
-class NginxSocketActivated(servers.Contract, unittest.TestCase):
+class NginxSocketActivated(servers.BackendContract, unittest.TestCase):
     tag = "systemd"
 
     @classmethod
@@ -91,17 +91,6 @@ class NginxSocketActivated(servers.Contract, unittest.TestCase):
         env = servers.responder_env(cls.dir, servers.RESPONDER_USER)
         cls.backend = servers.SocketActivation(inst.fcgi, env, cls.dir)
         cls.server = servers.NginxExample(cls.backend, cls.dir, inst.example("nginx.conf"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        cls.backend.stop()
-
-    def reload(self):
-        old = self.responder_pids()
-        self.server.reload()
-        self.backend.restart()
-        servers.wait_until_stopped(old)
 
     def test_socket_root_www_data_0660(self):
         st = os.stat(self.backend.sock)

@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import time
+import unittest
 
 import harness
 from graph_standin import GraphStandin
@@ -149,3 +150,47 @@ def outbox(pg):
 
 def new_standin():
     return GraphStandin(ACCESS_TOKEN)
+
+
+# --- the stack every drainer test module runs on ------------------------------
+
+_stack = []
+
+
+def start_stack():
+    """For setUpModule: a migrated throwaway PostgreSQL and the real responder
+    behind lighttpd feeding it. Returns (pg, server); stop_stack() ends both."""
+    pg = harness.Postgres()
+    _stack.append(pg)
+    pg.migrate()
+    server = harness.Lighttpd(pg)
+    _stack.append(server)
+    return pg, server
+
+
+def stop_stack():
+    """For tearDownModule: stops what start_stack() started, newest first."""
+    while _stack:
+        _stack.pop().stop()
+
+
+class DrainCase(unittest.TestCase):
+    """A drainer test: empty tables and a fresh stand-in Graph API (self.g) per
+    test, on the module's stack."""
+
+    def setUp(self):
+        _stack[0].truncate()
+        self.g = new_standin()
+
+    def tearDown(self):
+        self.g.stop()
+
+    def assert_in_order(self, convs, only_ok=False):
+        """Per sender: read(m1), reply(m1), read(m2), reply(m2)... in arrival order,
+        among every call the stand-in saw (only_ok: among the successful ones)."""
+        calls = self.g.ok() if only_ok else self.g.snapshot()
+        for sender, ids in convs.items():
+            seq = [(c["step"], c["message_id"]) for c in calls
+                   if c["message_id"] in set(ids)]
+            want = [(s, m) for m in ids for s in ("read", "reply")]
+            self.assertEqual(seq, want, "calls for %s out of order" % sender)

@@ -591,6 +591,25 @@ class Contract:
         return pids_of(installed().fcgi, self.server.proc.pid)
 
 
+class BackendContract(Contract):
+    """Contract for a web server in front of a responder it does not start itself
+    (spawn-fcgi, socket activation): setUpClass sets cls.backend too. A reload
+    reloads the server and restarts the backend, as an operator's deploy would."""
+
+    backend = None
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.backend.stop()
+
+    def reload(self):
+        old = self.responder_pids()
+        self.server.reload()
+        self.backend.restart()
+        wait_until_stopped(old)
+
+
 def wait_until_stopped(pids, timeout=10):
     h.wait_for(lambda: not [p for p in pids if (_stat(p) or ("Z",))[0] != "Z"], timeout,
                "old responders %s to exit" % pids)
