@@ -27,7 +27,7 @@ LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq 2>/dev/null || ec
 # modules; each cgi/X.c has cgi/X.h
 COMMON_OBJS = log env
 FCGI_OBJS   = wahook_fcgi http config verify payload store
-DRAIN_OBJS  = drain drain_config outbox graph pace work report
+DRAIN_OBJS  = wahook_drain drain drain_config outbox graph pace report
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace
 
@@ -44,10 +44,10 @@ $(B)/obj/%.o: cgi/%.c
 # statement): ingest_sql.h all of it, ingest_lean_sql.h without its
 # "-- BEGIN full" ... "-- END full" part
 SQL_TO_C = sed -e '/^--/d' -e 's/;$$//' -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/'
-$(B)/gen/ingest_sql.h: sql/ingest.sql
+$(B)/gen/ingest_sql.h: sql/statements/ingest.sql
 	@mkdir -p $(@D)
 	$(SQL_TO_C) $< > $@
-$(B)/gen/ingest_lean_sql.h: sql/ingest.sql
+$(B)/gen/ingest_lean_sql.h: sql/statements/ingest.sql
 	@mkdir -p $(@D)
 	sed -e '/^-- BEGIN full/,/^-- END full/d' $< | $(SQL_TO_C) > $@
 
@@ -190,7 +190,7 @@ BINDIR   = $(PREFIX)/bin
 SHAREDIR = $(PREFIX)/share/wahook
 EXDIR    = $(PREFIX)/share/doc/wahook/examples
 MAN8DIR  = $(PREFIX)/share/man/man8
-INST_SQL      = $(wildcard sql/[0-9][0-9][0-9]_*.sql) sql/ingest.sql
+INST_SQL      = $(wildcard sql/[0-9][0-9][0-9]_*.sql)
 INST_SCRIPTS  = $(wildcard scripts/migrate scripts/prune scripts/replay scripts/sample-webhook)
 INST_EXAMPLES = lighttpd.conf.example $(wildcard examples/*)
 INST_MAN      = man/wahook.fcgi.8 man/wahook-drain.8

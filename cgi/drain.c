@@ -1,194 +1,447 @@
 /*
- * drain.c - wahook-drain's main: parses the command line, reads the
- * configuration once, installs the signal handlers and hands over to the
- * loop (work.c) or to one of the operator commands. Cron runs it every minute;
- * overlapping runs are safe because rows are claimed, never assumed.
+ * drain.c - the drain loop (see drain.h). A job holds one claimed row (the head
+ * of its conversation) from claim to done/dead/retry; its slot number is its
+ * libcurl slot. Every outcome is written by its own short statement before the
+ * job moves on, so a crash repeats at most the calls that were in flight.
  */
-#include <errno.h>
-#include <math.h>
-#include <signal.h>
+#include "drain.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
-#include "drain_config.h"
+#include "graph.h"
 #include "log.h"
-#include "outbox.h"
-#include "report.h"
-#include "work.h"
+#include "pace.h"
 
-#define FOR_MAX_S 86400.0
+#define POLL_S		0.05	/* claim poll when idle: the issue asks for <= 100 ms */
+#define RENEW_MARGIN_S	0.5	/* renew a lease that would end this close to a call's end */
+#define HOLD_DEFAULT_S	1.0	/* a 429/130429 without Retry-After pauses the number this long */
+#define LASTERR_MAX	512
 
-enum mode { M_DRAIN, M_STATUS, M_METRICS, M_REQUEUE, M_HELP };
+struct job {
+	struct outbox_row row;
+	int		 used;
+	int		 calling;
+	double		 claimed_at;	/* monotonic seconds */
+	double		 lease_end;	/* our lower bound of the lease's end */
+	double		 not_before;	/* waiting for the number's token bucket */
+};
 
-static volatile sig_atomic_t stop_requested;
+struct work {
+	const struct drain_config *c;
+	struct outbox		*ob;
+	struct graph		*g;
+	struct pace		*pace;
+	struct job		*jobs;
+	struct outbox_row	*claimed;
+	int			 njobs;
+	int			 active;
+	int			 fatal;		/* 0, DRAIN_AUTH or DRAIN_DB */
+	double			 next_claim;
+	long long		 calls, done, dead, retries, lost;
+};
 
-static void
-on_signal(int sig)
+/* (libm stays out of the link: these are all the drainer needs) */
+static double
+dmin(double a, double b)
 {
-	(void)sig;
-	stop_requested = 1;
+	return a < b ? a : b;
 }
 
-static const char usage[] =
-"usage: wahook-drain                     mark read and answer every due outbox row, exit\n"
-"       wahook-drain --for SECONDS       keep draining that long, polling every 50 ms\n"
-"       wahook-drain --status            pending, retrying, dead, done, oldest age\n"
-"       wahook-drain --metrics           the same in Prometheus text format\n"
-"       wahook-drain --requeue-dead [MESSAGE_ID...]  dead rows (all, or those) to pending\n"
-"       wahook-drain --help\n"
-"\n"
-"Configuration comes from the environment (WAHOOK_DB, WAHOOK_ACCESS_TOKEN[_FILE],\n"
-"WAHOOK_GRAPH_URL, WAHOOK_REPLY_TEXT, WAHOOK_TYPING, WAHOOK_CONCURRENCY,\n"
-"WAHOOK_MAX_RPS, WAHOOK_RETRY_MIN, WAHOOK_RETRY_MAX, WAHOOK_MAX_ATTEMPTS,\n"
-"WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT); see README.md.\n"
-"Exit: 0 nothing left pending, 1 rows left for a later run, 2 bad configuration\n"
-"or usage, 3 the Graph API refused the access token, 4 the database failed.\n";
-
-static int
-bad_usage(const char *why)
+static double
+dmax(double a, double b)
 {
-	struct logline l;
-
-	log_begin(&l, "error", "usage");
-	log_str(&l, "msg", why);
-	log_end(&l);
-	fputs(usage, stderr);
-	return WORK_CONFIG;
+	return a > b ? a : b;
 }
 
-static int
-parse_args(int argc, char **argv, enum mode *mode, double *for_s, int *first_id)
+static double
+now_s(void)
 {
-	char *end;
-	int i;
+	return log_now_ms() / 1000.0;
+}
 
-	*mode = M_DRAIN;
-	*for_s = 0;
-	*first_id = argc;
-	for (i = 1; i < argc; i++) {
-		if (*mode != M_DRAIN || *for_s > 0)
-			return bad_usage("one command at a time");
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			*mode = M_HELP;
-		else if (strcmp(argv[i], "--status") == 0)
-			*mode = M_STATUS;
-		else if (strcmp(argv[i], "--metrics") == 0)
-			*mode = M_METRICS;
-		else if (strcmp(argv[i], "--requeue-dead") == 0) {
-			*mode = M_REQUEUE;
-			*first_id = i + 1;
-			return 0;	/* the rest are message ids */
-		} else if (strcmp(argv[i], "--for") == 0) {
-			if (++i == argc)
-				return bad_usage("--for needs a number of seconds");
-			errno = 0;
-			*for_s = strtod(argv[i], &end);
-			if (errno != 0 || end == argv[i] || *end != '\0' || !isfinite(*for_s) ||
-			    *for_s <= 0 || *for_s > FOR_MAX_S)
-				return bad_usage("--for: want seconds, more than 0 and at most 86400");
-		} else
-			return bad_usage("unknown argument");
-	}
-	return 0;
+/* Uniform in [0, 1). */
+static double
+uniform(void)
+{
+	return (double)arc4random() / 4294967296.0;
 }
 
 static void
-install_signals(void)
+db_fail(struct work *w)
 {
-	struct sigaction sa;
+	struct logline l;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	log_begin(&l, "error", "db");
+	log_str(&l, "msg", outbox_error(w->ob));
+	log_str(&l, "action", "stopping: leases of unfinished rows expire by themselves");
+	log_end(&l);
+	w->fatal = DRAIN_DB;
+}
+
+static void
+job_free(struct work *w, struct job *j)
+{
+	outbox_row_clear(&j->row);
+	j->used = 0;
+	j->calling = 0;
+	w->active--;
+	/* the conversation's next row (or another one) may be claimable now */
+	w->next_claim = 0;
+}
+
+static void
+lost(struct work *w, struct job *j, const char *where)
+{
+	struct logline l;
+
+	log_begin(&l, "warn", "lost_claim");
+	log_str(&l, "id", j->row.message_id);
+	log_str(&l, "at", where);
+	log_str(&l, "msg", "lease expired and the row was claimed again: left to its new owner");
+	log_end(&l);
+	w->lost++;
+	job_free(w, j);
+}
+
+/* Applies rc of a write that ends the job's hold on its row. */
+static void
+ended(struct work *w, struct job *j, int rc, const char *where)
+{
+	if (rc == OUTBOX_FAIL) {
+		db_fail(w);
+		job_free(w, j);
+	} else if (rc == OUTBOX_LOST)
+		lost(w, j, where);
+	else
+		job_free(w, j);
+}
+
+static void
+fmt_code(char *buf, size_t len, long code)
+{
+	if (code == GRAPH_NO_CODE)
+		snprintf(buf, len, "none");
+	else
+		snprintf(buf, len, "%ld", code);
+}
+
+static void
+log_call(const struct job *j, const struct graph_result *r, const char *outcome,
+    double retry_in)
+{
+	struct logline l;
+	char code[24];
+	const char *level = "info";
+
+	if (r->cls == GRAPH_AUTH || r->cls == GRAPH_PERMANENT || strcmp(outcome, "dead") == 0)
+		level = "error";
+	else if (r->cls != GRAPH_OK)
+		level = "warn";
+	fmt_code(code, sizeof(code), r->code);
+	log_begin(&l, level, "graph");
+	log_str(&l, "id", j->row.message_id);
+	log_str(&l, "step", r->step == GRAPH_READ ? "read" : "reply");
+	log_str(&l, "number", j->row.phone_number_id);
+	log_int(&l, "http", r->http);
+	log_str(&l, "code", code);
+	log_ms(&l, "ms", r->ms);
+	log_str(&l, "outcome", outcome);
+	if (r->cls != GRAPH_OK) {
+		log_str(&l, "class", graph_class_name(r->cls));
+		log_int(&l, "attempts", j->row.attempts + (r->cls == GRAPH_AUTH ? 0 : 1));
+		if (retry_in > 0)
+			log_ms(&l, "retry_in_ms", retry_in * 1000);
+		log_str(&l, "err", r->msg);
+	} else if (r->step == GRAPH_REPLY)
+		log_str(&l, "reply_id", r->reply_id);
+	log_end(&l);
+}
+
+/* A failed call that will be tried again, unless the limits say dead. */
+static void
+failed_transient(struct work *w, struct job *j, const struct graph_result *r,
+    const char *lasterr, double t)
+{
+	const struct drain_config *c = w->c;
+	int failures = j->row.attempts + 1, i;
+	double floor_s = r->retry_after, delay, age = j->row.age + (t - j->claimed_at);
+	char why[LASTERR_MAX + 64];
+
+	if (r->rate_limited)	/* the whole number is over its throughput */
+		pace_hold(w->pace, j->row.phone_number_id, t,
+		    dmin(r->retry_after > 0 ? r->retry_after : HOLD_DEFAULT_S, c->retry_max));
+	if (failures >= c->max_attempts || age > c->max_age) {
+		snprintf(why, sizeof(why), "%s (%s)", lasterr, failures >= c->max_attempts ?
+		    "WAHOOK_MAX_ATTEMPTS reached" : "WAHOOK_MAX_AGE passed");
+		log_call(j, r, "dead", 0);
+		w->dead++;
+		ended(w, j, outbox_dead(w->ob, &j->row, why, 1), "dead");
+		return;
+	}
+	/* 131056: Meta asks for 4^n seconds between retries to one user */
+	if (r->cls == GRAPH_PAIR_RATE) {
+		double four_n = 1;
+
+		for (i = 0; i < failures && four_n < c->retry_max; i++)
+			four_n *= 4;
+		floor_s = dmax(floor_s, four_n);
+	}
+	delay = pace_backoff(c->retry_min, c->retry_max, failures, floor_s, uniform());
+	log_call(j, r, "retry", delay);
+	w->retries++;
+	ended(w, j, outbox_retry(w->ob, &j->row, delay, lasterr), "retry");
+}
+
+/* Records the outcome of a finished call (or one that could not start). */
+static void
+finish(struct work *w, struct job *j, const struct graph_result *r)
+{
+	char lasterr[LASTERR_MAX], code[24];
+	double t = now_s();
+	int rc;
+	struct logline l;
+
+	j->calling = 0;
+	w->calls++;
+	fmt_code(code, sizeof(code), r->code);
+	snprintf(lasterr, sizeof(lasterr), "code=%s http=%ld msg=%s", code, r->http, r->msg);
+	switch (r->cls) {
+	case GRAPH_OK:
+		log_call(j, r, "ok", 0);
+		if (r->step == GRAPH_READ) {
+			rc = outbox_read_done(w->ob, &j->row, w->c->lease);
+			if (rc == OUTBOX_OK) {
+				j->row.read_done = 1;
+				j->lease_end = t + w->c->lease;
+			} else
+				ended(w, j, rc, "read_done");
+		} else {
+			w->done++;
+			ended(w, j, outbox_reply_done(w->ob, &j->row, r->reply_id), "reply_done");
+		}
+		break;
+	case GRAPH_TRANSIENT:
+	case GRAPH_PAIR_RATE:
+		failed_transient(w, j, r, lasterr, t);
+		break;
+	case GRAPH_PERMANENT:
+		log_call(j, r, "dead", 0);
+		w->dead++;
+		ended(w, j, outbox_dead(w->ob, &j->row, lasterr, 1), "dead");
+		break;
+	case GRAPH_AUTH:
+		log_call(j, r, "stop", 0);
+		log_begin(&l, "error", "credentials");
+		log_int(&l, "http", r->http);
+		log_str(&l, "code", code);
+		log_str(&l, "msg", "the Graph API refused the access token: stopping the run "
+		    "(exit 3); no row is marked dead, they wait for a new WAHOOK_ACCESS_TOKEN");
+		log_end(&l);
+		if (w->fatal == 0)
+			w->fatal = DRAIN_AUTH;
+		ended(w, j, outbox_release(w->ob, &j->row, lasterr), "release");
+		break;
+	}
+}
+
+/* Claims head rows into free jobs; returns how many were claimed (0 on failure). */
+static int
+claim(struct work *w, double t)
+{
+	int want = w->njobs - w->active, n = 0, i, k;
+	struct job *j;
+	char why[LASTERR_MAX + 128];
+
+	if (outbox_claim(w->ob, want, w->c->lease, w->claimed, &n) != OUTBOX_OK) {
+		db_fail(w);
+		return 0;
+	}
+	w->next_claim = n < want ? t + POLL_S : 0;
+	for (i = 0, k = 0; i < n; i++) {
+		while (w->jobs[k].used)
+			k++;
+		j = &w->jobs[k];
+		memset(j, 0, sizeof(*j));
+		j->row = w->claimed[i];
+		memset(&w->claimed[i], 0, sizeof(w->claimed[i]));
+		j->used = 1;
+		j->claimed_at = t;
+		j->lease_end = t + w->c->lease;
+		w->active++;
+		if (j->row.age > w->c->max_age) {
+			/* too late to be useful (Meta's 24 h window closes): no call */
+			snprintf(why, sizeof(why), "expired: waited %.0f s > WAHOOK_MAX_AGE%s%s",
+			    j->row.age, j->row.last_error[0] ? "; last: " : "",
+			    j->row.last_error);
+			{
+				struct logline l;
+
+				log_begin(&l, "error", "expired");
+				log_str(&l, "id", j->row.message_id);
+				log_ms(&l, "age_s", j->row.age);
+				log_str(&l, "outcome", "dead");
+				log_end(&l);
+			}
+			w->dead++;
+			ended(w, j, outbox_dead(w->ob, &j->row, why, 0), "expired");
+		}
+	}
+	return n;
+}
+
+/* Starts every job that may call now; returns the seconds until one may (cap POLL_S). */
+static double
+start_calls(struct work *w, double t)
+{
+	double wake = POLL_S, wait, t0;
+	struct graph_result r;
+	struct job *j;
+	int i, rc;
+
+	for (i = 0; i < w->njobs && !w->fatal; i++) {
+		j = &w->jobs[i];
+		if (!j->used || j->calling)
+			continue;
+		if (j->not_before > t) {
+			wake = dmin(wake, j->not_before - t);
+			continue;
+		}
+		if (t + w->c->http_timeout + RENEW_MARGIN_S > j->lease_end) {
+			t0 = now_s();
+			if ((rc = outbox_renew(w->ob, &j->row, w->c->lease)) != OUTBOX_OK) {
+				ended(w, j, rc, "renew");
+				continue;
+			}
+			j->lease_end = t0 + w->c->lease;
+		}
+		if ((wait = pace_take(w->pace, j->row.phone_number_id, t)) > 0) {
+			j->not_before = t + wait;
+			wake = dmin(wake, wait);
+			continue;
+		}
+		if (graph_start(w->g, i, j->row.read_done ? GRAPH_REPLY : GRAPH_READ,
+		    j->row.phone_number_id, j->row.message_id, j->row.sender, &r) == -1) {
+			finish(w, j, &r);
+			continue;
+		}
+		j->calling = 1;
+	}
+	return wake;
+}
+
+/* Gives back every claimed row that has no call in flight. */
+static void
+release_idle(struct work *w)
+{
+	struct job *j;
+	int i, rc;
+
+	for (i = 0; i < w->njobs; i++) {
+		j = &w->jobs[i];
+		if (!j->used || j->calling)
+			continue;
+		if (w->fatal == DRAIN_DB) {	/* no point: the lease runs out */
+			job_free(w, j);
+			continue;
+		}
+		rc = outbox_release(w->ob, &j->row, NULL);
+		if (rc == OUTBOX_FAIL)
+			db_fail(w);
+		job_free(w, j);
+	}
 }
 
 static int
-requeue(struct outbox *ob, char **ids, int nids)
+exit_code(struct work *w, long long *pending)
 {
-	long long n = 0;
-	struct logline l;
+	struct outbox_stats st;
 
-	if (outbox_requeue(ob, ids, nids, &n) != OUTBOX_OK) {
-		log_msg("error", "db", outbox_error(ob));
-		return WORK_DB;
+	*pending = -1;
+	if (w->fatal)
+		return w->fatal;
+	if (outbox_stats(w->ob, &st) != OUTBOX_OK) {
+		db_fail(w);
+		return DRAIN_DB;
 	}
-	printf("requeued %lld dead row%s%s\n", n, n == 1 ? "" : "s",
-	    nids > 0 && n < nids ? " (the other ids were not dead rows)" : "");
-	log_begin(&l, "info", "requeue");
-	log_int(&l, "named", nids);
-	log_int(&l, "requeued", n);
-	log_end(&l);
-	return fflush(stdout) == 0 ? WORK_DONE : WORK_LEFT;
+	*pending = st.pending;
+	return st.pending > 0 ? DRAIN_LEFT : DRAIN_DONE;
 }
 
 int
-main(int argc, char **argv)
+drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
+    volatile sig_atomic_t *stop)
 {
-	struct drain_config cfg;
-	struct outbox *ob = NULL;
-	struct outbox_stats st;
-	enum mode mode;
-	double for_s;
-	char err[512];
-	int first_id, rc, curl_up = 0;
+	struct work w;
+	struct graph_result r;
 	struct logline l;
+	char err[256];
+	double t, t_start = now_s(), t_end, wake;
+	long long pending = -1;
+	int slot, stopping, rc = DRAIN_DB, i;
 
-	memset(&cfg, 0, sizeof(cfg));
-	if ((rc = parse_args(argc, argv, &mode, &for_s, &first_id)) != 0)
-		return rc;
-	if (mode == M_HELP) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (drain_config_load(&cfg, mode == M_DRAIN, err, sizeof(err)) == -1) {
-		log_begin(&l, "error", "config");
-		log_str(&l, "msg", err);
-		log_end(&l);
-		return WORK_CONFIG;
-	}
-	install_signals();
-	if ((ob = outbox_open(cfg.db, err, sizeof(err))) == NULL) {
-		log_begin(&l, "error", "db");
-		log_str(&l, "msg", err);
-		log_end(&l);
-		rc = WORK_DB;
+	memset(&w, 0, sizeof(w));
+	w.c = c;
+	w.ob = ob;
+	w.njobs = c->concurrency;
+	t_end = for_seconds > 0 ? t_start + for_seconds : 0;
+	if ((w.jobs = calloc((size_t)w.njobs, sizeof(*w.jobs))) == NULL ||
+	    (w.claimed = calloc((size_t)w.njobs, sizeof(*w.claimed))) == NULL ||
+	    (w.pace = pace_new(c->max_rps)) == NULL) {
+		log_msg("error", "start", "out of memory");
+		rc = DRAIN_LEFT;
 		goto done;
 	}
-	switch (mode) {
-	case M_STATUS:
-	case M_METRICS:
-		if (outbox_stats(ob, &st) != OUTBOX_OK) {
-			log_msg("error", "db", outbox_error(ob));
-			rc = WORK_DB;
-			break;
-		}
-		rc = (mode == M_STATUS ? report_status(stdout, &st) :
-		    report_metrics(stdout, &st)) == 0 ? WORK_DONE : WORK_LEFT;
-		break;
-	case M_REQUEUE:
-		rc = requeue(ob, argv + first_id, argc - first_id);
-		break;
-	default:
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			log_msg("error", "start", "curl_global_init failed");
-			rc = WORK_LEFT;
-			break;
-		}
-		curl_up = 1;
-		rc = work_run(&cfg, ob, for_s, &stop_requested);
-		break;
+	if ((w.g = graph_new(c, w.njobs, err, sizeof(err))) == NULL) {
+		log_msg("error", "start", err);
+		rc = DRAIN_LEFT;
+		goto done;
 	}
+	for (;;) {
+		t = now_s();
+		stopping = *stop || w.fatal || (t_end > 0 && t >= t_end);
+		if (!stopping && w.active < w.njobs && t >= w.next_claim) {
+			if (claim(&w, t) == 0 && w.active == 0 && t_end == 0 && !w.fatal)
+				break;		/* one pass: nothing claimable, nothing running */
+			continue;		/* start the new jobs at once */
+		}
+		if (stopping) {
+			release_idle(&w);
+			if (graph_running(w.g) == 0)
+				break;
+			wake = POLL_S;
+		} else {
+			wake = start_calls(&w, t);
+			if (w.active < w.njobs)
+				wake = dmin(wake, dmax(0, w.next_claim - t));
+		}
+		if (graph_wait(w.g, (int)(wake * 1000) + 1) == -1) {
+			log_msg("error", "curl", "curl_multi_poll failed: stopping");
+			*stop = 1;
+		}
+		while (graph_next(w.g, &slot, &r))
+			finish(&w, &w.jobs[slot], &r);
+	}
+	release_idle(&w);
+	rc = exit_code(&w, &pending);
 done:
-	outbox_close(ob);
-	if (curl_up)
-		curl_global_cleanup();
-	drain_config_free(&cfg);
+	log_begin(&l, rc == DRAIN_DONE || rc == DRAIN_LEFT ? "info" : "error", "drain_end");
+	log_int(&l, "calls", w.calls);
+	log_int(&l, "done", w.done);
+	log_int(&l, "dead", w.dead);
+	log_int(&l, "retries", w.retries);
+	log_int(&l, "lost", w.lost);
+	if (pending >= 0)
+		log_int(&l, "pending", pending);
+	log_int(&l, "exit", rc);
+	log_ms(&l, "ms", (now_s() - t_start) * 1000);
+	log_end(&l);
+	graph_free(w.g);
+	for (i = 0; w.jobs != NULL && i < w.njobs; i++)
+		outbox_row_clear(&w.jobs[i].row);
+	free(w.jobs);
+	free(w.claimed);
+	pace_free(w.pace);
 	return rc;
 }

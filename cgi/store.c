@@ -31,7 +31,7 @@ enum {
 };
 
 /*
- * sql/ingest.sql, made into C strings by the Makefile: the full statement, and
+ * sql/statements/ingest.sql, made into C strings by the Makefile: the full statement, and
  * the lean one without its reactions, statuses and events part, for webhooks
  * that have none (most of them: measured 16-60 % more commits per second).
  */

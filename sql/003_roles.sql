@@ -1,7 +1,7 @@
 -- 003_roles.sql - least privilege: one group role per program, holding exactly
 -- what that program's statements need and nothing else.
 --
---   wahook_ingest  wahook.fcgi: the statement in sql/ingest.sql and the
+--   wahook_ingest  wahook.fcgi: the statement in sql/statements/ingest.sql and the
 --                  quarantine insert of cgi/store.c. It can add rows and run the
 --                  upserts of ingest.sql; it cannot read messages back, touch the
 --                  drainer's progress columns, or DELETE anything but the
@@ -18,7 +18,7 @@
 --
 -- Privileges are per column where a statement reads or updates only some
 -- columns (RETURNING, ON CONFLICT targets, DO UPDATE SET lists and the
--- EXCLUDED values they read, WHERE clauses of the upserts). A change to sql/ingest.sql that reads or writes
+-- EXCLUDED values they read, WHERE clauses of the upserts). A change to sql/statements/ingest.sql that reads or writes
 -- another column needs a GRANT in a later migration:
 -- tests/integration/test_servers_*.py run the responder as wahook_ingest and fail
 -- with "permission denied" until it is there.

@@ -11,7 +11,7 @@ stopped by pid. The phases (issue 5):
      200 answers (a run that loses one is void). Plus a paced run at about half the
      peak rate (its p99 is the latency target), a process-count sweep, and the same
      peak with commit_delay on.
-  2. limits: pgbench running sql/ingest.sql (see pgbench_script()) and a null
+  2. limits: pgbench running sql/statements/ingest.sql (see pgbench_script()) and a null
      FastCGI responder (tests/bench/null_fcgi.c) behind the same nginx.
   3. batches: POSTs of 1000 messages (~2.5 MB): time to the 200, rows checked.
   4. drainer: the 10,000 outbox rows those batches left (1,000 conversations)
@@ -361,7 +361,7 @@ def arr(vals):
 def pgbench_script(d):
     """The pgbench script and its -D variables.
 
-    pgbench runs sql/ingest.sql itself, read here at run time, as the lean statement
+    pgbench runs sql/statements/ingest.sql itself, read here at run time, as the lean statement
     the responder uses for a webhook without reactions, statuses or events (its
     "-- BEGIN full" part cut, as the Makefile does): comments dropped and
     every $k replaced by :pk. With -M prepared pgbench turns each :pk back into a bind
@@ -377,7 +377,7 @@ def pgbench_script(d):
     spreads senders over 10,000 conversations as the wrk bodies do. That adds one
     text concatenation per transaction; the array parsing is the same.
     Each client count runs DURATION seconds (-j 2 threads, one per core)."""
-    with open(os.path.join(ROOT, "sql", "ingest.sql")) as f:
+    with open(os.path.join(ROOT, "sql", "statements", "ingest.sql")) as f:
         text = f.read()
     # the wrk webhook has no reaction, status or event: the responder runs the lean
     # statement, ingest.sql without its "-- BEGIN full" ... "-- END full" part
@@ -601,7 +601,7 @@ def report(R):
     w("### Limits measured in the same run\n")
     w("| limit | " + " | ".join("c=%d" % r["clients"] for r in R["pgbench"]) + " |")
     w("|---|" + "---:|" * len(R["pgbench"]))
-    w("| pgbench, sql/ingest.sql, tx/s | " + " | ".join("%.0f" % r["tps"] for r in R["pgbench"])
+    w("| pgbench, sql/statements/ingest.sql, tx/s | " + " | ".join("%.0f" % r["tps"] for r in R["pgbench"])
       + " |")
     w("| load (1 min) | " + " | ".join(r["load"].split()[0] for r in R["pgbench"]) + " |")
     w("")
@@ -776,7 +776,7 @@ def main():
         fcgi.start()
 
     # 2. the limits: pgbench on the same SQL, then the null responder
-    log("phase 2: pgbench running sql/ingest.sql")
+    log("phase 2: pgbench running sql/statements/ingest.sql")
     script, defs = pgbench_script(work)
     pg.psql("CHECKPOINT")
     R["pgbench"] = [pgbench(pg, script, defs, c, DURATION) for c in PG_CLIENTS]

@@ -91,12 +91,12 @@ class ManPages(unittest.TestCase):
 
     def test_wahook_drain_8(self):
         text = self.render("wahook-drain.8")
-        names = env_names("drain_config.c", "drain.c")
+        names = env_names("drain_config.c", "wahook_drain.c")
         self.assertGreaterEqual(len(names), 12)
         for n in sorted(names):
             self.assertIn(n, text)
         opts = {"--for", "--status", "--metrics", "--requeue-dead"}
-        drain_c = os.path.join(h.ROOT, "cgi", "drain.c")
+        drain_c = os.path.join(h.ROOT, "cgi", "wahook_drain.c")
         if os.path.exists(drain_c):
             with open(drain_c) as f:
                 opts |= set(re.findall(r'"(--[a-z][a-z-]+)"', f.read()))

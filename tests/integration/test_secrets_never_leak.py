@@ -1,4 +1,4 @@
-"""test_fire_secrets.py - the app secret, the verify token and the access token
+"""test_secrets_never_leak.py - the app secret, the verify token and the access token
 never appear in a log, an error message or `ps` output.
 
 Two parts. Here: the responder (behind nginx and lighttpd, secrets from the

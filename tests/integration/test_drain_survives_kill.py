@@ -1,4 +1,4 @@
-"""test_fire_drain.py - the drainer under fire: SIGKILLed at random moments over
+"""test_drain_survives_kill.py - the drainer under fire: SIGKILLed at random moments over
 many runs against a slow stand-in Graph API, and the database taken away
 mid-run. Afterwards every message was marked read and answered, nothing is
 stuck, and the only calls ever made twice are calls that were in flight (made,

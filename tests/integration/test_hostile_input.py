@@ -1,4 +1,4 @@
-"""test_fire_hostile.py - the hostile input catalogue: no input brings the
+"""test_hostile_input.py - the hostile input catalogue: no input brings the
 responder down, nothing unsigned is stored, nothing is half stored.
 
 One table of cases, each a request (through nginx, as raw HTTP bytes, or as

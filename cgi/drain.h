@@ -1,5 +1,5 @@
 /*
- * work.h - the drain loop: claims head rows, runs each message's two steps
+ * drain.h - the drain loop: claims head rows, runs each message's two steps
  * through the Graph API, records every outcome, paces and backs off.
  *
  * Single-threaded: libcurl's multi interface carries up to
@@ -7,8 +7,8 @@
  * PostgreSQL statements run between polls. One conversation is held by at
  * most one job, so its messages go strictly in order.
  */
-#ifndef WAHOOK_WORK_H
-#define WAHOOK_WORK_H
+#ifndef WAHOOK_DRAIN_H
+#define WAHOOK_DRAIN_H
 
 #include <signal.h>
 
@@ -17,11 +17,11 @@
 
 /* The exit codes of wahook-drain (README). */
 enum {
-	WORK_DONE = 0,		/* no row left pending */
-	WORK_LEFT = 1,		/* rows left for a later run (retry, lease, new) */
-	WORK_CONFIG = 2,	/* bad configuration (decided by the caller) */
-	WORK_AUTH = 3,		/* the Graph API refused our credentials */
-	WORK_DB = 4		/* the database failed */
+	DRAIN_DONE = 0,		/* no row left pending */
+	DRAIN_LEFT = 1,		/* rows left for a later run (retry, lease, new) */
+	DRAIN_CONFIG = 2,	/* bad configuration (decided by the caller) */
+	DRAIN_AUTH = 3,		/* the Graph API refused our credentials */
+	DRAIN_DB = 4		/* the database failed */
 };
 
 /*
@@ -32,7 +32,7 @@ enum {
  * finish and are recorded, claimed rows not yet called are released. Returns
  * one of the codes above.
  */
-int	work_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
+int	drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 	    volatile sig_atomic_t *stop);
 
 #endif

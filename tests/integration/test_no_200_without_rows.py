@@ -1,4 +1,4 @@
-"""test_fire_ledger.py - no 200 without durable rows, under fire.
+"""test_no_200_without_rows.py - no 200 without durable rows, under fire.
 
 A load generator (threads, bounded in count and time, loopback only) posts
 distinct signed webhooks through nginx to four responder processes and keeps

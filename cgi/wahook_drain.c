@@ -1,0 +1,194 @@
+/*
+ * wahook_drain.c - wahook-drain's main: parses the command line, reads the
+ * configuration once, installs the signal handlers and hands over to the
+ * loop (drain.c) or to one of the operator commands. Cron runs it every minute;
+ * overlapping runs are safe because rows are claimed, never assumed.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "drain_config.h"
+#include "log.h"
+#include "outbox.h"
+#include "report.h"
+#include "drain.h"
+
+#define FOR_MAX_S 86400.0
+
+enum mode { M_DRAIN, M_STATUS, M_METRICS, M_REQUEUE, M_HELP };
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static const char usage[] =
+"usage: wahook-drain                     mark read and answer every due outbox row, exit\n"
+"       wahook-drain --for SECONDS       keep draining that long, polling every 50 ms\n"
+"       wahook-drain --status            pending, retrying, dead, done, oldest age\n"
+"       wahook-drain --metrics           the same in Prometheus text format\n"
+"       wahook-drain --requeue-dead [MESSAGE_ID...]  dead rows (all, or those) to pending\n"
+"       wahook-drain --help\n"
+"\n"
+"Configuration comes from the environment (WAHOOK_DB, WAHOOK_ACCESS_TOKEN[_FILE],\n"
+"WAHOOK_GRAPH_URL, WAHOOK_REPLY_TEXT, WAHOOK_TYPING, WAHOOK_CONCURRENCY,\n"
+"WAHOOK_MAX_RPS, WAHOOK_RETRY_MIN, WAHOOK_RETRY_MAX, WAHOOK_MAX_ATTEMPTS,\n"
+"WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT); see README.md.\n"
+"Exit: 0 nothing left pending, 1 rows left for a later run, 2 bad configuration\n"
+"or usage, 3 the Graph API refused the access token, 4 the database failed.\n";
+
+static int
+bad_usage(const char *why)
+{
+	struct logline l;
+
+	log_begin(&l, "error", "usage");
+	log_str(&l, "msg", why);
+	log_end(&l);
+	fputs(usage, stderr);
+	return DRAIN_CONFIG;
+}
+
+static int
+parse_args(int argc, char **argv, enum mode *mode, double *for_s, int *first_id)
+{
+	char *end;
+	int i;
+
+	*mode = M_DRAIN;
+	*for_s = 0;
+	*first_id = argc;
+	for (i = 1; i < argc; i++) {
+		if (*mode != M_DRAIN || *for_s > 0)
+			return bad_usage("one command at a time");
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			*mode = M_HELP;
+		else if (strcmp(argv[i], "--status") == 0)
+			*mode = M_STATUS;
+		else if (strcmp(argv[i], "--metrics") == 0)
+			*mode = M_METRICS;
+		else if (strcmp(argv[i], "--requeue-dead") == 0) {
+			*mode = M_REQUEUE;
+			*first_id = i + 1;
+			return 0;	/* the rest are message ids */
+		} else if (strcmp(argv[i], "--for") == 0) {
+			if (++i == argc)
+				return bad_usage("--for needs a number of seconds");
+			errno = 0;
+			*for_s = strtod(argv[i], &end);
+			if (errno != 0 || end == argv[i] || *end != '\0' || !isfinite(*for_s) ||
+			    *for_s <= 0 || *for_s > FOR_MAX_S)
+				return bad_usage("--for: want seconds, more than 0 and at most 86400");
+		} else
+			return bad_usage("unknown argument");
+	}
+	return 0;
+}
+
+static void
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static int
+requeue(struct outbox *ob, char **ids, int nids)
+{
+	long long n = 0;
+	struct logline l;
+
+	if (outbox_requeue(ob, ids, nids, &n) != OUTBOX_OK) {
+		log_msg("error", "db", outbox_error(ob));
+		return DRAIN_DB;
+	}
+	printf("requeued %lld dead row%s%s\n", n, n == 1 ? "" : "s",
+	    nids > 0 && n < nids ? " (the other ids were not dead rows)" : "");
+	log_begin(&l, "info", "requeue");
+	log_int(&l, "named", nids);
+	log_int(&l, "requeued", n);
+	log_end(&l);
+	return fflush(stdout) == 0 ? DRAIN_DONE : DRAIN_LEFT;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct drain_config cfg;
+	struct outbox *ob = NULL;
+	struct outbox_stats st;
+	enum mode mode;
+	double for_s;
+	char err[512];
+	int first_id, rc, curl_up = 0;
+	struct logline l;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if ((rc = parse_args(argc, argv, &mode, &for_s, &first_id)) != 0)
+		return rc;
+	if (mode == M_HELP) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (drain_config_load(&cfg, mode == M_DRAIN, err, sizeof(err)) == -1) {
+		log_begin(&l, "error", "config");
+		log_str(&l, "msg", err);
+		log_end(&l);
+		return DRAIN_CONFIG;
+	}
+	install_signals();
+	if ((ob = outbox_open(cfg.db, err, sizeof(err))) == NULL) {
+		log_begin(&l, "error", "db");
+		log_str(&l, "msg", err);
+		log_end(&l);
+		rc = DRAIN_DB;
+		goto done;
+	}
+	switch (mode) {
+	case M_STATUS:
+	case M_METRICS:
+		if (outbox_stats(ob, &st) != OUTBOX_OK) {
+			log_msg("error", "db", outbox_error(ob));
+			rc = DRAIN_DB;
+			break;
+		}
+		rc = (mode == M_STATUS ? report_status(stdout, &st) :
+		    report_metrics(stdout, &st)) == 0 ? DRAIN_DONE : DRAIN_LEFT;
+		break;
+	case M_REQUEUE:
+		rc = requeue(ob, argv + first_id, argc - first_id);
+		break;
+	default:
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_msg("error", "start", "curl_global_init failed");
+			rc = DRAIN_LEFT;
+			break;
+		}
+		curl_up = 1;
+		rc = drain_run(&cfg, ob, for_s, &stop_requested);
+		break;
+	}
+done:
+	outbox_close(ob);
+	if (curl_up)
+		curl_global_cleanup();
+	drain_config_free(&cfg);
+	return rc;
+}
