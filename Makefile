@@ -27,9 +27,10 @@ LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq 2>/dev/null || ec
 # modules; each cgi/X.c has cgi/X.h
 COMMON_OBJS = log env
 FCGI_OBJS   = wahook_fcgi http config verify payload store
-DRAIN_OBJS  = wahook_drain drain drain_config outbox graph pace report
+DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report
 
-UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace
+UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
+              test_tokens
 
 obj = $(patsubst %,$(B)/obj/%.o,$(1))
 
@@ -70,8 +71,8 @@ $(B)/test_%: $(B)/obj/test_%.o $(UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FCGI) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # the drainer's unit tests link its pure modules (and libcurl/json-c) instead
-DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config)
-$(B)/test_graph $(B)/test_pace: $(B)/test_%: $(B)/obj/test_%.o $(DRAIN_UNIT_LINK)
+DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens)
+$(B)/test_graph $(B)/test_pace $(B)/test_tokens: $(B)/test_%: $(B)/obj/test_%.o $(DRAIN_UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DRAIN) $(shell $(PKG_CONFIG) --libs cmocka)
 
 units: $(patsubst %,$(B)/%,$(UNIT_TESTS))

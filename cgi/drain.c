@@ -18,6 +18,7 @@
 #define RENEW_MARGIN_S	0.5	/* renew a lease that would end this close to a call's end */
 #define HOLD_DEFAULT_S	1.0	/* a 429/130429 without Retry-After pauses the number this long */
 #define LASTERR_MAX	512
+#define REFUSED_MAX	1024	/* numbers whose token was refused, kept per run */
 
 struct job {
 	struct outbox_row row;
@@ -37,7 +38,9 @@ struct work {
 	struct outbox_row	*claimed;
 	int			 njobs;
 	int			 active;
-	int			 fatal;		/* 0, DRAIN_AUTH or DRAIN_DB */
+	int			 fatal;		/* 0 or DRAIN_DB */
+	char			*refused[REFUSED_MAX];	/* numbers stopped by their token */
+	int			 nrefused;
 	double			 next_claim;
 	long long		 calls, done, dead, retries, lost;
 };
@@ -194,6 +197,31 @@ failed_transient(struct work *w, struct job *j, const struct graph_result *r,
 	ended(w, j, outbox_retry(w->ob, &j->row, delay, lasterr), "retry");
 }
 
+/* Nonzero when number's token was refused in this run. */
+static int
+refused(const struct work *w, const char *number)
+{
+	int i;
+
+	for (i = 0; i < w->nrefused; i++)
+		if (strcmp(w->refused[i], number) == 0)
+			return 1;
+	return 0;
+}
+
+/* Stops claiming number's rows for the rest of the run. Past REFUSED_MAX
+ * numbers (or out of memory) the whole run stops instead, as it did before
+ * tokens were per number. */
+static void
+refuse(struct work *w, const char *number)
+{
+	if (w->nrefused < REFUSED_MAX &&
+	    (w->refused[w->nrefused] = strdup(number)) != NULL)
+		w->nrefused++;
+	else
+		w->fatal = DRAIN_AUTH;
+}
+
 /* Records the outcome of a finished call (or one that could not start). */
 static void
 finish(struct work *w, struct job *j, const struct graph_result *r)
@@ -233,14 +261,19 @@ finish(struct work *w, struct job *j, const struct graph_result *r)
 		break;
 	case GRAPH_AUTH:
 		log_call(j, r, "stop", 0);
-		log_begin(&l, "error", "credentials");
-		log_int(&l, "http", r->http);
-		log_str(&l, "code", code);
-		log_str(&l, "msg", "the Graph API refused the access token: stopping the run "
-		    "(exit 3); no row is marked dead, they wait for a new WAHOOK_ACCESS_TOKEN");
-		log_end(&l);
-		if (w->fatal == 0)
-			w->fatal = DRAIN_AUTH;
+		if (!refused(w, j->row.phone_number_id)) {
+			log_begin(&l, "error", "credentials");
+			log_str(&l, "number", j->row.phone_number_id);
+			log_int(&l, "http", r->http);
+			log_str(&l, "code", code);
+			log_str(&l, "msg", "the Graph API refused this number's access token "
+			    "(or it has none): its rows wait untouched for a new token, "
+			    "every other number goes on; the run exits 3");
+			log_end(&l);
+			refuse(w, j->row.phone_number_id);
+		}
+		snprintf(lasterr, sizeof(lasterr), "%s code=%s http=%ld msg=%s",
+		    OUTBOX_AUTH_PREFIX, code, r->http, r->msg);
 		ended(w, j, outbox_release(w->ob, &j->row, lasterr), "release");
 		break;
 	}
@@ -254,7 +287,8 @@ claim(struct work *w, double t)
 	struct job *j;
 	char why[LASTERR_MAX + 128];
 
-	if (outbox_claim(w->ob, want, w->c->lease, w->claimed, &n) != OUTBOX_OK) {
+	if (outbox_claim(w->ob, want, w->c->lease, (const char *const *)w->refused,
+	    w->nrefused, w->claimed, &n) != OUTBOX_OK) {
 		db_fail(w);
 		return 0;
 	}
@@ -304,6 +338,10 @@ start_calls(struct work *w, double t)
 		j = &w->jobs[i];
 		if (!j->used || j->calling)
 			continue;
+		if (refused(w, j->row.phone_number_id)) {	/* claimed before the refusal */
+			ended(w, j, outbox_release(w->ob, &j->row, NULL), "release");
+			continue;
+		}
 		if (j->not_before > t) {
 			wake = dmin(wake, j->not_before - t);
 			continue;
@@ -366,6 +404,8 @@ exit_code(struct work *w, long long *pending)
 		return DRAIN_DB;
 	}
 	*pending = st.pending;
+	if (w->nrefused > 0)
+		return DRAIN_AUTH;
 	return st.pending > 0 ? DRAIN_LEFT : DRAIN_DONE;
 }
 
@@ -432,6 +472,8 @@ done:
 	log_int(&l, "dead", w.dead);
 	log_int(&l, "retries", w.retries);
 	log_int(&l, "lost", w.lost);
+	if (w.nrefused > 0)
+		log_int(&l, "numbers_refused", w.nrefused);
 	if (pending >= 0)
 		log_int(&l, "pending", pending);
 	log_int(&l, "exit", rc);
@@ -442,6 +484,8 @@ done:
 		outbox_row_clear(&w.jobs[i].row);
 	free(w.jobs);
 	free(w.claimed);
+	for (i = 0; i < w.nrefused; i++)
+		free(w.refused[i]);
 	pace_free(w.pace);
 	return rc;
 }

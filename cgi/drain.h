@@ -20,7 +20,7 @@ enum {
 	DRAIN_DONE = 0,		/* no row left pending */
 	DRAIN_LEFT = 1,		/* rows left for a later run (retry, lease, new) */
 	DRAIN_CONFIG = 2,	/* bad configuration (decided by the caller) */
-	DRAIN_AUTH = 3,		/* the Graph API refused our credentials */
+	DRAIN_AUTH = 3,		/* the Graph API refused a number's token: its rows wait */
 	DRAIN_DB = 4		/* the database failed */
 };
 

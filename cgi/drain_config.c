@@ -5,6 +5,7 @@
  */
 #include "drain_config.h"
 #include "env.h"
+#include "tokens.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -87,9 +88,18 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 	c->db = env_string("WAHOOK_DB", "");
 	if (env_secret("WAHOOK_ACCESS_TOKEN", &c->token, err, errlen) == -1)
 		goto fail;
-	if (need_token && c->token == NULL) {
-		snprintf(err, errlen, "WAHOOK_ACCESS_TOKEN or WAHOOK_ACCESS_TOKEN_FILE "
-		    "must be set");
+	p = env_string("WAHOOK_ACCESS_TOKENS_FILE", NULL);
+	if (p != NULL && tokens_load("WAHOOK_ACCESS_TOKENS_FILE", p, &c->tokens, err,
+	    errlen) == -1)
+		goto fail;
+	if (need_token && c->token == NULL && c->tokens == NULL) {
+		snprintf(err, errlen, "WAHOOK_ACCESS_TOKEN, WAHOOK_ACCESS_TOKEN_FILE or "
+		    "WAHOOK_ACCESS_TOKENS_FILE must be set");
+		goto fail;
+	}
+	if (c->token != NULL && strlen(c->token) > TOKENS_TOKEN_MAX) {
+		snprintf(err, errlen, "WAHOOK_ACCESS_TOKEN: longer than %d bytes",
+		    TOKENS_TOKEN_MAX);
 		goto fail;
 	}
 	/* the token goes into an HTTP header: no byte may end or split it */
@@ -150,9 +160,18 @@ fail:
 	return -1;
 }
 
+const char *
+drain_config_token(const struct drain_config *c, const char *pnid)
+{
+	const char *t = tokens_get(c->tokens, pnid);
+
+	return t != NULL ? t : c->token;
+}
+
 void
 drain_config_free(struct drain_config *c)
 {
 	env_free_secret(c->token);
+	tokens_free(c->tokens);
 	memset(c, 0, sizeof(*c));
 }

@@ -2,8 +2,9 @@
  * drain_config.h - wahook-drain's configuration, read once at start from the
  * environment into one struct that nothing modifies afterwards.
  *
- * The access token is needed only by the modes that call the Graph API, so
- * --status, --metrics and --requeue-dead work without one.
+ * Access tokens are needed only by the modes that call the Graph API, so
+ * --status, --metrics and --requeue-dead work without one. A business with
+ * several numbers may give each its own (WAHOOK_ACCESS_TOKENS_FILE).
  */
 #ifndef WAHOOK_DRAIN_CONFIG_H
 #define WAHOOK_DRAIN_CONFIG_H
@@ -14,9 +15,12 @@
 #define DRAIN_URL_MAX		512
 #define DRAIN_REPLY_MAX		4096	/* Meta's limit on a text body, in characters */
 
+struct tokens;
+
 struct drain_config {
 	const char	*db;		/* WAHOOK_DB: libpq conninfo; "" = PG* defaults */
-	char		*token;		/* WAHOOK_ACCESS_TOKEN[_FILE]; NULL when not needed */
+	char		*token;		/* WAHOOK_ACCESS_TOKEN[_FILE]: the fallback; may be NULL */
+	struct tokens	*tokens;	/* WAHOOK_ACCESS_TOKENS_FILE: per number; may be NULL */
 	char		 graph_url[DRAIN_URL_MAX];	/* no trailing slash */
 	const char	*reply_text;	/* WAHOOK_REPLY_TEXT, valid UTF-8 */
 	int		 typing;	/* WAHOOK_TYPING: add the typing indicator */
@@ -39,7 +43,11 @@ struct drain_config {
 int	drain_config_load(struct drain_config *c, int need_token, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
-/* Wipes the token and clears *c. */
+/* The access token for calls on behalf of phone_number_id pnid: its line in
+ * WAHOOK_ACCESS_TOKENS_FILE, else the single token; NULL when neither. */
+const char *drain_config_token(const struct drain_config *c, const char *pnid);
+
+/* Wipes the tokens and clears *c. */
 void	drain_config_free(struct drain_config *c);
 
 #endif

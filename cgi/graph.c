@@ -6,6 +6,7 @@
  * (FACTS.md: "Decide on code, never on the message text").
  */
 #include "graph.h"
+#include "tokens.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ struct slot {
 	int		 busy;
 	enum graph_step	 step;
 	char		*body;		/* request, freed when the call ends */
+	struct curl_slist *headers;	/* this call's, with its number's token: wiped */
 	char		*ans;		/* answer bytes, up to GRAPH_ANSWER_MAX */
 	size_t		 anslen;
 	double		 t0;
@@ -33,7 +35,6 @@ struct slot {
 struct graph {
 	const struct drain_config *c;
 	CURLM			*multi;
-	struct curl_slist	*headers;	/* holds the token: never logged */
 	struct slot		*slots;
 	int			 nslots;
 	int			 running;	/* calls added and not yet collected */
@@ -295,8 +296,6 @@ struct graph *
 graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 {
 	struct graph *g = NULL;
-	struct curl_slist *h;
-	char auth[64 * 1024 + 32];
 	int i;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL ||
@@ -312,20 +311,6 @@ graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 	}
 	curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)nslots + 4);
-	if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token) >=
-	    (int)sizeof(auth)) {
-		snprintf(err, errlen, "WAHOOK_ACCESS_TOKEN: too long");
-		goto fail;
-	}
-	h = curl_slist_append(NULL, auth);
-	explicit_bzero(auth, sizeof(auth));
-	if (h == NULL)
-		goto oom;
-	g->headers = h;
-	/* appending to a non-empty list returns that list, or NULL */
-	if (curl_slist_append(g->headers, "Content-Type: application/json") == NULL ||
-	    curl_slist_append(g->headers, "Expect:") == NULL)	/* no 100-continue */
-		goto oom;
 	for (i = 0; i < nslots; i++) {
 		if ((g->slots[i].easy = curl_easy_init()) == NULL ||
 		    (g->slots[i].ans = malloc(GRAPH_ANSWER_MAX)) == NULL)
@@ -337,6 +322,43 @@ oom:
 fail:
 	graph_free(g);
 	return NULL;
+}
+
+/* Wipes (the Authorization line is the first item) and frees a call's headers. */
+static void
+drop_headers(struct slot *s)
+{
+	if (s->headers != NULL && s->headers->data != NULL)
+		explicit_bzero(s->headers->data, strlen(s->headers->data));
+	curl_slist_free_all(s->headers);
+	s->headers = NULL;
+}
+
+/*
+ * Builds the call's headers with token: 0, or -1 (out of memory, or a token
+ * too long: the map and the single token are checked at start already).
+ */
+static int
+make_headers(struct slot *s, const char *token)
+{
+	char auth[TOKENS_TOKEN_MAX + 64];
+	int n;
+
+	n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	if (n < 0 || (size_t)n >= sizeof(auth))
+		s->headers = NULL;
+	else
+		s->headers = curl_slist_append(NULL, auth);
+	explicit_bzero(auth, sizeof(auth));
+	if (s->headers == NULL)
+		return -1;
+	/* appending to a non-empty list returns that list, or NULL */
+	if (curl_slist_append(s->headers, "Content-Type: application/json") == NULL ||
+	    curl_slist_append(s->headers, "Expect:") == NULL) {	/* no 100-continue */
+		drop_headers(s);
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -356,14 +378,11 @@ graph_free(struct graph *g)
 		}
 		free(s->body);
 		free(s->ans);
+		drop_headers(s);
 	}
 	free(g->slots);
 	if (g->multi != NULL)
 		curl_multi_cleanup(g->multi);
-	/* the Authorization line is the first item: wipe it before freeing */
-	if (g->headers != NULL && g->headers->data != NULL)
-		explicit_bzero(g->headers->data, strlen(g->headers->data));
-	curl_slist_free_all(g->headers);
 	free(g);
 }
 
@@ -397,15 +416,25 @@ graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
 	struct slot *s = &g->slots[slot];
 	CURL *e = s->easy;
 	long timeout_ms = (long)(g->c->http_timeout * 1000);
+	const char *token = drain_config_token(g->c, pnid);
 
 	if (!url_safe(pnid) || (size_t)snprintf(s->url, sizeof(s->url), "%s/%s/messages",
 	    g->c->graph_url, pnid) >= sizeof(s->url)) {
 		local_failure(r, step, "phone_number_id is not a URL-safe id");
 		return -1;
 	}
+	if (token == NULL) {
+		/* an operator's omission, not the message's fault: the number waits */
+		local_failure(r, step, "no access token for this phone_number_id (neither "
+		    "in WAHOOK_ACCESS_TOKENS_FILE nor WAHOOK_ACCESS_TOKEN)");
+		r->cls = GRAPH_AUTH;
+		return -1;
+	}
 	s->body = step == GRAPH_READ ? graph_body_read(message_id, g->c->typing) :
 	    graph_body_reply(sender, g->c->reply_text, message_id);
-	if (s->body == NULL) {
+	if (s->body == NULL || make_headers(s, token) == -1) {
+		free(s->body);
+		s->body = NULL;
 		local_failure(r, step, "out of memory building the request");
 		return -1;
 	}
@@ -414,7 +443,7 @@ graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
 	s->step = step;
 	curl_easy_setopt(e, CURLOPT_URL, s->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, g->headers);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(s->body));
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
@@ -433,6 +462,7 @@ graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
 	if (curl_multi_add_handle(g->multi, e) != CURLM_OK) {
 		free(s->body);
 		s->body = NULL;
+		drop_headers(s);
 		local_failure(r, step, "curl_multi_add_handle failed");
 		return -1;
 	}
@@ -495,6 +525,7 @@ graph_next(struct graph *g, int *slotp, struct graph_result *r)
 	curl_multi_remove_handle(g->multi, s->easy);
 	free(s->body);
 	s->body = NULL;
+	drop_headers(s);
 	s->busy = 0;
 	g->running--;
 	return 1;

@@ -31,7 +31,7 @@ enum graph_class {
 	GRAPH_OK,
 	GRAPH_TRANSIENT,	/* retry with backoff */
 	GRAPH_PAIR_RATE,	/* 131056: retry this conversation later */
-	GRAPH_AUTH,		/* token refused: stop the whole run */
+	GRAPH_AUTH,		/* token refused (or none): stop this number */
 	GRAPH_PERMANENT		/* dead-letter */
 };
 
@@ -63,8 +63,10 @@ void	graph_free(struct graph *);
 /*
  * Starts step for the message (message_id from sender, received on number
  * phone_number_id) in slot, which must be free. Returns 0, or -1 when the call
- * cannot even be built (phone_number_id not URL-safe, out of memory): then r
- * holds a GRAPH_PERMANENT result saying why and the slot stays free.
+ * cannot even be built: then r holds a result saying why and the slot stays
+ * free (GRAPH_AUTH when no token serves phone_number_id, else GRAPH_PERMANENT:
+ * phone_number_id not URL-safe, out of memory). The token is the number's own
+ * (WAHOOK_ACCESS_TOKENS_FILE) or the single one.
  */
 int	graph_start(struct graph *, int slot, enum graph_step step,
 	    const char *phone_number_id, const char *message_id, const char *sender,

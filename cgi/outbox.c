@@ -39,6 +39,7 @@ static const char claim_sql[] =
 " SELECT o.message_id FROM wa_outbox o"
 " WHERE o.state = 'pending' AND o.next_attempt_at <= now()"
 "   AND (o.lease_until IS NULL OR o.lease_until <= now())"
+"   AND o.phone_number_id <> ALL ($3::text[])"
 "   AND NOT EXISTS (SELECT 1 FROM wa_outbox e"
 "     WHERE e.state = 'pending' AND e.phone_number_id = o.phone_number_id"
 "       AND e.sender = o.sender"
@@ -55,10 +56,14 @@ static const char claim_sql[] =
 "   (o.reply_message_id IS NOT NULL)::int, o.attempts,"
 "   extract(epoch FROM now() - coalesce(o.requeued_at, o.received_at))::float8";
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define REFUSED_SHOWN_S STR(OUTBOX_REFUSED_SHOWN)
+
 #define MINE "WHERE message_id = $1 AND claim_token = $2::uuid AND state = 'pending'"
 
 static const struct stmt stmts[] = {
-	{ "claim", 2, claim_sql },
+	{ "claim", 3, claim_sql },
 	{ "renew", 3, "UPDATE wa_outbox SET lease_until = now() + make_interval(secs => $3) "
 	    MINE },
 	/*
@@ -103,6 +108,11 @@ static const struct stmt stmts[] = {
 	  "   count(*) FILTER (WHERE lease_until > now()) AS leased,"
 	  "   min(received_at) AS oldest"
 	  "   FROM wa_outbox WHERE state = 'pending') p" },
+	{ "refused", 1,
+	  "SELECT phone_number_id, count(*), count(*) OVER () FROM wa_outbox"
+	  " WHERE state = 'pending' GROUP BY phone_number_id"
+	  " HAVING bool_or(starts_with(last_error, $1))"
+	  " ORDER BY phone_number_id LIMIT " REFUSED_SHOWN_S },
 	{ "requeue_all", 0,
 	  "UPDATE wa_outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),"
 	  " done_at = NULL, lease_until = NULL, claim_token = NULL, requeued_at = now()"
@@ -269,18 +279,58 @@ outbox_row_clear(struct outbox_row *row)
 	memset(row, 0, sizeof(*row));
 }
 
-int
-outbox_claim(struct outbox *ob, int max, double lease, struct outbox_row *rows, int *n)
+/*
+ * A text[] literal of the n strings: {"a","b"}, each quoted, '"' and '\\'
+ * escaped. Returns a malloc'd string, or NULL when out of memory.
+ */
+static char *
+text_array(const char *const *v, int n)
 {
-	char smax[16], slease[32];
-	const char *vals[2] = { smax, slease };
+	size_t len = 3;
+	const char *p;
+	char *s, *q;
+	int i;
+
+	for (i = 0; i < n; i++)
+		len += 3 + 2 * strlen(v[i]);
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	q = s;
+	*q++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*q++ = ',';
+		*q++ = '"';
+		for (p = v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*q++ = '\\';
+			*q++ = *p;
+		}
+		*q++ = '"';
+	}
+	*q++ = '}';
+	*q = '\0';
+	return s;
+}
+
+int
+outbox_claim(struct outbox *ob, int max, double lease, const char *const *skip,
+    int nskip, struct outbox_row *rows, int *n)
+{
+	char smax[16], slease[32], *sskip = NULL;
+	const char *vals[3] = { smax, slease, NULL };
 	PGresult *r = NULL;
 	int i, oom = 0;
 
 	*n = 0;
 	snprintf(smax, sizeof(smax), "%d", max);
 	snprintf(slease, sizeof(slease), "%.3f", lease);
-	if ((r = run(ob, "claim", 2, vals, PGRES_TUPLES_OK)) == NULL)
+	if ((sskip = text_array(skip, nskip)) == NULL) {
+		snprintf(ob->err, sizeof(ob->err), "claim: out of memory");
+		goto fail;
+	}
+	vals[2] = sskip;
+	if ((r = run(ob, "claim", 3, vals, PGRES_TUPLES_OK)) == NULL)
 		goto fail;
 	for (i = 0; i < PQntuples(r) && i < max; i++) {
 		struct outbox_row *w = &rows[i];
@@ -303,12 +353,14 @@ outbox_claim(struct outbox *ob, int max, double lease, struct outbox_row *rows, 
 		goto fail;
 	}
 	PQclear(r);
+	free(sskip);
 	return OUTBOX_OK;
 fail:
 	for (i = 0; i < *n; i++)
 		outbox_row_clear(&rows[i]);
 	*n = 0;
 	PQclear(r);
+	free(sskip);
 	return OUTBOX_FAIL;
 }
 
@@ -378,7 +430,9 @@ outbox_release(struct outbox *ob, const struct outbox_row *w, const char *last_e
 int
 outbox_stats(struct outbox *ob, struct outbox_stats *st)
 {
+	static const char *const prefix[1] = { OUTBOX_AUTH_PREFIX };
 	PGresult *r;
+	int i;
 
 	memset(st, 0, sizeof(*st));
 	if ((r = run(ob, "stats", 0, NULL, PGRES_TUPLES_OK)) == NULL)
@@ -391,6 +445,16 @@ outbox_stats(struct outbox *ob, struct outbox_stats *st)
 		st->dead = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
 		st->done_hour = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
 		st->oldest_age = strtod(PQgetvalue(r, 0, 6), NULL);
+	}
+	PQclear(r);
+	if ((r = run(ob, "refused", 1, prefix, PGRES_TUPLES_OK)) == NULL)
+		return OUTBOX_FAIL;
+	for (i = 0; i < PQntuples(r) && i < OUTBOX_REFUSED_SHOWN; i++) {
+		snprintf(st->refused[i].number, sizeof(st->refused[i].number), "%s",
+		    PQgetvalue(r, i, 0));
+		st->refused[i].pending = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		st->refused_numbers = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+		st->nrefused = i + 1;
 	}
 	PQclear(r);
 	return OUTBOX_OK;

@@ -32,6 +32,15 @@ struct outbox_row {
 	double	 age;		/* seconds since arrival, or since the last requeue */
 };
 
+/* last_error of a row given back because its number's token was refused */
+#define OUTBOX_AUTH_PREFIX	"auth:"
+#define OUTBOX_REFUSED_SHOWN	32	/* refused numbers listed by outbox_stats() */
+
+struct outbox_refused {
+	char		number[65];	/* phone_number_id (cut to 64 bytes) */
+	long long	pending;	/* its pending rows */
+};
+
 struct outbox_stats {
 	long long	pending;	/* state 'pending' */
 	long long	due;		/* pending and next_attempt_at <= now */
@@ -40,6 +49,11 @@ struct outbox_stats {
 	long long	dead;
 	long long	done_hour;	/* done in the last hour */
 	double		oldest_age;	/* seconds since the oldest pending row arrived; 0 if none */
+	/* numbers whose token was refused: a pending row of theirs was given back
+	 * with OUTBOX_AUTH_PREFIX (the first OUTBOX_REFUSED_SHOWN, by number) */
+	long long	refused_numbers;
+	int		nrefused;
+	struct outbox_refused refused[OUTBOX_REFUSED_SHOWN];
 };
 
 struct outbox;
@@ -54,11 +68,12 @@ const char *outbox_error(const struct outbox *);
 
 /*
  * Claims up to max head rows (see sql/002_drain.sql), each leased for lease
- * seconds. rows must hold max entries; *n is set to the number claimed. Returns
- * OUTBOX_OK or OUTBOX_FAIL (then *n = 0 and nothing is owned).
+ * seconds, of any number but the nskip in skip. rows must hold max entries; *n
+ * is set to the number claimed. Returns OUTBOX_OK or OUTBOX_FAIL (then *n = 0
+ * and nothing is owned).
  */
-int	outbox_claim(struct outbox *, int max, double lease, struct outbox_row *rows,
-	    int *n) __attribute__((warn_unused_result));
+int	outbox_claim(struct outbox *, int max, double lease, const char *const *skip,
+	    int nskip, struct outbox_row *rows, int *n) __attribute__((warn_unused_result));
 
 /* Extends the lease of row to lease seconds from now. */
 int	outbox_renew(struct outbox *, const struct outbox_row *, double lease)

@@ -8,6 +8,8 @@
 int
 report_status(FILE *f, const struct outbox_stats *st)
 {
+	int i;
+
 	fprintf(f, "pending              %lld\n", st->pending);
 	fprintf(f, "  due now            %lld\n", st->due);
 	fprintf(f, "  waiting for retry  %lld\n", st->retrying);
@@ -15,6 +17,12 @@ report_status(FILE *f, const struct outbox_stats *st)
 	fprintf(f, "dead                 %lld\n", st->dead);
 	fprintf(f, "done in last hour    %lld\n", st->done_hour);
 	fprintf(f, "oldest pending age   %.1f s\n", st->oldest_age);
+	fprintf(f, "numbers whose token was refused  %lld\n", st->refused_numbers);
+	for (i = 0; i < st->nrefused; i++)
+		fprintf(f, "  %-30s %lld pending\n", st->refused[i].number,
+		    st->refused[i].pending);
+	if (st->refused_numbers > st->nrefused)
+		fprintf(f, "  (and %lld more)\n", st->refused_numbers - st->nrefused);
 	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }
 
@@ -24,9 +32,25 @@ gauge(FILE *f, const char *name, const char *help, double v)
 	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
 }
 
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void
+label(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
 int
 report_metrics(FILE *f, const struct outbox_stats *st)
 {
+	int i;
+
 	gauge(f, "wahook_outbox_pending", "Outbox rows still owed a mark-read or a reply.",
 	    (double)st->pending);
 	gauge(f, "wahook_outbox_due", "Pending rows whose next attempt is due now.",
@@ -41,5 +65,18 @@ report_metrics(FILE *f, const struct outbox_stats *st)
 	    "last hour.", (double)st->done_hour);
 	gauge(f, "wahook_outbox_oldest_pending_age_seconds", "Seconds since the oldest "
 	    "pending row arrived (0 when none): alert on this.", st->oldest_age);
+	gauge(f, "wahook_outbox_token_refused_numbers", "Business numbers whose access "
+	    "token the Graph API refused: their rows wait for a new token.",
+	    (double)st->refused_numbers);
+	fprintf(f, "# HELP wahook_outbox_token_refused_pending Pending rows of a number "
+	    "whose access token was refused.\n"
+	    "# TYPE wahook_outbox_token_refused_pending gauge\n");
+	/* the numbers are [A-Za-z0-9_.-] when Meta sent them; anything else is
+	 * escaped as a label value must be */
+	for (i = 0; i < st->nrefused; i++) {
+		fputs("wahook_outbox_token_refused_pending{phone_number_id=\"", f);
+		label(f, st->refused[i].number);
+		fprintf(f, "\"} %lld\n", st->refused[i].pending);
+	}
 	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }

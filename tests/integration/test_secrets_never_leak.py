@@ -32,6 +32,8 @@ def secrets():
     s = {"app secret": harness.SECRET, "verify token": harness.TOKEN}
     if drainkit is not None:
         s["access token"] = drainkit.ACCESS_TOKEN
+        for n, t in drainkit.NUMBER_TOKENS.items():
+            s["access token of number %s" % n] = t
     with open(META_SECRET_FILE) as f:
         s["Meta-signed fixture's app secret"] = f.read().strip()
     return s
@@ -190,6 +192,27 @@ class SecretsStayHidden(unittest.TestCase):
             self.assertEqual(r.rc, 2, r)
             self.assertIn("WAHOOK_ACCESS_TOKEN", r.err + r.out)
             self.assert_no_secret(r.err + r.out, "the drainer's configuration error")
+            # per-number tokens from WAHOOK_ACCESS_TOKENS_FILE, one refused
+            pairs = sorted(drainkit.NUMBER_TOKENS.items())[:2]
+            g.clear_rules()
+            g.tokens = dict(pairs)
+            g.refused.add(pairs[1][1])
+            for i, (n, _) in enumerate(pairs):
+                drainkit.post(srv, [("4917000001%d" % i, "wamid.secrets.t%d" % i,
+                                     1700000010 + i)], pnid=n)
+            tf = drainkit.tokens_file(self.dir, pairs)
+            r = drainkit.run(self.pg, g, ["--for", "1"], WAHOOK_ACCESS_TOKENS_FILE=tf)
+            self.assertEqual(r.rc, 3, r)
+            self.assertIn("ev=credentials", r.err)
+            self.assert_no_secret(r.err + r.out, "the drainer's output (tokens file)")
+            for p2, mode in ((tf, 0o644), (drainkit.tokens_file(
+                    self.dir, [(t, n) for n, t in pairs] + [("x", "y z")],
+                    name="swapped"), 0o600)):
+                os.chmod(p2, mode)
+                r = drainkit.run(self.pg, g, WAHOOK_ACCESS_TOKENS_FILE=p2)
+                self.assertEqual(r.rc, 2, r)
+                self.assertIn("WAHOOK_ACCESS_TOKENS_FILE", r.err)
+                self.assert_no_secret(r.err + r.out, "a tokens file's configuration error")
         finally:
             srv.stop()
             g.stop()

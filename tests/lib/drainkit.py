@@ -14,6 +14,10 @@ from graph_standin import GraphStandin
 DRAIN = os.path.join(harness.BUILD, "wahook-drain")
 ACCESS_TOKEN = "EAAGtest-access-token-d41d8cd98f00b204"   # must never reach a log
 PNID = "106540352242922"
+# business numbers with their own token (WAHOOK_ACCESS_TOKENS_FILE); never in a log
+NUMBER_TOKENS = {"106540352242931": "EAAGnumber-one-token-9e107d9d372bb6826bd8",
+                 "106540352242932": "EAAGnumber-two-token-e4d909c290d0fb1ca068",
+                 "106540352242933": "EAAGnumber-two-renewed-token-45c48cce2e2d"}
 DISPLAY = "15550783881"
 _seq = itertools.count(1)
 _ts = itertools.count(1_700_000_000)
@@ -146,6 +150,17 @@ def outbox(pg):
             "reply_message_id", "lease_until", "claim_token"]
     rows = query(pg, "SELECT %s FROM wa_outbox" % ", ".join(cols))
     return {r[0]: dict(zip(cols, r)) for r in rows}
+
+
+def tokens_file(d, pairs, mode=0o600, header="# phone_number_id token\n",
+                name="access-tokens"):
+    """Writes a WAHOOK_ACCESS_TOKENS_FILE of (number, token) pairs as d/name; returns its path."""
+    path = os.path.join(d, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(header + "".join("%s %s\n" % p for p in pairs))
+    os.chmod(path, mode)
+    return path
 
 
 def new_standin():

@@ -12,6 +12,8 @@ what the test asked for:
     g.answer("401")                            # every call from now on (times=None)
     g.answer("131047", step="reply", message_id=mid)
     g.delay = 0.2                              # every call waits this long first
+    GraphStandin(token, tokens={pnid: token})  # numbers with their own token
+    g.refused.add(token)                       # calls bearing it get 401 / 190
 
 Kinds: ok, 5xx (503, not JSON), 500 (JSON code 1), 429 (HTTP 429, code 130429,
 retry_after= sets Retry-After), 131047, 131009, 131056, 401 (code 190),
@@ -138,8 +140,11 @@ class _Handler(BaseHTTPRequestHandler):
             call["pnid"] = m.group(2)
             if m.group(1) != g.version:
                 viol.append("API version %s, want %s" % (m.group(1), g.version))
-        if call["auth"] != "Bearer " + g.token:
-            viol.append("Authorization header is not Bearer <token>")
+        want_token = g.tokens.get(call["pnid"], g.token)
+        if call["auth"] != "Bearer " + want_token and \
+                call["auth"] not in ["Bearer " + t for t in g.refused]:
+            viol.append("Authorization header is not Bearer <token of %s>" % call["pnid"])
+        refused = call["auth"] in ["Bearer " + t for t in g.refused]
         if not (self.headers.get("Content-Type") or "").startswith("application/json"):
             viol.append("Content-Type is not application/json")
         try:
@@ -161,10 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
             g.calls.append(call)
             if viol:
                 g.violations.append((call["n"], viol))
-            rule = next((r for r in g.rules if r.matches(call)), None)
+            rule = None if refused else next((r for r in g.rules if r.matches(call)), None)
             if rule is not None and rule.times is not None:
                 rule.times -= 1
-            kind = rule.kind if rule else "ok"
+            kind = "401" if refused else rule.kind if rule else "ok"
             call["kind"] = kind
             delay = g.delay
         if delay:
@@ -225,8 +230,10 @@ class _Server(ThreadingHTTPServer):
 
 
 class GraphStandin:
-    def __init__(self, token, version="v23.0"):
+    def __init__(self, token, version="v23.0", tokens=None):
         self.token = token
+        self.tokens = dict(tokens or {})   # phone_number_id -> its own token
+        self.refused = set()               # tokens answered 401 / code 190
         self.version = version
         self.lock = threading.Lock()
         self.calls = []
