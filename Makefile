@@ -21,11 +21,11 @@ ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIBS_FCGI  = $(shell $(PKG_CONFIG) --libs fcgi json-c libcrypto libpq 2>/dev/null || echo -lfcgi -ljson-c -lcrypto -lpq)
-LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq 2>/dev/null || echo -lcurl -ljson-c -lpq)
+LIBS_FCGI  = $(shell $(PKG_CONFIG) --libs fcgi json-c libcrypto libpq 2>/dev/null || echo -lfcgi -ljson-c -lcrypto -lpq) -pthread
+LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq 2>/dev/null || echo -lcurl -ljson-c -lpq) -pthread
 
 # modules; each cgi/X.c has cgi/X.h
-COMMON_OBJS = log env
+COMMON_OBJS = log env db
 FCGI_OBJS   = wahook_fcgi http config verify payload store
 DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report
 
@@ -117,7 +117,7 @@ FZ = build/fuzz
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
        -fno-sanitize-recover=all -fno-omit-frame-pointer -Icgi -I$(B)/gen \
        $(shell $(PKG_CONFIG) --cflags fcgi json-c libcrypto libpq 2>/dev/null)
-FUZZ_MODS = log env config verify payload store http
+FUZZ_MODS = log env config verify payload store db http
 $(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst %,cgi/%.c,$(FUZZ_MODS)) $(B)/gen/ingest_sql.h \
     $(B)/gen/ingest_lean_sql.h
 	@mkdir -p $(@D)

@@ -65,6 +65,15 @@ config_load(struct config *c, char *err, size_t errlen)
 	    256L * 1024 * 1024, &max_body, err, errlen) == -1)
 		goto fail;
 	c->max_body = (size_t)max_body;
+	if (env_double("WAHOOK_DB_TIMEOUT", CONFIG_DEFAULT_DB_TIMEOUT, 1, 300,
+	    &c->db_timeout, err, errlen) == -1)
+		goto fail;
+	if (env_double("WAHOOK_BODY_TIMEOUT", CONFIG_DEFAULT_BODY_TIMEOUT, 1, 600,
+	    &c->body_timeout, err, errlen) == -1)
+		goto fail;
+	if (env_long("WAHOOK_BODY_MIN_RATE", CONFIG_DEFAULT_BODY_MIN_RATE, 0,
+	    1024L * 1024 * 1024, &c->body_min_rate, err, errlen) == -1)
+		goto fail;
 	return 0;
 fail:
 	config_free(c);

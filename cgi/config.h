@@ -10,6 +10,9 @@
 
 #define CONFIG_MAX_SECRETS 8
 #define CONFIG_DEFAULT_MAX_BODY (4L * 1024 * 1024)
+#define CONFIG_DEFAULT_DB_TIMEOUT 15		/* seconds, every database call */
+#define CONFIG_DEFAULT_BODY_TIMEOUT 10		/* seconds, the whole body */
+#define CONFIG_DEFAULT_BODY_MIN_RATE 16384	/* bytes per second after the first */
 
 struct secret {
 	const char	*key;
@@ -22,14 +25,17 @@ struct config {
 	const char	*verify_token;			/* NULL: every GET is 403 */
 	const char	*db;				/* libpq conninfo; "" = PG* defaults */
 	size_t		 max_body;			/* bytes */
+	double		 db_timeout;			/* seconds per database call */
+	double		 body_timeout;			/* seconds to read a whole body */
+	long long	 body_min_rate;			/* bytes/s a body must keep up */
 	char		*storage_;			/* owns the secret strings */
 	size_t		 storage_len_;
 	char		*token_storage_;
 };
 
 /*
- * Fills *c from WAHOOK_APP_SECRET[_FILE], WAHOOK_VERIFY_TOKEN[_FILE], WAHOOK_DB and
- * WAHOOK_MAX_BODY. Returns 0, or -1 with a message naming the variable in err
+ * Fills *c from WAHOOK_APP_SECRET[_FILE], WAHOOK_VERIFY_TOKEN[_FILE], WAHOOK_DB,
+ * WAHOOK_MAX_BODY, WAHOOK_DB_TIMEOUT, WAHOOK_BODY_TIMEOUT and WAHOOK_BODY_MIN_RATE. Returns 0, or -1 with a message naming the variable in err
  * (the caller prints it and exits 2). Free with config_free().
  */
 int	config_load(struct config *c, char *err, size_t errlen)

@@ -6,7 +6,7 @@
  * measured it cutting commit throughput 4x; the drainer polls instead.
  */
 #include "store.h"
-#include "log.h"
+#include "db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +14,6 @@
 
 #include <libpq-fe.h>
 
-#define STORE_STMT "wahook_ingest"
-#define STORE_LEAN "wahook_ingest_lean"
-#define STORE_QSTMT "wahook_quarantine"
 #define KEEP_MAX (1024 * 1024)	/* array buffers larger than this are freed after use */
 
 /* Columns sent per message, status and event; the order is the SQL's $n. */
@@ -45,14 +42,29 @@ static const char ingest_lean_sql[] =
 static const char quarantine_sql[] =
 "INSERT INTO wa_quarantine (reason, body) VALUES ($1, $2)";
 
+/* The statement table, in the order of enum stmt. */
+enum stmt { ST_INGEST, ST_LEAN, ST_QUARANTINE, NSTMTS };
+
+static const struct db_stmt stmts[NSTMTS] = {
+	/* ON CONFLICT DO NOTHING throughout: running it again stores nothing twice */
+	{ "wahook_ingest", NPARAMS, ingest_sql, 1 },
+	{ "wahook_ingest_lean", LEAN_NPARAMS, ingest_lean_sql, 1 },
+	{ "wahook_quarantine", 2, quarantine_sql, 0 },
+};
+
+/* A 200 promises durable rows: synchronous_commit goes back on if the server
+ * has it off. */
+static const char session_sql[] =
+"SELECT CASE WHEN current_setting('synchronous_commit') = 'off' THEN "
+"set_config('synchronous_commit', 'on', false) END";
+
 struct buf {
 	char	*s;
 	size_t	 len, cap;
 };
 
 struct store {
-	const char	*conninfo;
-	PGconn		*conn;
+	struct db	*db;
 	struct buf	 arr[NPARAMS];
 	size_t		*sent;		/* sent[k] = index in p->msgs of array element k */
 	size_t		 capsent;
@@ -61,110 +73,25 @@ struct store {
 };
 
 struct store *
-store_new(const char *conninfo)
+store_new(const char *conninfo, double timeout)
 {
+	struct db_opts o = {
+		.conninfo = conninfo,
+		.app_name = "wahook.fcgi",
+		.stmts = stmts,
+		.nstmts = NSTMTS,
+		.session_sql = session_sql,
+		.timeout = timeout,
+	};
 	struct store *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	s->conninfo = conninfo;
+	if ((s->db = db_new(&o)) == NULL) {
+		free(s);
+		return NULL;
+	}
 	return s;
-}
-
-static void
-disconnect(struct store *s)
-{
-	if (s->conn != NULL)
-		PQfinish(s->conn);
-	s->conn = NULL;
-}
-
-/* SQLSTATE of r, or "" */
-static const char *
-sqlstate(const PGresult *r)
-{
-	const char *c = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-
-	return c ? c : "";
-}
-
-/* First line of PostgreSQL's message, for err. */
-static void
-pgerr(char *err, size_t errlen, const char *what, PGconn *conn, const PGresult *r)
-{
-	const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(conn);
-	size_t n = strcspn(m, "\n");
-
-	snprintf(err, errlen, "%s: %.*s%s%s%s", what, (int)(n > 200 ? 200 : n), m,
-	    *sqlstate(r) ? " (SQLSTATE " : "", sqlstate(r), *sqlstate(r) ? ")" : "");
-}
-
-/* libpq's default prints server notices raw on stderr ("WARNING:  terminating
- * connection due to immediate shutdown command"): make them logfmt lines. */
-static void
-notice(void *arg, const char *msg)
-{
-	struct logline l;
-
-	(void)arg;
-	log_begin(&l, "warn", "db_notice");
-	log_strn(&l, "msg", msg, strcspn(msg, "\n"));
-	log_end(&l);
-}
-
-/*
- * Connects and prepares both statements. The session settings: a statement
- * timeout below Meta's patience (it retries answers slower than ~20 s), and
- * synchronous_commit raised to on if the server has it off, because a 200
- * promises durable rows.
- */
-static int
-connect_db(struct store *s, char *err, size_t errlen)
-{
-	static const char *const keys[] = {
-		"connect_timeout", "application_name", "dbname", NULL
-	};
-	const char *vals[] = { "5", "wahook.fcgi", s->conninfo, NULL };
-	PGresult *r = NULL;
-
-	disconnect(s);
-	s->conn = PQconnectdbParams(keys, vals, 1);
-	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
-		pgerr(err, errlen, "connect", s->conn, NULL);
-		goto fail;
-	}
-	PQsetNoticeProcessor(s->conn, notice, NULL);
-	r = PQexec(s->conn, "SELECT set_config('statement_timeout', '15s', false), "
-	    "CASE WHEN current_setting('synchronous_commit') = 'off' THEN "
-	    "set_config('synchronous_commit', 'on', false) END");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		pgerr(err, errlen, "session setup", s->conn, r);
-		goto fail;
-	}
-	PQclear(r);
-	r = PQprepare(s->conn, STORE_STMT, ingest_sql, NPARAMS, NULL);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		pgerr(err, errlen, "prepare ingest (are the migrations applied?)", s->conn, r);
-		goto fail;
-	}
-	PQclear(r);
-	r = PQprepare(s->conn, STORE_LEAN, ingest_lean_sql, LEAN_NPARAMS, NULL);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		pgerr(err, errlen, "prepare lean ingest", s->conn, r);
-		goto fail;
-	}
-	PQclear(r);
-	r = PQprepare(s->conn, STORE_QSTMT, quarantine_sql, 2, NULL);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		pgerr(err, errlen, "prepare quarantine", s->conn, r);
-		goto fail;
-	}
-	PQclear(r);
-	return 0;
-fail:
-	PQclear(r);
-	disconnect(s);
-	return -1;
 }
 
 static void
@@ -297,29 +224,6 @@ map_sent(struct store *s, const struct payload *p)
 	return 0;
 }
 
-/* PostgreSQL refused the data itself: no retry will ever succeed. */
-static int
-data_error(const char *state)
-{
-	return strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
-	    strncmp(state, "54", 2) == 0;
-}
-
-/*
- * The connection died under the statement. libpq can still say CONNECTION_OK
- * here: after a server's immediate shutdown the first failed exec reports
- * "server closed the connection unexpectedly" (no SQLSTATE) and only the next
- * one flips the status, which cost one 503 per process after every restart.
- * No SQLSTATE (a client-side failure), class 08 (connection exception) and
- * 57P0x (the server is shutting down or starting) all mean: reconnect, retry.
- */
-static int
-conn_lost(const char *state)
-{
-	return *state == '\0' || strncmp(state, "08", 2) == 0 ||
-	    strncmp(state, "57P", 3) == 0;
-}
-
 static void
 trim(struct store *s)
 {
@@ -333,57 +237,26 @@ trim(struct store *s)
 }
 
 /*
- * Runs fn(s, arg) on a live connection: connects if there is none, and when a
- * reused connection turns out broken, reconnects and runs it once more.
+ * Runs statement stmt; maps db.c's outcome onto the store's: a refusal of
+ * the data itself is STORE_REJECTED (quarantine), anything else that failed
+ * is STORE_UNAVAILABLE (503). err gets db.c's reason.
  */
 static enum store_result
-run(struct store *s, PGresult *(*fn)(struct store *, const void *), const void *arg,
-    PGresult **out, char *err, size_t errlen)
+run(struct store *s, size_t stmt, const char *const *values, const int *lengths,
+    const int *formats, PGresult **out, char *err, size_t errlen)
 {
-	PGresult *r = NULL;
-	int attempt, fresh, lost;
-
-	*out = NULL;
-	for (attempt = 0; attempt < 2; attempt++) {
-		fresh = s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK;
-		if (fresh && connect_db(s, err, errlen) == -1)
-			return STORE_UNAVAILABLE;
-		r = fn(s, arg);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK ||
-		    PQresultStatus(r) == PGRES_COMMAND_OK) {
-			*out = r;
-			return STORE_OK;
-		}
-		pgerr(err, errlen, "store", s->conn, r);
-		if (data_error(sqlstate(r))) {
-			PQclear(r);
-			return STORE_REJECTED;
-		}
-		lost = conn_lost(sqlstate(r));
-		PQclear(r);
-		if (PQstatus(s->conn) == CONNECTION_OK && !lost) {
-			/* a live connection refused: a retry now would fail alike */
-			return STORE_UNAVAILABLE;
-		}
-		disconnect(s);
-		if (fresh)
-			break;
+	switch (db_run(s->db, stmt, values, lengths, formats, 0, out)) {
+	case DB_OK:
+		return STORE_OK;
+	case DB_FAILED:
+		snprintf(err, errlen, "store: %s", db_error(s->db));
+		return db_state_is_data(db_sqlstate(s->db)) ? STORE_REJECTED :
+		    STORE_UNAVAILABLE;
+	case DB_UNAVAILABLE:
+		break;
 	}
+	snprintf(err, errlen, "store: %s", db_error(s->db));
 	return STORE_UNAVAILABLE;
-}
-
-static PGresult *
-exec_ingest(struct store *s, const void *body)
-{
-	const char *values[NPARAMS];
-	int c;
-
-	values[P_BODY] = body;
-	for (c = M_ID; c < NPARAMS; c++)
-		values[c] = s->arr[c].s;
-	if (s->lean)
-		return PQexecPrepared(s->conn, STORE_LEAN, LEAN_NPARAMS, values, NULL, NULL, 0);
-	return PQexecPrepared(s->conn, STORE_STMT, NPARAMS, values, NULL, NULL, 0);
 }
 
 /* No status, no event, no reaction: the statement's full part would write nothing. */
@@ -404,11 +277,12 @@ enum store_result
 store_webhook(struct store *s, struct payload *p, const char *body, size_t len,
     char *err, size_t errlen)
 {
+	const char *values[NPARAMS];
 	PGresult *r = NULL;
 	enum store_result res;
 	char *end;
 	long k;
-	int i, n;
+	int c, i, n;
 
 	/* the body goes as a C string: a NUL inside cannot be JSON text anyway */
 	if (memchr(body, '\0', len) != NULL) {
@@ -423,7 +297,10 @@ store_webhook(struct store *s, struct payload *p, const char *body, size_t len,
 		res = STORE_UNAVAILABLE;
 		goto out;
 	}
-	res = run(s, exec_ingest, body, &r, err, errlen);
+	values[P_BODY] = body;
+	for (c = M_ID; c < NPARAMS; c++)
+		values[c] = s->arr[c].s;
+	res = run(s, s->lean ? ST_LEAN : ST_INGEST, values, NULL, NULL, &r, err, errlen);
 	if (res != STORE_OK)
 		goto out;
 	n = PQntuples(r);
@@ -438,27 +315,13 @@ out:
 	return res;
 }
 
-struct qarg {
-	const char	*reason, *body;
-	size_t		 len;
-};
-
-static PGresult *
-exec_quarantine(struct store *s, const void *arg)
-{
-	const struct qarg *q = arg;
-	const char *values[2] = { q->reason, q->body };
-	int lengths[2] = { 0, (int)q->len };
-	int formats[2] = { 0, 1 };	/* the body as binary bytea: any byte goes */
-
-	return PQexecPrepared(s->conn, STORE_QSTMT, 2, values, lengths, formats, 0);
-}
-
 enum store_result
 store_quarantine(struct store *s, const char *reason, const char *body, size_t len,
     char *err, size_t errlen)
 {
-	struct qarg q = { reason, body, len };
+	const char *values[2] = { reason, body };
+	int lengths[2] = { 0, (int)len };
+	int formats[2] = { 0, 1 };	/* the body as binary bytea: any byte goes */
 	PGresult *r = NULL;
 	enum store_result res;
 
@@ -466,7 +329,7 @@ store_quarantine(struct store *s, const char *reason, const char *body, size_t l
 		snprintf(err, errlen, "body too large to quarantine");
 		return STORE_UNAVAILABLE;
 	}
-	res = run(s, exec_quarantine, &q, &r, err, errlen);
+	res = run(s, ST_QUARANTINE, values, lengths, formats, &r, err, errlen);
 	PQclear(r);
 	/* a refused quarantine insert (not valid UTF-8 reason?) must not be a 200 */
 	return res == STORE_OK ? STORE_OK : STORE_UNAVAILABLE;
@@ -479,7 +342,7 @@ store_free(struct store *s)
 
 	if (s == NULL)
 		return;
-	disconnect(s);
+	db_free(s->db);
 	for (c = 0; c < NPARAMS; c++)
 		free(s->arr[c].s);
 	free(s->sent);

@@ -24,23 +24,26 @@ enum store_result {
 
 struct store;
 
-/* Allocates a store for conninfo (not copied: must outlive the store). Does not
- * connect: the first call does. Returns NULL only when out of memory. */
-struct store *store_new(const char *conninfo);
+/* Allocates a store for conninfo (not copied: must outlive the store), whose
+ * every database call (connecting included) ends within timeout seconds. Does
+ * not connect: the first call does. Returns NULL only when out of memory. */
+struct store *store_new(const char *conninfo, double timeout);
 
 /*
  * Stores everything p lists, taking each object from body (the raw request
  * bytes, which PostgreSQL parses as jsonb). Connects or reconnects as needed,
  * and retries once on a fresh connection when a reused one turns out dead
- * (the statement is idempotent). On STORE_OK sets fresh=1 on each message
- * inserted now (fresh=0: it was stored before). On failure err holds the
- * reason (PostgreSQL's message and SQLSTATE, never data).
+ * (the statement is idempotent); db.h has the rule and the deadline. On
+ * STORE_OK sets fresh=1 on each message inserted now (fresh=0: it was stored
+ * before). On failure err holds the reason (PostgreSQL's message and SQLSTATE,
+ * never data).
  */
 enum store_result store_webhook(struct store *, struct payload *p,
 	    const char *body, size_t len, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
-/* Inserts body into wa_quarantine with reason. STORE_OK or STORE_UNAVAILABLE. */
+/* Inserts body into wa_quarantine with reason. STORE_OK or STORE_UNAVAILABLE
+ * (never retried after the statement was sent: it is not idempotent). */
 enum store_result store_quarantine(struct store *, const char *reason,
 	    const char *body, size_t len, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));

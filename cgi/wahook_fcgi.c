@@ -230,7 +230,7 @@ main(void)
 		return 2;
 	}
 	st.cfg = &cfg;
-	if ((st.store = store_new(cfg.db)) == NULL) {
+	if ((st.store = store_new(cfg.db, cfg.db_timeout)) == NULL) {
 		log_msg("error", "start", "out of memory");
 		config_free(&cfg);
 		return 1;
