@@ -22,15 +22,16 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIBS_FCGI  = $(shell $(PKG_CONFIG) --libs fcgi json-c libcrypto libpq 2>/dev/null || echo -lfcgi -ljson-c -lcrypto -lpq) -pthread
-LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq 2>/dev/null || echo -lcurl -ljson-c -lpq) -pthread
+LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/null || echo -lcurl -ljson-c -lpq -lcrypto) -pthread
 
 # modules; each cgi/X.c has cgi/X.h
 COMMON_OBJS = log env db
 FCGI_OBJS   = wahook_fcgi http config verify payload store
-DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report
+DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report reply ask \
+              child verify
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
-              test_tokens
+              test_tokens test_reply
 
 obj = $(patsubst %,$(B)/obj/%.o,$(1))
 
@@ -71,8 +72,9 @@ $(B)/test_%: $(B)/obj/test_%.o $(UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FCGI) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # the drainer's unit tests link its pure modules (and libcurl/json-c) instead
-DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens)
-$(B)/test_graph $(B)/test_pace $(B)/test_tokens: $(B)/test_%: $(B)/obj/test_%.o $(DRAIN_UNIT_LINK)
+DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens reply)
+$(B)/test_graph $(B)/test_pace $(B)/test_tokens $(B)/test_reply: $(B)/test_%: $(B)/obj/test_%.o \
+    $(DRAIN_UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DRAIN) $(shell $(PKG_CONFIG) --libs cmocka)
 
 units: $(patsubst %,$(B)/%,$(UNIT_TESTS))
@@ -193,17 +195,19 @@ EXDIR    = $(PREFIX)/share/doc/wahook/examples
 MAN8DIR  = $(PREFIX)/share/man/man8
 INST_SQL      = $(wildcard sql/[0-9][0-9][0-9]_*.sql)
 INST_SCRIPTS  = $(wildcard scripts/migrate scripts/prune scripts/replay scripts/sample-webhook)
-INST_EXAMPLES = lighttpd.conf.example $(wildcard examples/*)
+INST_EXAMPLES = lighttpd.conf.example $(filter-out examples/reply,$(wildcard examples/*))
+INST_REPLY    = $(wildcard examples/reply/*)
 INST_MAN      = man/wahook.fcgi.8 man/wahook-drain.8
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(CGIDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql \
-	    $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(EXDIR) $(DESTDIR)$(MAN8DIR)
+	    $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(EXDIR)/reply $(DESTDIR)$(MAN8DIR)
 	$(INSTALL) -m 0755 $(B)/wahook.fcgi $(DESTDIR)$(CGIDIR)/wahook.fcgi
 	$(INSTALL) -m 0755 $(B)/wahook-drain $(DESTDIR)$(BINDIR)/wahook-drain
 	$(INSTALL) -m 0644 $(INST_SQL) $(DESTDIR)$(SHAREDIR)/sql/
 	$(INSTALL) -m 0755 $(INST_SCRIPTS) $(DESTDIR)$(SHAREDIR)/scripts/
 	$(INSTALL) -m 0644 $(INST_EXAMPLES) $(DESTDIR)$(EXDIR)/
+	$(INSTALL) -m 0755 $(INST_REPLY) $(DESTDIR)$(EXDIR)/reply/
 	$(INSTALL) -m 0644 $(INST_MAN) $(DESTDIR)$(MAN8DIR)/
 
 uninstall:
@@ -211,9 +215,11 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/sql/,$(notdir $(INST_SQL)))
 	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/scripts/,$(notdir $(INST_SCRIPTS)))
 	rm -f $(addprefix $(DESTDIR)$(EXDIR)/,$(notdir $(INST_EXAMPLES)))
+	rm -f $(addprefix $(DESTDIR)$(EXDIR)/reply/,$(notdir $(INST_REPLY)))
 	rm -f $(addprefix $(DESTDIR)$(MAN8DIR)/,$(notdir $(INST_MAN)))
 	-rmdir $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(SHAREDIR) \
-	    $(DESTDIR)$(EXDIR) $(DESTDIR)$(PREFIX)/share/doc/wahook 2>/dev/null
+	    $(DESTDIR)$(EXDIR)/reply $(DESTDIR)$(EXDIR) $(DESTDIR)$(PREFIX)/share/doc/wahook \
+	    2>/dev/null
 
 .PHONY: install uninstall
 

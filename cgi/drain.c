@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ask.h"
 #include "graph.h"
 #include "log.h"
 #include "pace.h"
+#include "reply.h"
 
 #define POLL_S		0.05	/* claim poll when idle: the issue asks for <= 100 ms */
 #define RENEW_MARGIN_S	0.5	/* renew a lease that would end this close to a call's end */
@@ -23,7 +25,8 @@
 struct job {
 	struct outbox_row row;
 	int		 used;
-	int		 calling;
+	int		 calling;	/* its slot is busy: a Graph call, or asking */
+	int		 asking;	/* the reply program or URL is deciding */
 	double		 claimed_at;	/* monotonic seconds */
 	double		 lease_end;	/* our lower bound of the lease's end */
 	double		 not_before;	/* waiting for the number's token bucket */
@@ -33,6 +36,8 @@ struct work {
 	const struct drain_config *c;
 	struct outbox		*ob;
 	struct graph		*g;
+	struct ask		*ask;		/* NULL unless a program or URL replies */
+	struct curl_waitfd	*fds;		/* the ask's descriptors for the poll */
 	struct pace		*pace;
 	struct job		*jobs;
 	struct outbox_row	*claimed;
@@ -42,7 +47,7 @@ struct work {
 	char			*refused[REFUSED_MAX];	/* numbers stopped by their token */
 	int			 nrefused;
 	double			 next_claim;
-	long long		 calls, done, dead, retries, lost;
+	long long		 calls, done, dead, retries, lost, asked;
 };
 
 /* (libm stays out of the link: these are all the drainer needs) */
@@ -89,6 +94,7 @@ job_free(struct work *w, struct job *j)
 	outbox_row_clear(&j->row);
 	j->used = 0;
 	j->calling = 0;
+	j->asking = 0;
 	w->active--;
 	/* the conversation's next row (or another one) may be claimable now */
 	w->next_claim = 0;
@@ -222,6 +228,234 @@ refuse(struct work *w, const char *number)
 		w->fatal = DRAIN_AUTH;
 }
 
+/* One message of a recorded reply went out: count it; the last one ends the row. */
+static void
+reply_sent(struct work *w, struct job *j, const char *wamid, double t)
+{
+	int done = 0, rc;
+
+	rc = outbox_reply_sent(w->ob, &j->row, j->row.reply_sent, wamid, w->c->lease, &done);
+	if (rc != OUTBOX_OK || done) {
+		if (rc == OUTBOX_OK)
+			w->done++;
+		ended(w, j, rc, "reply_sent");
+		return;
+	}
+	j->row.reply_sent++;
+	j->lease_end = t + w->c->lease;
+}
+
+/* Done without a reply: state "none" or "window". */
+static void
+skip_reply(struct work *w, struct job *j, const char *state, const char *reason,
+    const char *recorded)
+{
+	struct logline l;
+
+	log_begin(&l, "info", "no_reply");
+	log_str(&l, "id", j->row.message_id);
+	log_str(&l, "why", state);
+	log_str(&l, "msg", reason);
+	log_end(&l);
+	w->done++;
+	ended(w, j, outbox_reply_skip(w->ob, &j->row, state, reason, recorded), "no_reply");
+}
+
+static const char *
+ask_source(const struct work *w)
+{
+	return w->c->reply == DRAIN_REPLY_URL ? "url" : "command";
+}
+
+/* The program or URL failed (or answered nonsense): a failed attempt, retried
+ * with the same backoff and limits as a Graph error, or dead. */
+static void
+ask_failed(struct work *w, struct job *j, const char *why, double ms, double t)
+{
+	const struct drain_config *c = w->c;
+	int failures = j->row.attempts + 1, dead;
+	double delay = 0, age = j->row.age + (t - j->claimed_at);
+	char lasterr[LASTERR_MAX + 64];
+	struct logline l;
+
+	dead = failures >= c->max_attempts || age > c->max_age;
+	if (dead)
+		snprintf(lasterr, sizeof(lasterr), "%s (%s)", why,
+		    failures >= c->max_attempts ? "WAHOOK_MAX_ATTEMPTS reached" :
+		    "WAHOOK_MAX_AGE passed");
+	else {
+		snprintf(lasterr, sizeof(lasterr), "%s", why);
+		delay = pace_backoff(c->retry_min, c->retry_max, failures, 0, uniform());
+	}
+	log_begin(&l, dead ? "error" : "warn", "reply_source");
+	log_str(&l, "id", j->row.message_id);
+	log_str(&l, "source", ask_source(w));
+	log_ms(&l, "ms", ms);
+	log_str(&l, "outcome", dead ? "dead" : "retry");
+	log_int(&l, "attempts", failures);
+	if (!dead)
+		log_ms(&l, "retry_in_ms", delay * 1000);
+	log_str(&l, "err", why);
+	log_end(&l);
+	if (dead) {
+		w->dead++;
+		ended(w, j, outbox_dead(w->ob, &j->row, lasterr, 1), "dead");
+	} else {
+		w->retries++;
+		ended(w, j, outbox_retry(w->ob, &j->row, delay, lasterr), "retry");
+	}
+}
+
+/* The program or URL answered: record its reply before anything is sent. */
+static void
+answered(struct work *w, struct job *j, struct ask_result *ar)
+{
+	char err[256], why[300];
+	char *recorded = NULL;
+	int n = 0, rc;
+	double t = now_s();
+	struct logline l;
+
+	j->calling = j->asking = 0;
+	w->asked++;
+	if (!ar->ok) {
+		ask_failed(w, j, ar->why, ar->ms, t);
+		return;
+	}
+	if (reply_parse(ar->out, ar->outlen, j->row.sender, j->row.message_id, &recorded, &n,
+	    err, sizeof(err)) == -1) {
+		snprintf(why, sizeof(why), "invalid reply: %s", err);
+		ask_failed(w, j, why, ar->ms, t);
+		return;
+	}
+	log_begin(&l, "info", "reply_source");
+	log_str(&l, "id", j->row.message_id);
+	log_str(&l, "source", ask_source(w));
+	log_ms(&l, "ms", ar->ms);
+	log_str(&l, "outcome", n > 0 ? "recorded" : "none");
+	log_int(&l, "messages", n);
+	log_end(&l);
+	if (n == 0) {
+		free(recorded);
+		skip_reply(w, j, "none", w->c->reply == DRAIN_REPLY_URL ?
+		    "the reply URL answered no reply" : "the reply program printed nothing",
+		    "[]");
+		return;
+	}
+	rc = outbox_reply_record(w->ob, &j->row, recorded, w->c->lease);
+	if (rc != OUTBOX_OK) {
+		free(recorded);
+		ended(w, j, rc, "reply_record");
+		return;
+	}
+	free(j->row.reply);
+	j->row.reply = recorded;
+	j->row.reply_recorded = 1;
+	j->row.reply_sent = 0;
+	j->lease_end = t + w->c->lease;
+}
+
+/* Puts the reply program or URL to work for j: nothing is sent before it answers. */
+static void
+ask_for(struct work *w, struct job *j, int slot)
+{
+	struct outbox_input in;
+	struct reply_input ri;
+	struct ask_about about;
+	struct ask_result ar;
+	char *input = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(&ar, 0, sizeof(ar));
+	if ((rc = outbox_reply_input(w->ob, &j->row, &in)) != OUTBOX_OK) {
+		outbox_input_clear(&in);
+		if (rc == OUTBOX_FAIL)
+			db_fail(w);
+		job_free(w, j);
+		return;
+	}
+	ri.message_json = in.message_json;
+	ri.message_id = j->row.message_id;
+	ri.sender = j->row.sender;
+	ri.phone_number_id = j->row.phone_number_id;
+	ri.display_phone_number = in.display_phone_number;
+	ri.profile_name = in.profile_name;
+	about.message_id = j->row.message_id;
+	about.sender = j->row.sender;
+	about.phone_number_id = j->row.phone_number_id;
+	about.type = in.type != NULL ? in.type : "";
+	if ((input = reply_input_json(&ri, &len)) == NULL) {
+		snprintf(ar.why, sizeof(ar.why), "cannot build the program's input "
+		    "(stored message is not a JSON object, or out of memory)");
+		answered(w, j, &ar);
+	} else if (ask_start(w->ask, slot, input, len, &about, &ar) == -1)
+		answered(w, j, &ar);
+	else
+		j->calling = j->asking = 1;
+	free(input);
+	outbox_input_clear(&in);
+}
+
+/*
+ * After the mark-read: whether j needs a Graph call now (1), or was settled
+ * here without one (0: no reply, a window passed, a question started).
+ */
+static int
+next_is_call(struct work *w, struct job *j, int slot, double t)
+{
+	char why[160];
+
+	if (!j->row.read_done || j->row.reply_recorded)
+		return 1;
+	if (w->c->reply == DRAIN_REPLY_NONE) {
+		skip_reply(w, j, "none", "WAHOOK_REPLY=none", NULL);
+		return 0;
+	}
+	/* the message's age at this moment, by Meta's clock */
+	if (w->c->reply_window > 0 &&
+	    j->row.msg_age + (t - j->claimed_at) > w->c->reply_window) {
+		snprintf(why, sizeof(why), "window: %.0f s after the message, more than "
+		    "WAHOOK_REPLY_WINDOW (%.0f s)", j->row.msg_age + (t - j->claimed_at),
+		    w->c->reply_window);
+		skip_reply(w, j, "window", why, NULL);
+		return 0;
+	}
+	if (w->c->reply == DRAIN_REPLY_TEXT)
+		return 1;
+	ask_for(w, j, slot);
+	return 0;
+}
+
+/* Starts j's next Graph call in slot: mark-read, a recorded reply's next
+ * message, or the fixed text. */
+static int
+call_start(struct work *w, struct job *j, int slot, struct graph_result *r)
+{
+	char *body;
+	int rc;
+
+	if (!j->row.read_done)
+		return graph_start(w->g, slot, GRAPH_READ, j->row.phone_number_id,
+		    j->row.message_id, j->row.sender, r);
+	if (!j->row.reply_recorded)
+		return graph_start(w->g, slot, GRAPH_REPLY, j->row.phone_number_id,
+		    j->row.message_id, j->row.sender, r);
+	body = reply_body_at(j->row.reply, j->row.reply_sent, NULL);
+	if (body == NULL) {
+		memset(r, 0, sizeof(*r));
+		r->cls = GRAPH_PERMANENT;
+		r->step = GRAPH_REPLY;
+		r->code = r->subcode = GRAPH_NO_CODE;
+		snprintf(r->msg, sizeof(r->msg), "recorded reply has no message %d",
+		    j->row.reply_sent + 1);
+		return -1;
+	}
+	rc = graph_start_body(w->g, slot, j->row.phone_number_id, body, r);
+	free(body);
+	return rc;
+}
+
 /* Records the outcome of a finished call (or one that could not start). */
 static void
 finish(struct work *w, struct job *j, const struct graph_result *r)
@@ -245,7 +479,9 @@ finish(struct work *w, struct job *j, const struct graph_result *r)
 				j->lease_end = t + w->c->lease;
 			} else
 				ended(w, j, rc, "read_done");
-		} else {
+		} else if (j->row.reply_recorded)
+			reply_sent(w, j, r->reply_id, t);
+		else {
 			w->done++;
 			ended(w, j, outbox_reply_done(w->ob, &j->row, r->reply_id), "reply_done");
 		}
@@ -346,7 +582,8 @@ start_calls(struct work *w, double t)
 			wake = dmin(wake, j->not_before - t);
 			continue;
 		}
-		if (t + w->c->http_timeout + RENEW_MARGIN_S > j->lease_end) {
+		if (t + dmax(w->c->http_timeout, w->c->reply_timeout) + RENEW_MARGIN_S >
+		    j->lease_end) {
 			t0 = now_s();
 			if ((rc = outbox_renew(w->ob, &j->row, w->c->lease)) != OUTBOX_OK) {
 				ended(w, j, rc, "renew");
@@ -354,13 +591,14 @@ start_calls(struct work *w, double t)
 			}
 			j->lease_end = t0 + w->c->lease;
 		}
+		if (!next_is_call(w, j, i, t))
+			continue;
 		if ((wait = pace_take(w->pace, j->row.phone_number_id, t)) > 0) {
 			j->not_before = t + wait;
 			wake = dmin(wake, wait);
 			continue;
 		}
-		if (graph_start(w->g, i, j->row.read_done ? GRAPH_REPLY : GRAPH_READ,
-		    j->row.phone_number_id, j->row.message_id, j->row.sender, &r) == -1) {
+		if (call_start(w, j, i, &r) == -1) {
 			finish(w, j, &r);
 			continue;
 		}
@@ -391,6 +629,25 @@ release_idle(struct work *w)
 	}
 }
 
+/* One poll for everything: the Graph calls, the programs' pipes and exits,
+ * the reply URL's sockets; then the asks move on. */
+static int
+wait_all(struct work *w, double wake)
+{
+	int n = 0, ms, rc;
+
+	if (w->ask != NULL) {
+		n = ask_fds(w->ask, w->fds, ask_fds_max(w->ask));
+		ms = ask_wait_ms(w->ask);
+		if (ms >= 0)
+			wake = dmin(wake, ms / 1000.0);
+	}
+	rc = graph_wait_fds(w->g, w->fds, (unsigned)n, (int)(wake * 1000) + 1);
+	if (w->ask != NULL)
+		ask_work(w->ask, w->fds, n);
+	return rc;
+}
+
 static int
 exit_code(struct work *w, long long *pending)
 {
@@ -415,6 +672,7 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 {
 	struct work w;
 	struct graph_result r;
+	struct ask_result ar;
 	struct logline l;
 	char err[256];
 	double t, t_start = now_s(), t_end, wake;
@@ -438,6 +696,14 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 		rc = DRAIN_LEFT;
 		goto done;
 	}
+	if (c->reply == DRAIN_REPLY_COMMAND || c->reply == DRAIN_REPLY_URL) {
+		if ((w.ask = ask_new(c, w.njobs, err, sizeof(err))) == NULL ||
+		    (w.fds = calloc((size_t)ask_fds_max(w.ask), sizeof(*w.fds))) == NULL) {
+			log_msg("error", "start", w.ask == NULL ? err : "out of memory");
+			rc = DRAIN_LEFT;
+			goto done;
+		}
+	}
 	for (;;) {
 		t = now_s();
 		stopping = *stop || w.fatal || (t_end > 0 && t >= t_end);
@@ -448,7 +714,7 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 		}
 		if (stopping) {
 			release_idle(&w);
-			if (graph_running(w.g) == 0)
+			if (graph_running(w.g) == 0 && (w.ask == NULL || ask_running(w.ask) == 0))
 				break;
 			wake = POLL_S;
 		} else {
@@ -456,12 +722,16 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 			if (w.active < w.njobs)
 				wake = dmin(wake, dmax(0, w.next_claim - t));
 		}
-		if (graph_wait(w.g, (int)(wake * 1000) + 1) == -1) {
+		if (wait_all(&w, wake) == -1) {
 			log_msg("error", "curl", "curl_multi_poll failed: stopping");
 			*stop = 1;
 		}
 		while (graph_next(w.g, &slot, &r))
 			finish(&w, &w.jobs[slot], &r);
+		while (w.ask != NULL && ask_next(w.ask, &slot, &ar)) {
+			answered(&w, &w.jobs[slot], &ar);
+			ask_result_clear(&ar);
+		}
 	}
 	release_idle(&w);
 	rc = exit_code(&w, &pending);
@@ -474,11 +744,15 @@ done:
 	log_int(&l, "lost", w.lost);
 	if (w.nrefused > 0)
 		log_int(&l, "numbers_refused", w.nrefused);
+	if (w.ask != NULL)
+		log_int(&l, "asked", w.asked);
 	if (pending >= 0)
 		log_int(&l, "pending", pending);
 	log_int(&l, "exit", rc);
 	log_ms(&l, "ms", (now_s() - t_start) * 1000);
 	log_end(&l);
+	ask_free(w.ask);
+	free(w.fds);
 	graph_free(w.g);
 	for (i = 0; w.jobs != NULL && i < w.njobs; i++)
 		outbox_row_clear(&w.jobs[i].row);

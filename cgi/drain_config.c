@@ -6,82 +6,129 @@
 #include "drain_config.h"
 #include "env.h"
 #include "tokens.h"
+#include "reply.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-/* Nonzero when s is valid UTF-8 without NUL (strlen stops there anyway). */
+/* An http(s) URL without spaces or control characters, its trailing slashes
+ * cut when trim, into dst with room to spare bytes after it. */
 static int
-utf8_valid(const char *s, size_t *nchars)
+load_url(const char *name, const char *u, int trim, char *dst, size_t dstlen, size_t spare,
+    char *err, size_t errlen)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = 0;
-	int more, i;
-	unsigned int cp, min;
-
-	while (*p != '\0') {
-		if (*p < 0x80) {
-			p++;
-			n++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			more = 1; cp = *p & 0x1fu; min = 0x80;
-		} else if ((*p & 0xf0) == 0xe0) {
-			more = 2; cp = *p & 0x0fu; min = 0x800;
-		} else if ((*p & 0xf8) == 0xf0) {
-			more = 3; cp = *p & 0x07u; min = 0x10000;
-		} else
-			return 0;
-		p++;
-		for (i = 0; i < more; i++, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (*p & 0x3fu);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		n++;
-	}
-	*nchars = n;
-	return 1;
-}
-
-static int
-load_url(struct drain_config *c, char *err, size_t errlen)
-{
-	const char *u = env_string("WAHOOK_GRAPH_URL", DRAIN_GRAPH_URL_DEFAULT);
 	size_t n = strlen(u);
 	const char *p;
 
 	if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) {
-		snprintf(err, errlen, "WAHOOK_GRAPH_URL: want an http:// or https:// URL");
+		snprintf(err, errlen, "%s: want an http:// or https:// URL", name);
 		return -1;
 	}
 	for (p = u; *p != '\0'; p++) {
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
-			snprintf(err, errlen, "WAHOOK_GRAPH_URL: spaces or control "
-			    "characters in the URL");
+			snprintf(err, errlen, "%s: spaces or control characters in the URL",
+			    name);
 			return -1;
 		}
 	}
-	while (n > 0 && u[n - 1] == '/')
+	while (trim && n > 0 && u[n - 1] == '/')
 		n--;
-	if (n + 1 > sizeof(c->graph_url) - 64) {	/* room for /{phone_number_id}/messages */
-		snprintf(err, errlen, "WAHOOK_GRAPH_URL: longer than %zu bytes",
-		    sizeof(c->graph_url) - 65);
+	if (n + 1 > dstlen - spare) {
+		snprintf(err, errlen, "%s: longer than %zu bytes", name, dstlen - spare - 1);
 		return -1;
 	}
-	memcpy(c->graph_url, u, n);
-	c->graph_url[n] = '\0';
+	memcpy(dst, u, n);
+	dst[n] = '\0';
 	return 0;
+}
+
+/*
+ * Who answers: WAHOOK_REPLY=none, else COMMAND, else URL, else TEXT. Only the
+ * winner's variables are checked. An empty WAHOOK_REPLY_TEXT is refused rather
+ * than read as the default or as "no reply": WAHOOK_REPLY=none says that.
+ */
+static int
+load_reply(struct drain_config *c, char *err, size_t errlen)
+{
+	const char *mode = env_string("WAHOOK_REPLY", ""), *cmd, *url;
+	char *abs = NULL;
+	struct stat st;
+	size_t nchars;
+	int rc = -1;
+
+	cmd = env_string("WAHOOK_REPLY_COMMAND", "");
+	url = env_string("WAHOOK_REPLY_URL", "");
+	if (*mode != '\0' && strcmp(mode, "none") != 0) {
+		snprintf(err, errlen, "WAHOOK_REPLY: want \"none\" (mark read, no reply) "
+		    "or nothing");
+		goto fail;
+	}
+	if (*mode != '\0') {
+		c->reply = DRAIN_REPLY_NONE;
+	} else if (*cmd != '\0') {
+		c->reply = DRAIN_REPLY_COMMAND;
+		if ((abs = realpath(cmd, NULL)) == NULL) {
+			snprintf(err, errlen, "WAHOOK_REPLY_COMMAND: %s: %s", cmd, strerror(errno));
+			goto fail;
+		}
+		if (stat(abs, &st) == -1 || !S_ISREG(st.st_mode) || access(abs, X_OK) == -1) {
+			snprintf(err, errlen, "WAHOOK_REPLY_COMMAND: %s is not an executable "
+			    "file", cmd);
+			goto fail;
+		}
+		if ((size_t)snprintf(c->reply_command, sizeof(c->reply_command), "%s", abs) >=
+		    sizeof(c->reply_command)) {
+			snprintf(err, errlen, "WAHOOK_REPLY_COMMAND: path too long");
+			goto fail;
+		}
+	} else if (*url != '\0') {
+		c->reply = DRAIN_REPLY_URL;
+		if (load_url("WAHOOK_REPLY_URL", url, 0, c->reply_url, sizeof(c->reply_url), 0,
+		    err, errlen) == -1)
+			goto fail;
+		if (env_secret("WAHOOK_REPLY_URL_SECRET", &c->reply_secret, err, errlen) == -1)
+			goto fail;
+		if (c->reply_secret == NULL || *c->reply_secret == '\0') {
+			snprintf(err, errlen, "WAHOOK_REPLY_URL needs WAHOOK_REPLY_URL_SECRET or "
+			    "WAHOOK_REPLY_URL_SECRET_FILE: the receiver checks the signature");
+			goto fail;
+		}
+	} else {
+		c->reply = DRAIN_REPLY_TEXT;
+		c->reply_text = getenv("WAHOOK_REPLY_TEXT");
+		if (c->reply_text == NULL)
+			c->reply_text = "OK";
+		if (*c->reply_text == '\0') {
+			snprintf(err, errlen, "WAHOOK_REPLY_TEXT is empty: unset it for the "
+			    "default \"OK\", or set WAHOOK_REPLY=none to mark read without "
+			    "replying");
+			goto fail;
+		}
+		if (reply_utf8(c->reply_text, strlen(c->reply_text), &nchars) == -1 ||
+		    nchars > DRAIN_REPLY_MAX) {
+			snprintf(err, errlen, "WAHOOK_REPLY_TEXT: want valid UTF-8 of at most %d "
+			    "characters", DRAIN_REPLY_MAX);
+			goto fail;
+		}
+	}
+	c->env_path = getenv("PATH");
+	c->env_home = getenv("HOME");
+	c->env_lang = getenv("LANG");
+	rc = 0;
+fail:
+	free(abs);
+	return rc;
 }
 
 int
 drain_config_load(struct drain_config *c, int need_token, char *err, size_t errlen)
 {
 	long long v;
-	size_t nchars;
 	const char *p;
 
 	memset(c, 0, sizeof(*c));
@@ -110,14 +157,12 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 			goto fail;
 		}
 	}
-	if (load_url(c, err, errlen) == -1)
+	/* room left for /{phone_number_id}/messages */
+	if (load_url("WAHOOK_GRAPH_URL", env_string("WAHOOK_GRAPH_URL", DRAIN_GRAPH_URL_DEFAULT),
+	    1, c->graph_url, sizeof(c->graph_url), 64, err, errlen) == -1)
 		goto fail;
-	c->reply_text = env_string("WAHOOK_REPLY_TEXT", "OK");
-	if (!utf8_valid(c->reply_text, &nchars) || nchars > DRAIN_REPLY_MAX) {
-		snprintf(err, errlen, "WAHOOK_REPLY_TEXT: want valid UTF-8 of at most %d "
-		    "characters", DRAIN_REPLY_MAX);
+	if (load_reply(c, err, errlen) == -1)
 		goto fail;
-	}
 	if (env_long("WAHOOK_TYPING", 0, 0, 1, &v, err, errlen) == -1)
 		goto fail;
 	c->typing = (int)v;
@@ -154,6 +199,18 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 		    c->http_timeout, c->lease);
 		goto fail;
 	}
+	if (env_double("WAHOOK_REPLY_TIMEOUT", c->lease / 2 < 10 ? c->lease / 2 : 10,
+	    0.05, 3600, &c->reply_timeout, err, errlen) == -1)
+		goto fail;
+	if (c->reply_timeout > c->lease / 2) {
+		snprintf(err, errlen, "WAHOOK_REPLY_TIMEOUT (%g) must be at most half of "
+		    "WAHOOK_LEASE (%g): a claim must outlive the program it covers",
+		    c->reply_timeout, c->lease);
+		goto fail;
+	}
+	if (env_double("WAHOOK_REPLY_WINDOW", 86400, 0, 30 * 86400.0, &c->reply_window, err,
+	    errlen) == -1)
+		goto fail;
 	return 0;
 fail:
 	drain_config_free(c);
@@ -173,5 +230,6 @@ drain_config_free(struct drain_config *c)
 {
 	env_free_secret(c->token);
 	tokens_free(c->tokens);
+	env_free_secret(c->reply_secret);
 	memset(c, 0, sizeof(*c));
 }

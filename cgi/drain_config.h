@@ -17,12 +17,29 @@
 
 struct tokens;
 
+/* Who decides each reply (precedence: COMMAND, then URL, then TEXT; REPLY=none). */
+enum drain_reply {
+	DRAIN_REPLY_TEXT,	/* WAHOOK_REPLY_TEXT, the same for every message */
+	DRAIN_REPLY_COMMAND,	/* WAHOOK_REPLY_COMMAND: a program's stdout */
+	DRAIN_REPLY_URL,	/* WAHOOK_REPLY_URL: a signed POST's answer */
+	DRAIN_REPLY_NONE	/* WAHOOK_REPLY=none: mark read only */
+};
+
 struct drain_config {
 	const char	*db;		/* WAHOOK_DB: libpq conninfo; "" = PG* defaults */
 	char		*token;		/* WAHOOK_ACCESS_TOKEN[_FILE]: the fallback; may be NULL */
 	struct tokens	*tokens;	/* WAHOOK_ACCESS_TOKENS_FILE: per number; may be NULL */
 	char		 graph_url[DRAIN_URL_MAX];	/* no trailing slash */
-	const char	*reply_text;	/* WAHOOK_REPLY_TEXT, valid UTF-8 */
+	enum drain_reply reply;
+	const char	*reply_text;	/* WAHOOK_REPLY_TEXT, valid UTF-8, not empty */
+	char		 reply_command[4096];	/* WAHOOK_REPLY_COMMAND, made absolute */
+	char		 reply_url[DRAIN_URL_MAX];	/* WAHOOK_REPLY_URL */
+	char		*reply_secret;	/* WAHOOK_REPLY_URL_SECRET[_FILE] (URL mode) */
+	double		 reply_timeout;	/* seconds per program run or URL call */
+	double		 reply_window;	/* seconds after Meta's timestamp; 0: no window */
+	const char	*env_path;	/* PATH, HOME, LANG for the program (may be NULL) */
+	const char	*env_home;
+	const char	*env_lang;
 	int		 typing;	/* WAHOOK_TYPING: add the typing indicator */
 	int		 concurrency;	/* conversations in flight */
 	double		 max_rps;	/* calls per second per phone_number_id */

@@ -409,9 +409,10 @@ local_failure(struct graph_result *r, enum graph_step step, const char *why)
 	snprintf(r->msg, sizeof(r->msg), "%s", why);
 }
 
-int
-graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
-    const char *message_id, const char *sender, struct graph_result *r)
+/* Starts step in slot with body (malloc'd, owned from here on, may be NULL). */
+static int
+start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *body,
+    struct graph_result *r)
 {
 	struct slot *s = &g->slots[slot];
 	CURL *e = s->easy;
@@ -420,18 +421,19 @@ graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
 
 	if (!url_safe(pnid) || (size_t)snprintf(s->url, sizeof(s->url), "%s/%s/messages",
 	    g->c->graph_url, pnid) >= sizeof(s->url)) {
+		free(body);
 		local_failure(r, step, "phone_number_id is not a URL-safe id");
 		return -1;
 	}
 	if (token == NULL) {
 		/* an operator's omission, not the message's fault: the number waits */
+		free(body);
 		local_failure(r, step, "no access token for this phone_number_id (neither "
 		    "in WAHOOK_ACCESS_TOKENS_FILE nor WAHOOK_ACCESS_TOKEN)");
 		r->cls = GRAPH_AUTH;
 		return -1;
 	}
-	s->body = step == GRAPH_READ ? graph_body_read(message_id, g->c->typing) :
-	    graph_body_reply(sender, g->c->reply_text, message_id);
+	s->body = body;
 	if (s->body == NULL || make_headers(s, token) == -1) {
 		free(s->body);
 		s->body = NULL;
@@ -473,11 +475,33 @@ graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
 }
 
 int
+graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
+    const char *message_id, const char *sender, struct graph_result *r)
+{
+	return start(g, slot, step, pnid, step == GRAPH_READ ?
+	    graph_body_read(message_id, g->c->typing) :
+	    graph_body_reply(sender, g->c->reply_text, message_id), r);
+}
+
+int
+graph_start_body(struct graph *g, int slot, const char *pnid, const char *body,
+    struct graph_result *r)
+{
+	return start(g, slot, GRAPH_REPLY, pnid, strdup(body), r);
+}
+
+int
 graph_wait(struct graph *g, int timeout_ms)
+{
+	return graph_wait_fds(g, NULL, 0, timeout_ms);
+}
+
+int
+graph_wait_fds(struct graph *g, struct curl_waitfd *extra, unsigned n, int timeout_ms)
 {
 	int numfds = 0, still = 0;
 
-	if (curl_multi_poll(g->multi, NULL, 0, timeout_ms, &numfds) != CURLM_OK)
+	if (curl_multi_poll(g->multi, extra, n, timeout_ms, &numfds) != CURLM_OK)
 		return -1;
 	if (curl_multi_perform(g->multi, &still) != CURLM_OK)
 		return -1;

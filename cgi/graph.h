@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 #include "drain_config.h"
 
 #define GRAPH_NO_CODE	(-1L)	/* no error.code in the answer (or no answer) */
@@ -73,11 +75,23 @@ int	graph_start(struct graph *, int slot, enum graph_step step,
 	    struct graph_result *r) __attribute__((warn_unused_result));
 
 /*
+ * Starts a reply whose body is already complete (one message of a recorded
+ * reply, see reply.h): like graph_start() with GRAPH_REPLY; body is copied.
+ */
+int	graph_start_body(struct graph *, int slot, const char *phone_number_id,
+	    const char *body, struct graph_result *r) __attribute__((warn_unused_result));
+
+/*
  * Waits up to timeout_ms for network activity (also when nothing is running,
  * so it doubles as the loop's sleep) and advances every call. Returns 0, or -1
  * when libcurl's multi handle failed (not a call: the process should stop).
  */
 int	graph_wait(struct graph *, int timeout_ms) __attribute__((warn_unused_result));
+
+/* The same, also waking for the n descriptors of extra (reply programs, the
+ * reply URL's sockets): their revents are set on return. */
+int	graph_wait_fds(struct graph *, struct curl_waitfd *extra, unsigned n, int timeout_ms)
+	    __attribute__((warn_unused_result));
 
 /* Collects one finished call: returns 1 and sets *slot and *r (the slot is free
  * again), or 0 when no call has finished. */

@@ -54,7 +54,9 @@ static const char claim_sql[] =
 " RETURNING o.message_id, o.phone_number_id, o.sender, o.claim_token::text,"
 "   coalesce(o.last_error, ''), (o.read_at IS NOT NULL)::int,"
 "   (o.reply_message_id IS NOT NULL)::int, o.attempts,"
-"   extract(epoch FROM now() - coalesce(o.requeued_at, o.received_at))::float8";
+"   extract(epoch FROM now() - coalesce(o.requeued_at, o.received_at))::float8,"
+"   extract(epoch FROM now() - o.wa_timestamp)::float8,"
+"   CASE WHEN o.reply_state = 'recorded' THEN o.reply::text ELSE '' END, o.reply_sent";
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -84,8 +86,40 @@ static const struct stmt stmts[] = {
 	  " SELECT count(*) FROM r" },
 	{ "reply_done", 3,
 	  "UPDATE wa_outbox SET reply_message_id = $3, replied_at = now(), state = 'done',"
+	  " reply_state = 'sent', reply_sent = 1, reply_message_ids = ARRAY[$3],"
 	  " done_at = now(), lease_until = NULL, claim_token = NULL " MINE
 	  " AND read_at IS NOT NULL" },
+	{ "reply_input", 1,
+	  "SELECT payload::text, type, display_phone_number, profile_name"
+	  " FROM wa_messages WHERE message_id = $1" },
+	{ "reply_record", 4,
+	  "UPDATE wa_outbox SET reply = $3::jsonb, reply_state = 'recorded', reply_sent = 0,"
+	  " lease_until = now() + make_interval(secs => $4) " MINE
+	  " AND reply_state IS NULL" },
+	{ "reply_skip", 5,
+	  "UPDATE wa_outbox SET reply_state = $3, reply_reason = $4,"
+	  " reply = coalesce($5::jsonb, reply), state = 'done', done_at = now(),"
+	  " lease_until = NULL, claim_token = NULL " MINE " AND read_at IS NOT NULL" },
+	/*
+	 * One message of a recorded reply went out. $5 (its index) guards against
+	 * counting one twice; the last one ends the row.
+	 */
+	{ "reply_sent", 5,
+	  "UPDATE wa_outbox SET reply_sent = reply_sent + 1,"
+	  " reply_message_ids = coalesce(reply_message_ids, '{}') || $3::text,"
+	  " reply_message_id = coalesce(reply_message_id, $3), replied_at = now(),"
+	  " reply_state = CASE WHEN reply_sent + 1 >= jsonb_array_length(reply)"
+	  "   THEN 'sent' ELSE reply_state END,"
+	  " state = CASE WHEN reply_sent + 1 >= jsonb_array_length(reply)"
+	  "   THEN 'done' ELSE state END,"
+	  " done_at = CASE WHEN reply_sent + 1 >= jsonb_array_length(reply)"
+	  "   THEN now() END,"
+	  " lease_until = CASE WHEN reply_sent + 1 >= jsonb_array_length(reply)"
+	  "   THEN NULL ELSE now() + make_interval(secs => $4) END,"
+	  " claim_token = CASE WHEN reply_sent + 1 >= jsonb_array_length(reply)"
+	  "   THEN NULL ELSE claim_token END "
+	  MINE " AND reply_state = 'recorded' AND reply_sent = $5::int"
+	  " RETURNING state" },
 	{ "retry", 4,
 	  "UPDATE wa_outbox SET attempts = attempts + 1,"
 	  " next_attempt_at = now() + make_interval(secs => $3), last_error = $4,"
@@ -276,6 +310,7 @@ outbox_row_clear(struct outbox_row *row)
 	free(row->sender);
 	free(row->token);
 	free(row->last_error);
+	free(row->reply);
 	memset(row, 0, sizeof(*row));
 }
 
@@ -345,6 +380,10 @@ outbox_claim(struct outbox *ob, int max, double lease, const char *const *skip,
 		w->reply_done = PQgetvalue(r, i, 6)[0] == '1';
 		w->attempts = (int)strtol(PQgetvalue(r, i, 7), NULL, 10);
 		w->age = strtod(PQgetvalue(r, i, 8), NULL);
+		w->msg_age = strtod(PQgetvalue(r, i, 9), NULL);
+		w->reply = dup_value(r, i, 10, &oom);
+		w->reply_recorded = PQgetvalue(r, i, 10)[0] != '\0';
+		w->reply_sent = (int)strtol(PQgetvalue(r, i, 11), NULL, 10);
 		*n = i + 1;
 	}
 	if (oom) {
@@ -397,6 +436,88 @@ outbox_reply_done(struct outbox *ob, const struct outbox_row *w, const char *wam
 	const char *vals[3] = { w->message_id, w->token, wamid };
 
 	return run_mine(ob, "reply_done", 3, vals);
+}
+
+static char *
+dup_nullable(const PGresult *r, int col, int *oom)
+{
+	return PQgetisnull(r, 0, col) ? NULL : dup_value(r, 0, col, oom);
+}
+
+void
+outbox_input_clear(struct outbox_input *in)
+{
+	free(in->message_json);
+	free(in->type);
+	free(in->display_phone_number);
+	free(in->profile_name);
+	memset(in, 0, sizeof(*in));
+}
+
+int
+outbox_reply_input(struct outbox *ob, const struct outbox_row *w, struct outbox_input *in)
+{
+	const char *vals[1] = { w->message_id };
+	PGresult *r;
+	int oom = 0, rc = OUTBOX_LOST;
+
+	memset(in, 0, sizeof(*in));
+	if ((r = run(ob, "reply_input", 1, vals, PGRES_TUPLES_OK)) == NULL)
+		return OUTBOX_FAIL;
+	if (PQntuples(r) == 1) {
+		in->message_json = dup_nullable(r, 0, &oom);
+		in->type = dup_nullable(r, 1, &oom);
+		in->display_phone_number = dup_nullable(r, 2, &oom);
+		in->profile_name = dup_nullable(r, 3, &oom);
+		rc = OUTBOX_OK;
+		if (oom) {
+			snprintf(ob->err, sizeof(ob->err), "reply_input: out of memory");
+			rc = OUTBOX_FAIL;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
+int
+outbox_reply_record(struct outbox *ob, const struct outbox_row *w, const char *reply,
+    double lease)
+{
+	char slease[32];
+	const char *vals[4] = { w->message_id, w->token, reply, slease };
+
+	snprintf(slease, sizeof(slease), "%.3f", lease);
+	return run_mine(ob, "reply_record", 4, vals);
+}
+
+int
+outbox_reply_skip(struct outbox *ob, const struct outbox_row *w, const char *state,
+    const char *reason, const char *recorded)
+{
+	const char *vals[5] = { w->message_id, w->token, state, reason, recorded };
+
+	return run_mine(ob, "reply_skip", 5, vals);
+}
+
+int
+outbox_reply_sent(struct outbox *ob, const struct outbox_row *w, int index,
+    const char *wamid, double lease, int *done)
+{
+	char slease[32], sidx[16];
+	const char *vals[5] = { w->message_id, w->token, wamid, slease, sidx };
+	PGresult *r;
+	int rc;
+
+	*done = 0;
+	snprintf(slease, sizeof(slease), "%.3f", lease);
+	snprintf(sidx, sizeof(sidx), "%d", index);
+	if ((r = run(ob, "reply_sent", 5, vals, PGRES_TUPLES_OK)) == NULL)
+		return OUTBOX_FAIL;
+	rc = PQntuples(r) == 1 ? OUTBOX_OK : OUTBOX_LOST;
+	if (rc == OUTBOX_OK)
+		*done = strcmp(PQgetvalue(r, 0, 0), "done") == 0;
+	PQclear(r);
+	return rc;
 }
 
 int

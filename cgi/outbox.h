@@ -30,6 +30,18 @@ struct outbox_row {
 	int	 reply_done;	/* step 2 recorded earlier */
 	int	 attempts;	/* failed calls so far */
 	double	 age;		/* seconds since arrival, or since the last requeue */
+	double	 msg_age;	/* seconds since Meta's timestamp (the reply window) */
+	char	*reply;		/* the recorded reply (JSON array text), "" when none */
+	int	 reply_recorded; /* reply_state 'recorded': send reply, never decide again */
+	int	 reply_sent;	/* messages of reply already sent */
+};
+
+/* What a reply program is told about a message. Strings owned; NULL when SQL NULL. */
+struct outbox_input {
+	char	*message_json;	/* wa_messages.payload */
+	char	*type;
+	char	*display_phone_number;
+	char	*profile_name;
 };
 
 /* last_error of a row given back because its number's token was refused */
@@ -87,6 +99,28 @@ int	outbox_read_done(struct outbox *, const struct outbox_row *, double lease)
 /* Step 2 done: reply_message_id = wamid, state 'done', the claim released. */
 int	outbox_reply_done(struct outbox *, const struct outbox_row *, const char *wamid)
 	    __attribute__((warn_unused_result));
+
+/* The message behind row, for its reply program. OUTBOX_LOST: no such message.
+ * Free in with outbox_input_clear() on every outcome. */
+int	outbox_reply_input(struct outbox *, const struct outbox_row *, struct outbox_input *in)
+	    __attribute__((warn_unused_result));
+void	outbox_input_clear(struct outbox_input *);
+
+/* Records the decided reply (a non-empty JSON array of bodies) before the first
+ * send: reply_state 'recorded', reply_sent 0, the lease renewed. */
+int	outbox_reply_record(struct outbox *, const struct outbox_row *, const char *reply,
+	    double lease) __attribute__((warn_unused_result));
+
+/* Done without a reply: reply_state = state ("none" or "window"), reply_reason
+ * = reason, reply = recorded when not NULL (e.g. "[]"), the claim released. */
+int	outbox_reply_skip(struct outbox *, const struct outbox_row *, const char *state,
+	    const char *reason, const char *recorded) __attribute__((warn_unused_result));
+
+/* Message index (0-based, = reply_sent) of the recorded reply went out as
+ * wamid: counted, its wamid kept (the first also in reply_message_id); the
+ * last one makes the row done ('sent', *done = 1), else the lease is renewed. */
+int	outbox_reply_sent(struct outbox *, const struct outbox_row *, int index,
+	    const char *wamid, double lease, int *done) __attribute__((warn_unused_result));
 
 /* A failed call to retry: attempts + 1, next_attempt_at = now + delay seconds,
  * last_error, the claim released. */

@@ -1,6 +1,6 @@
 /*
  * verify.c - HMAC-SHA256 signature and token checks: RFC 2104 over OpenSSL's
- * low-level SHA-256 (see hmac_sha256() for why not HMAC()) and CRYPTO_memcmp().
+ * low-level SHA-256 (see verify_hmac_sha256() for why not HMAC()) and CRYPTO_memcmp().
  * The header's hex is decoded into bytes first, so upper- and lower-case
  * digests compare alike.
  */
@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* SHA256_Init() & co. are deprecated in OpenSSL 3 in favour of EVP, and are
- * used on purpose: see hmac_sha256() */
+ * used on purpose: see verify_hmac_sha256() */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -60,8 +60,8 @@ parse_header(const char *h, unsigned char want[SHA256_DIGEST_LENGTH])
  * resident instead of 7.4) and allocates and frees a context per call. The
  * low-level SHA-256 is the same assembly (SHA-NI/AVX2) without either.
  */
-static void
-hmac_sha256(const unsigned char *key, size_t klen, const unsigned char *msg, size_t len,
+void
+verify_hmac_sha256(const unsigned char *key, size_t klen, const unsigned char *msg, size_t len,
     unsigned char out[SHA256_DIGEST_LENGTH])
 {
 	unsigned char k[SHA256_CBLOCK], pad[SHA256_CBLOCK], inner[SHA256_DIGEST_LENGTH];
@@ -111,7 +111,7 @@ verify_signature(const struct secret *secrets, size_t nsecrets,
 	if (body == NULL)
 		body = &empty;	/* SHA256_Update() wants a pointer even for 0 bytes */
 	for (i = 0; i < nsecrets; i++) {
-		hmac_sha256((const unsigned char *)secrets[i].key, secrets[i].len, body, len,
+		verify_hmac_sha256((const unsigned char *)secrets[i].key, secrets[i].len, body, len,
 		    got);
 		match |= CRYPTO_memcmp(got, want, SHA256_DIGEST_LENGTH) == 0;
 	}

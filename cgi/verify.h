@@ -27,6 +27,13 @@ enum verify_result {
 enum verify_result verify_signature(const struct secret *secrets, size_t nsecrets,
 	    const char *header, const unsigned char *body, size_t len);
 
+/*
+ * out = HMAC-SHA256(key, msg) (RFC 2104), 32 bytes. Also signs what the
+ * drainer posts to a reply URL.
+ */
+void	verify_hmac_sha256(const unsigned char *key, size_t klen, const unsigned char *msg,
+	    size_t len, unsigned char out[32]);
+
 /* The value of hex digit c (either case), or -1. Shared with http.c's %XX decoding. */
 int	verify_hexdigit(unsigned char c);
 

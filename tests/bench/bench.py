@@ -462,7 +462,9 @@ def drain_env(pg, g, **extra):
          "WAHOOK_ACCESS_TOKEN": "EAAGbench-token", "WAHOOK_GRAPH_URL": g.url,
          "WAHOOK_CONCURRENCY": str(DRAIN_CONCURRENCY),
          # the limit under test is concurrency / (2 x 20 ms), not Meta's 80/s pacing
-         "WAHOOK_MAX_RPS": "100000", "WAHOOK_HTTP_TIMEOUT": "5", "WAHOOK_LEASE": "60"}
+         "WAHOOK_MAX_RPS": "100000", "WAHOOK_HTTP_TIMEOUT": "5", "WAHOOK_LEASE": "60",
+         # the batches carry 2023 timestamps: no 24-hour reply window here
+         "WAHOOK_REPLY_WINDOW": "0"}
     e.update(extra)
     return e
 

@@ -28,7 +28,11 @@ class MakeInstall(unittest.TestCase):
         for f in sorted(glob.glob(os.path.join(h.ROOT, "sql", "[0-9][0-9][0-9]_*.sql"))):
             want["share/wahook/sql/" + os.path.basename(f)] = 0o644
         for f in sorted(os.listdir(os.path.join(h.ROOT, "examples"))):
-            want["share/doc/wahook/examples/" + f] = 0o644
+            if f == "reply":    # reply programs: executable
+                for p in os.listdir(os.path.join(h.ROOT, "examples", f)):
+                    want["share/doc/wahook/examples/reply/" + p] = 0o755
+            else:
+                want["share/doc/wahook/examples/" + f] = 0o644
         for rel, mode in want.items():
             st = os.stat(os.path.join(inst.root, rel))
             self.assertEqual(stat.S_IMODE(st.st_mode), mode, rel)

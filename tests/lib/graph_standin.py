@@ -104,6 +104,18 @@ def check_body(body, call):
         if not (isinstance(c, dict) and set(c) == {"message_id"}
                 and isinstance(c["message_id"], str) and c["message_id"]):
             v.append("context is not {\"message_id\": id}")
+    elif isinstance(body.get("type"), str) and "to" in body:
+        # a reply of another type (image, interactive, template...): the envelope,
+        # the member named by its type, optionally a context
+        t = body["type"]
+        extra = set(body) - (REPLY_KEYS | {t, "biz_opaque_callback_data"})
+        if extra or not {"messaging_product", "recipient_type", "to", "type", t} <= set(body):
+            v.append("%s reply keys %s" % (t, sorted(body)))
+        if body.get("recipient_type") != "individual":
+            v.append("recipient_type is not individual")
+        if "context" in body and not (isinstance(body["context"], dict)
+                                      and body["context"].get("message_id")):
+            v.append("context is not {\"message_id\": id}")
     else:
         v.append("neither a mark-read nor a text reply")
     return v
@@ -156,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(body, dict):
             if body.get("status") == "read":
                 call["step"], call["message_id"] = "read", body.get("message_id")
-            elif body.get("type") == "text":
+            elif isinstance(body.get("type"), str) and "to" in body:
                 call["step"] = "reply"
                 call["message_id"] = (body.get("context") or {}).get("message_id")
                 call["to"] = body.get("to")
