@@ -72,8 +72,15 @@ struct children *
 child_new(const char *path, double timeout_s, int nslots, const char *const *base_env)
 {
 	struct children *c = NULL;
+	struct sigaction sa;
 	int i, k;
 
+	/* an inherited SIGCHLD of SIG_IGN would reap our programs for us, and
+	 * waitpid() would never see their exit */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->runs = calloc((size_t)nslots, sizeof(*c->runs))) == NULL ||
 	    (c->refs = calloc((size_t)nslots * 4, sizeof(*c->refs))) == NULL)

@@ -15,7 +15,8 @@ stopped by pid. The phases (issue 5):
      FastCGI responder (tests/bench/null_fcgi.c) behind the same nginx.
   3. batches: POSTs of 1000 messages (~2.5 MB): time to the 200, rows checked.
   4. drainer: the 10,000 outbox rows those batches left (1,000 conversations)
-     against the stand-in Graph API answering after 20 ms; then webhook-200 ->
+     against the stand-in Graph API answering after 20 ms; the same rows again
+     answered by a trivial reply program (WAHOOK_REPLY_COMMAND); then webhook-200 ->
      mark-read latency with `wahook-drain --for` running.
   5. memory: VmHWM of one responder process after 100,000 requests (and growth
      after warm-up), of the processes of phase 1, and of the drainer in phase 4.
@@ -481,14 +482,14 @@ def watch_mem(p, interval=0.05):
     return peak, samples
 
 
-def run_drain(pg, g):
+def run_drain(pg, g, logname="drain.log", **extra):
     n = int(pg.scalar("SELECT count(*) FROM wa_outbox WHERE state = 'pending'"))
     convs = int(pg.scalar("SELECT count(DISTINCT sender) FROM wa_outbox WHERE state = 'pending'"))
     g.delay = GRAPH_DELAY
     ncalls0 = len(g.snapshot())
     t0 = time.monotonic()
-    p = harness.spawn([os.path.join(BUILD, "wahook-drain")], env=drain_env(pg, g),
-                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(OUT, "drain.log"), "w"))
+    p = harness.spawn([os.path.join(BUILD, "wahook-drain")], env=drain_env(pg, g, **extra),
+                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(OUT, logname), "w"))
     peak, samples = watch_mem(p)
     wall = time.monotonic() - t0
     rc = p.wait()
@@ -526,6 +527,27 @@ def run_drain(pg, g):
         "p50 %.1f ms, calls in flight on average %.1f of %d"
         % (r["standin_p50_ms"] or -1, GRAPH_DELAY * 1000, r["step_gap_p50_ms"] or -1,
            inflight, DRAIN_CONCURRENCY))
+    return r
+
+
+# the trivial reply program: reads the question, answers one line of text
+REPLY_PROGRAM = "#!/bin/sh\ncat > /dev/null\necho 'Thanks, we got your message.'\n"
+
+
+def run_drain_reply(pg, g):
+    """The same rows again, each answered by a trivial reply program (a fork and
+    exec of /bin/sh per message, its output recorded before the send)."""
+    pg.psql("UPDATE wa_outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),"
+            " lease_until = NULL, claim_token = NULL, last_error = NULL, read_at = NULL,"
+            " reply_message_id = NULL, replied_at = NULL, done_at = NULL, reply = NULL,"
+            " reply_state = NULL, reply_sent = 0, reply_message_ids = NULL,"
+            " reply_reason = NULL")
+    prog = os.path.join(OUT, "reply-program")
+    with open(prog, "w") as f:
+        f.write(REPLY_PROGRAM)
+    os.chmod(prog, 0o755)
+    r = run_drain(pg, g, "drain-reply.log", WAHOOK_REPLY_COMMAND=prog)
+    log("drain with a reply program: %.0f msgs/s" % r["msgs_s"])
     return r
 
 
@@ -640,6 +662,10 @@ def report(R):
       % (dr["rows"], dr["conversations"], dr["msgs_s"], dr["msgs_s"] / dr["limit"], T_DRAIN,
          dr["limit"], T_DRAIN * dr["limit"], DRAIN_CONCURRENCY,
          verdict(dr["msgs_s"] >= T_DRAIN * dr["limit"] and dr["done"] == dr["rows"])))
+    dp = R["drain_reply"]
+    w("| 4 | drainer with a trivial reply program (`/bin/sh`: `cat; echo`), same rows | %.0f msgs/s (%.2f x the fixed text) | fixed text: %.0f msgs/s (this run) | %s |"
+      % (dp["msgs_s"], dp["msgs_s"] / dr["msgs_s"], dr["msgs_s"],
+         verdict(dp["done"] == dp["rows"] and dp["violations"] == 0)))
     rl = R["read_latency"]
     w("| 4 | webhook 200 -> mark-read call, `--for` running, p50 (p99) of %d | %.1f ms (%.1f) | < %.0f ms | %s |"
       % (rl["answered"], rl["p50_ms"] or -1, rl["p99_ms"] or -1, T_READ_P50_MS,
@@ -657,7 +683,7 @@ def report(R):
          verdict(dr["rss_last_kb"] - dr["rss_first_kb"] <= 256)))
     # every figure's row ends with the 1-minute load average when it was taken
     loads = [pk["load"], pgc["load"], nl["load"], hp["load"], bt[-1]["load"], dr["load"],
-             rl["load"], mm["load"], R["levels"][-1]["load"], R["levels"][-1]["load"],
+             dp["load"], rl["load"], mm["load"], R["levels"][-1]["load"], R["levels"][-1]["load"],
              dr["load"]]
     rows = range(first_target, len(L))
     for i, ld in zip(rows, loads):
@@ -845,6 +871,7 @@ def main():
     g = GraphStandin("EAAGbench-token")
     try:
         R["drain"] = run_drain(pg, g)
+        R["drain_reply"] = run_drain_reply(pg, g)
         R["read_latency"] = run_read_latency(pg, g, ngx, pool.tag + "L")
     finally:
         g.stop()

@@ -82,6 +82,17 @@ class ReplyCase(dk.DrainCase):
         os.chmod(path, 0o755)
         return path
 
+    # Python programs start slowly on a loaded machine (seconds, seen here with a
+    # load of 20 on 2 cores): room for them unless a test says otherwise, and
+    # Debian's python3 first on PATH, as on a server
+    SLOW = {"PATH": "/usr/bin:/bin", "WAHOOK_LEASE": 60, "WAHOOK_REPLY_TIMEOUT": 25}
+
+    def drain(self, timeout=240, **extra):
+        return dk.run(pg, self.g, timeout=timeout, **dict(self.SLOW, **extra))
+
+    def drain_until_done(self, **extra):
+        return dk.drain_until_done(pg, self.g, **dict(self.SLOW, **extra))
+
     def runs(self, ev="start"):
         """The program's runs, oldest first, as dicts (id, pid, t on the
         stand-in's clock; pgid for starts)."""
@@ -115,7 +126,7 @@ class ReplyCase(dk.DrainCase):
 class ReplyFormats(ReplyCase):
     def test_echo_example_sends_the_text_back(self):
         convs = dk.feed(server, conversations=2, per_conv=2)
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=os.path.join(EXAMPLES, "echo"))
+        r = self.drain(WAHOOK_REPLY_COMMAND=os.path.join(EXAMPLES, "echo"))
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.g.violations, [])
         for sender, ids in convs.items():
@@ -137,7 +148,7 @@ class ReplyFormats(ReplyCase):
         prog = self.program('sys.stdout.write("Thanks, %s!\\n" % q["profile_name"])')
         convs = dk.feed(server, conversations=1, per_conv=1)
         (sender, (m,)), = convs.items()
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog)
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog)
         self.assertEqual(r.rc, 0, r)
         (c,) = self.replies(m)
         self.assertEqual(c["body"]["text"], {"body": "Thanks, User %s!" % sender})
@@ -155,7 +166,7 @@ class ReplyFormats(ReplyCase):
     def test_menu_example_sends_an_interactive_message(self):
         convs = dk.feed(server, conversations=1, per_conv=1)
         (sender, (m,)), = convs.items()
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=os.path.join(EXAMPLES, "menu"))
+        r = self.drain(WAHOOK_REPLY_COMMAND=os.path.join(EXAMPLES, "menu"))
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.g.violations, [])
         (c,) = self.replies(m)
@@ -172,7 +183,7 @@ class ReplyFormats(ReplyCase):
                             ' "context": None},'
                             '{"type": "text", "text": {"body": "three"}}], sys.stdout)')
         convs = dk.feed(server, conversations=2, per_conv=2)
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog)
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog)
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.g.violations, [])
         for sender, ids in convs.items():
@@ -200,7 +211,7 @@ class ReplyFormats(ReplyCase):
     def test_empty_output_marks_read_and_sends_nothing(self):
         prog = self.program("pass")
         convs = dk.feed(server, conversations=2, per_conv=2)
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog)
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog)
         self.assertEqual(r.rc, 0, r)
         ids = [m for v in convs.values() for m in v]
         self.assertEqual(len(self.runs()), 4)
@@ -215,7 +226,7 @@ class ReplyFormats(ReplyCase):
 
     def test_reply_none_marks_read_only(self):
         convs = dk.feed(server, conversations=1, per_conv=2)
-        r = dk.run(pg, self.g, WAHOOK_REPLY="none",
+        r = self.drain(WAHOOK_REPLY="none",
                    WAHOOK_REPLY_COMMAND=os.path.join(EXAMPLES, "echo"))
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.g.count("reply"), 0)
@@ -231,13 +242,13 @@ class ReplyFailures(ReplyCase):
                             'sys.exit(3)')
         convs = dk.feed(server, conversations=1, per_conv=2)
         (sender, (m1, m2)), = convs.items()
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog, WAHOOK_MAX_ATTEMPTS=3,
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog, WAHOOK_MAX_ATTEMPTS=3,
                    WAHOOK_RETRY_MIN=0.01, WAHOOK_RETRY_MAX=0.02)
         for _ in range(20):
             if self.row(m1)["state"] == "dead":
                 break
             time.sleep(0.05)
-            r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog, WAHOOK_MAX_ATTEMPTS=3,
+            r = self.drain(WAHOOK_REPLY_COMMAND=prog, WAHOOK_MAX_ATTEMPTS=3,
                        WAHOOK_RETRY_MIN=0.01, WAHOOK_RETRY_MAX=0.02)
         row = self.row(m1)
         self.assertEqual(row["state"], "dead", r)
@@ -252,7 +263,7 @@ class ReplyFailures(ReplyCase):
         prog = self.program('sys.stdout.write(\'{"type": "text", "text": \')')
         convs = dk.feed(server, conversations=1, per_conv=1)
         (sender, (m,)), = convs.items()
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog, WAHOOK_MAX_ATTEMPTS=1)
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog, WAHOOK_MAX_ATTEMPTS=1)
         self.assertEqual(r.rc, 0, r)
         row = self.row(m)
         self.assertEqual(row["state"], "dead")
@@ -268,7 +279,7 @@ class ReplyFailures(ReplyCase):
         convs = dk.feed(server, conversations=2, per_conv=1)
         ids = [m for v in convs.values() for m in v]
         t0 = time.monotonic()
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog, WAHOOK_REPLY_TIMEOUT=3,
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog, WAHOOK_REPLY_TIMEOUT=3,
                    WAHOOK_RETRY_MIN=60, WAHOOK_RETRY_MAX=60)
         took = time.monotonic() - t0
         self.assertEqual(r.rc, 1, r)
@@ -297,7 +308,7 @@ class ReplyFailures(ReplyCase):
         convs = dk.feed(server, conversations=1, per_conv=2)
         (sender, (m1, m2)), = convs.items()
         self.g.answer("500", step="reply", message_id=m1, times=2)
-        runs = dk.drain_until_done(pg, self.g, WAHOOK_REPLY_COMMAND=prog)
+        runs = self.drain_until_done(WAHOOK_REPLY_COMMAND=prog)
         self.assertEqual(runs[-1].rc, 0, runs[-1])
         self.assertEqual([x["id"] for x in self.runs()], [m1, m2])
         self.assertEqual(self.g.count("reply", m1), 3)
@@ -312,7 +323,7 @@ class ReplyFailures(ReplyCase):
         prog = self.program("pass")
         dk.feed(server, conversations=1, per_conv=1)
         home = harness.tmpdir("wahook-home-")
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog, HOME=home, LANG="C.UTF-8",
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog, HOME=home, LANG="C.UTF-8",
                    WAHOOK_REPLY_URL_SECRET="a-url-secret-that-must-stay",
                    WAHOOK_APP_SECRET="app-secret-not-for-programs")
         self.assertEqual(r.rc, 0, r)
@@ -334,7 +345,7 @@ class ReplyFailures(ReplyCase):
         # and its descriptors: stdin, stdout, stderr only (no database or Graph socket)
         prog = self.program('log(ev="fds", id=mid, fds=sorted(os.listdir("/proc/self/fd")))')
         dk.feed(server, conversations=1, per_conv=1)
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog)
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog)
         self.assertEqual(r.rc, 0, r)
         (fds,) = self.runs("fds")
         # listdir itself holds one open directory
@@ -346,7 +357,7 @@ class ReplyOrder(ReplyCase):
         prog = self.program('sleep 0.3\necho "ok $WAHOOK_MESSAGE_ID"', sh=True)
         convs = dk.feed(server, conversations=4, per_conv=3)
         t0 = time.monotonic()
-        r = dk.run(pg, self.g, timeout=180, WAHOOK_REPLY_COMMAND=prog, WAHOOK_CONCURRENCY=4)
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog, WAHOOK_CONCURRENCY=4)
         took = time.monotonic() - t0
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.g.violations, [])
@@ -378,7 +389,7 @@ class ReplyWindow(ReplyCase):
         now = int(time.time())
         dk.post(server, [("4915100000001", old, now - 90000)])
         dk.post(server, [("4915100000002", new, now - 60)])
-        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=prog, WAHOOK_REPLY_WINDOW=None)
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog, WAHOOK_REPLY_WINDOW=None)
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.g.count("read", old, ok_only=True), 1)
         self.assertEqual(self.g.count("reply", old), 0)
@@ -393,7 +404,7 @@ class ReplyWindow(ReplyCase):
     def test_reply_window_applies_to_the_fixed_text_too(self):
         old = dk.mid("oldtext")
         dk.post(server, [("4915100000003", old, int(time.time()) - 3700)])
-        r = dk.run(pg, self.g, WAHOOK_REPLY_WINDOW=3600)
+        r = self.drain(WAHOOK_REPLY_WINDOW=3600)
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.g.count("read", old, ok_only=True), 1)
         self.assertEqual(self.g.count("reply", old), 0)
@@ -430,7 +441,7 @@ class ReplyKill(ReplyCase):
             self.assertEqual(self.row(m)["state"], "pending")
             self.assertIsNone(self.row(m)["reply_state"])
         time.sleep(8.2)     # the lease runs out
-        r = dk.run(pg, self.g, **short)
+        r = self.drain(**short)
         self.assertEqual(r.rc, 0, r)
         for m in ids:
             self.assertEqual(len([x for x in self.runs() if x["id"] == m]), 2, m)

@@ -121,8 +121,7 @@ class ReplyURL(dk.DrainCase):
         port = free_port()
         fwd = harness.spawn([os.path.join(EXAMPLES, "forward"), "--listen",
                              "127.0.0.1:%d" % port],
-                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                 "WAHOOK_REPLY_URL_SECRET": SECRET},
+                            env={"PATH": "/usr/bin:/bin", "WAHOOK_REPLY_URL_SECRET": SECRET},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(harness.kill, fwd)
         wait_port(port)
