@@ -11,7 +11,7 @@ PKG_CONFIG ?= pkg-config
 
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
        -Wconversion -Wno-sign-conversion -Wpointer-arith -Wvla
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -MMD -MP \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -MMD -MP \
        $(shell $(PKG_CONFIG) --cflags fcgi json-c libcrypto libpq libcurl 2>/dev/null)
 
 B = build
@@ -182,14 +182,16 @@ deps-fire:
 
 .PHONY: fuzz lint valgrind deps-fire
 
-# --- install (owner: servers) -----------------------------------------------
+# --- install ------------------------------------------------------------------
 # `make install PREFIX=/usr DESTDIR=/tmp/pkg`: the responder where CGI/FastCGI
-# programs go, the drainer in bin, the migrations and operator scripts in
-# share/wahook, the server and systemd examples in share/doc/wahook/examples,
-# the manual pages in man8. `make uninstall` removes exactly these files.
+# programs go, the drainer in bin, wahook-setup in sbin, the migrations and
+# operator scripts in share/wahook, the server and systemd examples in
+# share/doc/wahook/examples (their /usr/local paths turned into PREFIX's), the
+# manual pages in man8. `make uninstall` removes exactly these files.
 INSTALL ?= install
 CGIDIR   = $(PREFIX)/lib/cgi-bin
 BINDIR   = $(PREFIX)/bin
+SBINDIR  = $(PREFIX)/sbin
 SHAREDIR = $(PREFIX)/share/wahook
 EXDIR    = $(PREFIX)/share/doc/wahook/examples
 MAN8DIR  = $(PREFIX)/share/man/man8
@@ -197,21 +199,26 @@ INST_SQL      = $(wildcard sql/[0-9][0-9][0-9]_*.sql)
 INST_SCRIPTS  = $(wildcard scripts/migrate scripts/prune scripts/replay scripts/sample-webhook)
 INST_EXAMPLES = lighttpd.conf.example $(filter-out examples/reply,$(wildcard examples/*))
 INST_REPLY    = $(wildcard examples/reply/*)
-INST_MAN      = man/wahook.fcgi.8 man/wahook-drain.8
+INST_MAN      = man/wahook.fcgi.8 man/wahook-drain.8 man/wahook-setup.8
 
 install: all
-	$(INSTALL) -d $(DESTDIR)$(CGIDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql \
-	    $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(EXDIR)/reply $(DESTDIR)$(MAN8DIR)
+	$(INSTALL) -d $(DESTDIR)$(CGIDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(EXDIR)/reply \
+	    $(DESTDIR)$(MAN8DIR)
 	$(INSTALL) -m 0755 $(B)/wahook.fcgi $(DESTDIR)$(CGIDIR)/wahook.fcgi
 	$(INSTALL) -m 0755 $(B)/wahook-drain $(DESTDIR)$(BINDIR)/wahook-drain
+	$(INSTALL) -m 0755 scripts/setup $(DESTDIR)$(SBINDIR)/wahook-setup
 	$(INSTALL) -m 0644 $(INST_SQL) $(DESTDIR)$(SHAREDIR)/sql/
 	$(INSTALL) -m 0755 $(INST_SCRIPTS) $(DESTDIR)$(SHAREDIR)/scripts/
-	$(INSTALL) -m 0644 $(INST_EXAMPLES) $(DESTDIR)$(EXDIR)/
+	@set -e; for f in $(INST_EXAMPLES); do \
+	  sed -e '/^PATH=/!s|/usr/local/|$(PREFIX)/|g' $$f > $(DESTDIR)$(EXDIR)/$${f##*/}; \
+	  chmod 0644 $(DESTDIR)$(EXDIR)/$${f##*/}; done
 	$(INSTALL) -m 0755 $(INST_REPLY) $(DESTDIR)$(EXDIR)/reply/
 	$(INSTALL) -m 0644 $(INST_MAN) $(DESTDIR)$(MAN8DIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(CGIDIR)/wahook.fcgi $(DESTDIR)$(BINDIR)/wahook-drain
+	rm -f $(DESTDIR)$(CGIDIR)/wahook.fcgi $(DESTDIR)$(BINDIR)/wahook-drain \
+	    $(DESTDIR)$(SBINDIR)/wahook-setup
 	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/sql/,$(notdir $(INST_SQL)))
 	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/scripts/,$(notdir $(INST_SCRIPTS)))
 	rm -f $(addprefix $(DESTDIR)$(EXDIR)/,$(notdir $(INST_EXAMPLES)))
@@ -222,6 +229,16 @@ uninstall:
 	    2>/dev/null
 
 .PHONY: install uninstall
+
+# --- Debian package ----------------------------------------------------------
+# `make deb`: build/wahook_<version>_<arch>.deb from debian/ with
+# dpkg-buildpackage (debhelper), built in a copy of the tree under build/deb
+# so that nothing lands beside the clone; then lintian, failing on any error
+# or warning. Installs debhelper, dpkg-dev, fakeroot and lintian if missing.
+deb: deps
+	scripts/package
+
+.PHONY: deb
 
 # --- benchmark (owner: bench) -----------------------------------------------
 # `make bench`: installs wrk, pgbench and gnuplot if missing (scripts/deps bench),

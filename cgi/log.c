@@ -2,13 +2,24 @@
  * log.c - logfmt lines (see log.h). Escaping follows logfmt as read by
  * Loki/Grafana and `hl`: bare when the value is [A-Za-z0-9._:/@+-]*, else
  * double-quoted with \" \\ \n \r \t and \xHH for other control bytes.
+ * Where lines go is process-wide state, set once by log_open(): a program
+ * started with stderr on /dev/null must not log into it.
  */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+
+static int log_fd = STDERR_FILENO;	/* the file lines go to, unless log_syslog */
+static int log_syslog;			/* lines go to syslog(3) */
+static int log_errors_to_stderr;	/* level=error lines also go to stderr */
 
 static const char trunc_mark[] = " truncated=1";
 
@@ -180,12 +191,73 @@ log_set_level(struct logline *l, const char *level)
 		l->field_end = l->field_end - old + new;
 }
 
+/* 1 when stderr is closed or is /dev/null: nobody would ever read it */
+static int
+stderr_is_void(void)
+{
+	struct stat se, sn;
+
+	if (fstat(STDERR_FILENO, &se) == -1)
+		return 1;
+	if (!S_ISCHR(se.st_mode) || stat("/dev/null", &sn) == -1)
+		return 0;
+	return se.st_rdev == sn.st_rdev;
+}
+
+int
+log_open(const char *prog, char *err, size_t errlen)
+{
+	const char *v = getenv("WAHOOK_LOG");
+	int fd, rc = 0;
+
+	log_fd = STDERR_FILENO;
+	log_syslog = 0;
+	log_errors_to_stderr = 0;
+	if (v != NULL && v[0] == '/') {
+		fd = open(v, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+		if (fd != -1) {
+			log_fd = fd;
+			log_errors_to_stderr = !stderr_is_void();
+			return 0;
+		}
+		snprintf(err, errlen, "WAHOOK_LOG: cannot open %.200s: %s", v, strerror(errno));
+		rc = -1;
+	} else if (v != NULL && strcmp(v, "syslog") == 0) {
+		log_syslog = 1;
+		log_errors_to_stderr = !stderr_is_void();
+	} else if (v != NULL && v[0] != '\0' && strcmp(v, "stderr") != 0) {
+		snprintf(err, errlen, "WAHOOK_LOG: want stderr, syslog or an absolute "
+		    "file path, not %.200s", v);
+		rc = -1;
+	}
+	if (!log_syslog && stderr_is_void())
+		log_syslog = 1;
+	if (log_syslog)
+		openlog(prog, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	return rc;
+}
+
+/* Writes n bytes to fd whole, retrying short writes; best effort. */
+static void
+write_all(int fd, const char *p, size_t left)
+{
+	ssize_t w;
+
+	while (left > 0) {
+		w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;	/* nowhere to complain: a log line is best effort */
+		p += w;
+		left -= (size_t)w;
+	}
+}
+
 void
 log_end(struct logline *l)
 {
-	const char *p;
-	size_t left;
-	ssize_t w;
+	int is_error;
 
 	if (l->truncated) {
 		/* drop the field that did not fit whole (a value cut inside its
@@ -194,16 +266,15 @@ log_end(struct logline *l)
 		memcpy(l->buf + l->len, trunc_mark, sizeof(trunc_mark) - 1);
 		l->len += sizeof(trunc_mark) - 1;
 	}
+	is_error = strncmp(l->buf, "level=error ", 12) == 0;
+	if (log_syslog)
+		syslog(is_error ? LOG_ERR : strncmp(l->buf, "level=warn ", 11) == 0 ?
+		    LOG_WARNING : LOG_INFO, "%.*s", (int)l->len, l->buf);
 	l->buf[l->len++] = '\n';
-	p = l->buf;
-	left = l->len;
-	while (left > 0) {
-		w = write(STDERR_FILENO, p, left);
-		if (w <= 0)
-			break;	/* nowhere to complain: a log line is best effort */
-		p += w;
-		left -= (size_t)w;
-	}
+	if (!log_syslog)
+		write_all(log_fd, l->buf, l->len);
+	if (is_error && log_errors_to_stderr)
+		write_all(STDERR_FILENO, l->buf, l->len);
 	l->len = 0;
 }
 

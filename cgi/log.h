@@ -1,5 +1,6 @@
 /*
- * log.h - one logfmt line per event on stderr.
+ * log.h - one logfmt line per event, on stderr, in a file or to syslog
+ * (WAHOOK_LOG, chosen once by log_open()).
  *
  * A line is built in a fixed buffer (struct logline) and written with one
  * write(2), so lines from several processes sharing a log never interleave.
@@ -54,7 +55,25 @@ void	log_list_end(struct logline *);
 /* Replaces the level of a line begun with log_begin() (e.g. once the outcome is known). */
 void	log_set_level(struct logline *, const char *level);
 
-/* Writes the line and a newline to stderr in one write(2). */
+/*
+ * Chooses where lines go, from WAHOOK_LOG; call first thing in main(), before
+ * anything is logged. prog is the syslog ident (a string literal: kept).
+ *   unset, empty or "stderr"  stderr; but when stderr is closed or /dev/null
+ *                             (spawn-fcgi's children, daemons) syslog instead,
+ *                             so no line is ever written to nowhere
+ *   "syslog"                  syslog(3), facility daemon, with the pid
+ *   an absolute path          appended to that file (created 0640 if missing),
+ *                             one write(2) per line with O_APPEND
+ * With a file or syslog, level=error lines also go to stderr when it is open
+ * and not /dev/null: cron mails them, a server's error log shows them.
+ * Returns 0, or -1 with a reason in err (relative path, file cannot be
+ * opened); lines then go where the unset value would send them, so the
+ * caller logs err and exits 2.
+ */
+int	log_open(const char *prog, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* Writes the line and a newline where log_open() chose, in one write(2). */
 void	log_end(struct logline *);
 
 /* Convenience: level=.. ev=.. msg="..." on one line. */

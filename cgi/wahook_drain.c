@@ -143,6 +143,10 @@ main(int argc, char **argv)
 	struct logline l;
 
 	memset(&cfg, 0, sizeof(cfg));
+	if (log_open("wahook-drain", err, sizeof(err)) == -1) {
+		log_msg("error", "config", err);
+		return DRAIN_CONFIG;
+	}
 	if ((rc = parse_args(argc, argv, &mode, &for_s, &first_id)) != 0)
 		return rc;
 	if (mode == M_HELP) {

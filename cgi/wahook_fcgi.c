@@ -220,7 +220,8 @@ main(void)
 	int rc;
 
 	memset(&st, 0, sizeof(st));
-	if (listen_fds_to_stdin(err, sizeof(err)) == -1 ||
+	if (log_open("wahook.fcgi", err, sizeof(err)) == -1 ||
+	    listen_fds_to_stdin(err, sizeof(err)) == -1 ||
 	    config_load(&cfg, err, sizeof(err)) == -1) {
 		struct logline l;
 

@@ -132,7 +132,13 @@ class Crontab(unittest.TestCase):
         self.assertEqual(len(jobs), 2)
         path = env["PATH"].split(":")
         for f in jobs:
-            cmd = [w for w in f[6:] if "=" not in w][0]
+            # the program: the last simple command, less exec and assignments
+            last = " ".join(f[6:]).split(";")[-1].split()
+            cmd = [w for w in last if "=" not in w and w != "exec"][0]
+            # nothing hides the program's stderr (and so its failures) from
+            # cron's mail: no pipe into logger, no 2>/dev/null
+            self.assertNotIn("|", " ".join(f[6:]), f)
+            self.assertNotRegex(" ".join(f[6:]), r"2>|&>", f)
             if cmd.startswith("/"):
                 found = os.path.exists(inst.destdir + cmd)
             else:

@@ -377,6 +377,79 @@ test_now_ms(void **state)
 	assert_true(b - a < 5000);
 }
 
+/* Reads a whole small file into out; returns its length. */
+static size_t
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	fclose(f);
+	out[n] = '\0';
+	return n;
+}
+
+/* WAHOOK_LOG=/path: every line is appended to the file; error lines also reach
+ * stderr (what cron mails), info lines do not */
+static void
+test_log_to_file(void **state)
+{
+	char dir[] = "/tmp/wahook-test-log-XXXXXX", path[128], err[256];
+	struct logline l;
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/w.log", dir);
+	assert_int_equal(setenv("WAHOOK_LOG", path, 1), 0);
+	assert_int_equal(log_open("test", err, sizeof(err)), 0);
+	log_begin(&l, "info", "one");
+	assert_int_equal(capture_end(&l), 0);		/* nothing on stderr */
+	log_begin(&l, "error", "two");
+	n = capture_end(&l);
+	assert_string_equal(out, "level=error ev=two\n");
+	assert_int_equal(n, 19);
+	slurp(path);
+	assert_string_equal(out, "level=info ev=one\nlevel=error ev=two\n");
+	/* a second open appends, never truncates */
+	assert_int_equal(log_open("test", err, sizeof(err)), 0);
+	log_begin(&l, "warn", "three");
+	assert_int_equal(capture_end(&l), 0);
+	slurp(path);
+	assert_string_equal(out, "level=info ev=one\nlevel=error ev=two\nlevel=warn ev=three\n");
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(setenv("WAHOOK_LOG", "stderr", 1), 0);
+	assert_int_equal(log_open("test", err, sizeof(err)), 0);
+}
+
+/* values that cannot work are refused naming WAHOOK_LOG, and lines still go
+ * to stderr so the refusal itself is seen */
+static void
+test_log_bad_values(void **state)
+{
+	static const char *bad[] = { "wahook.log", "/nonexistent-dir/w.log", "journal" };
+	char err[256];
+	struct logline l;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(setenv("WAHOOK_LOG", bad[i], 1), 0);
+		err[0] = '\0';
+		assert_int_equal(log_open("test", err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "WAHOOK_LOG"));
+		assert_non_null(strstr(err, bad[i]));
+		log_begin(&l, "info", "still");
+		capture_end(&l);
+		assert_string_equal(out, "level=info ev=still\n");
+	}
+	assert_int_equal(unsetenv("WAHOOK_LOG"), 0);
+	assert_int_equal(log_open("test", err, sizeof(err)), 0);
+}
+
 int
 main(void)
 {
@@ -391,6 +464,8 @@ main(void)
 		cmocka_unit_test(test_set_level_on_a_full_line),
 		cmocka_unit_test(test_log_msg),
 		cmocka_unit_test(test_now_ms),
+		cmocka_unit_test(test_log_to_file),
+		cmocka_unit_test(test_log_bad_values),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
