@@ -235,7 +235,8 @@ uninstall:
 # dpkg-buildpackage (debhelper), built in a copy of the tree under build/deb
 # so that nothing lands beside the clone; then lintian, failing on any error
 # or warning. Installs debhelper, dpkg-dev, fakeroot and lintian if missing.
-deb: deps
+deb:
+	@scripts/deps deb
 	scripts/package
 
 .PHONY: deb
