@@ -22,7 +22,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIBS_FCGI  = $(shell $(PKG_CONFIG) --libs fcgi json-c libcrypto libpq 2>/dev/null || echo -lfcgi -ljson-c -lcrypto -lpq) -pthread
-LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/null || echo -lcurl -ljson-c -lpq -lcrypto) -pthread
+LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/null || echo -lcurl -ljson-c -lpq -lcrypto) -pthread -lm
 
 # modules; each cgi/X.c has cgi/X.h
 COMMON_OBJS = log env db
@@ -31,7 +31,7 @@ DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report re
               child verify
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
-              test_tokens test_reply
+              test_tokens test_reply test_drain_config test_report
 
 obj = $(patsubst %,$(B)/obj/%.o,$(1))
 
@@ -72,9 +72,9 @@ $(B)/test_%: $(B)/obj/test_%.o $(UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FCGI) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # the drainer's unit tests link its pure modules (and libcurl/json-c) instead
-DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens reply)
-$(B)/test_graph $(B)/test_pace $(B)/test_tokens $(B)/test_reply: $(B)/test_%: $(B)/obj/test_%.o \
-    $(DRAIN_UNIT_LINK)
+DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens reply report)
+$(B)/test_graph $(B)/test_pace $(B)/test_tokens $(B)/test_reply $(B)/test_drain_config \
+    $(B)/test_report: $(B)/test_%: $(B)/obj/test_%.o $(DRAIN_UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DRAIN) $(shell $(PKG_CONFIG) --libs cmocka)
 
 units: $(patsubst %,$(B)/%,$(UNIT_TESTS))
@@ -82,7 +82,7 @@ units: $(patsubst %,$(B)/%,$(UNIT_TESTS))
 deps:
 	@scripts/deps
 
-check: deps
+check: deps checksrc
 	$(MAKE) all units
 	WAHOOK_BUILD=$(B) python3 tests/run.py $(TESTS)
 
@@ -96,7 +96,7 @@ clean:
 .PHONY: all units deps check run clean
 -include $(wildcard $(B)/obj/*.d)
 
-# --- proof under fire (owner: fire): fuzz, lint, valgrind, fuzz regressions ---
+# --- fuzz, lint, valgrind, fuzz regressions ---------------------------------
 # The fuzz targets' regression inputs (tests/fuzz/regressions/<target>/) are
 # replayed by `make check` through test_fuzz_<target>: the target built without
 # libFuzzer (tests/fuzz/replay.c supplies main) in the ordinary or SAN=1 build.
@@ -108,7 +108,8 @@ $(FUZZ_REPLAY): $(B)/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(UNIT
 units: $(FUZZ_REPLAY)
 
 # `make fuzz`: libFuzzer (clang, Debian's libclang-rt-14-dev) with ASan+UBSan,
-# each target for FUZZ_SECONDS, seeded from ../shared/fixtures at run time into
+# each target for FUZZ_SECONDS, seeded from tests/fixtures (and, when a copy sits
+# beside the clone, ../shared/fixtures) by tests/fuzz/seeds.py into
 # build/fuzz/seeds (never the repo). The corpus grows in build/fuzz/corpus; a
 # crash lands in build/fuzz/artifacts/<target>/: copy it to
 # tests/fuzz/regressions/<target>/ once fixed.
@@ -159,12 +160,18 @@ TIDY_CHECKS = -*,clang-analyzer-*,bugprone-*,cert-*,\
 -cert-dcl37-c,-cert-dcl51-cpp,-bugprone-narrowing-conversions,-cert-err33-c,\
 -bugprone-implicit-widening-of-multiplication-result,-clang-analyzer-valist.Uninitialized,\
 -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling
-lint: deps-fire $(B)/gen/ingest_sql.h $(B)/gen/ingest_lean_sql.h
+lint: checksrc deps-fire $(B)/gen/ingest_sql.h $(B)/gen/ingest_lean_sql.h
 	cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
 	    --enable=warning,portability,performance --suppress=missingIncludeSystem \
 	    -D_GNU_SOURCE -Icgi -I$(B)/gen cgi/
 	clang-tidy --quiet --warnings-as-errors='*' --checks='$(TIDY_CHECKS)' \
 	    cgi/*.c -- $(LINT_CFLAGS)
+
+# `make checksrc` (also run by `make lint` and `make check`): a grep that fails
+# on a call of a banned function (sprintf, strcpy, strcat, atoi, strtok, gets,
+# ...; scripts/checksrc lists them with what to use instead).
+checksrc:
+	@scripts/checksrc
 
 # `make valgrind`: every unit binary (ordinary build: valgrind and ASan do not
 # mix) under memcheck; definite and indirect leaks are errors.
@@ -180,7 +187,7 @@ valgrind: deps-fire
 deps-fire:
 	@scripts/deps fire
 
-.PHONY: fuzz lint valgrind deps-fire
+.PHONY: fuzz lint checksrc valgrind deps-fire
 
 # --- install ------------------------------------------------------------------
 # `make install PREFIX=/usr DESTDIR=/tmp/pkg`: the responder where CGI/FastCGI
@@ -241,7 +248,7 @@ deb:
 
 .PHONY: deb
 
-# --- benchmark (owner: bench) -----------------------------------------------
+# --- benchmark ---------------------------------------------------------------
 # `make bench`: installs wrk, pgbench and gnuplot if missing (scripts/deps bench),
 # builds the ordinary (not SAN) binaries and the null FastCGI responder
 # (tests/bench/null_fcgi.c, the web stack's ceiling), then runs scripts/bench:

@@ -60,7 +60,8 @@ config_load(struct config *c, char *err, size_t errlen)
 	if (env_secret("WAHOOK_VERIFY_TOKEN", &c->token_storage_, err, errlen) == -1)
 		goto fail;
 	c->verify_token = c->token_storage_;
-	c->db = env_string("WAHOOK_DB", "");
+	if (env_conninfo("WAHOOK_DB", &c->db, err, errlen) == -1)
+		goto fail;
 	if (env_long("WAHOOK_MAX_BODY", CONFIG_DEFAULT_MAX_BODY, 1024,
 	    256L * 1024 * 1024, &max_body, err, errlen) == -1)
 		goto fail;

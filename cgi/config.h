@@ -34,8 +34,10 @@ struct config {
 };
 
 /*
- * Fills *c from WAHOOK_APP_SECRET[_FILE], WAHOOK_VERIFY_TOKEN[_FILE], WAHOOK_DB,
- * WAHOOK_MAX_BODY, WAHOOK_DB_TIMEOUT, WAHOOK_BODY_TIMEOUT and WAHOOK_BODY_MIN_RATE. Returns 0, or -1 with a message naming the variable in err
+ * Fills *c from WAHOOK_APP_SECRET[_FILE], WAHOOK_VERIFY_TOKEN[_FILE], WAHOOK_DB
+ * (checked with PQconninfoParse, not connected to), WAHOOK_MAX_BODY,
+ * WAHOOK_DB_TIMEOUT, WAHOOK_BODY_TIMEOUT and WAHOOK_BODY_MIN_RATE (the names of
+ * env_names_fcgi). Returns 0, or -1 with a message naming the variable in err
  * (the caller prints it and exits 2). Free with config_free().
  */
 int	config_load(struct config *c, char *err, size_t errlen)

@@ -132,7 +132,8 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 	const char *p;
 
 	memset(c, 0, sizeof(*c));
-	c->db = env_string("WAHOOK_DB", "");
+	if (env_conninfo("WAHOOK_DB", &c->db, err, errlen) == -1)
+		goto fail;
 	if (env_secret("WAHOOK_ACCESS_TOKEN", &c->token, err, errlen) == -1)
 		goto fail;
 	p = env_string("WAHOOK_ACCESS_TOKENS_FILE", NULL);

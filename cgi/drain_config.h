@@ -52,7 +52,8 @@ struct drain_config {
 };
 
 /*
- * Fills *c from the environment. need_token: 1 when the run will call the Graph
+ * Fills *c from the environment (the names of env_names_drain; WAHOOK_DB is
+ * checked with PQconninfoParse, not connected to). need_token: 1 when the run will call the Graph
  * API (a missing token is then an error). Returns 0, or -1 with a message that
  * names the variable in err (the caller prints it and exits 2); the message never
  * holds the token. Free with drain_config_free().

@@ -1,8 +1,13 @@
 /*
  * env.c - configuration readers (see env.h). Strict parsing: "10x", " 10",
  * "1e3" for an integer, out-of-range values all fail with the variable's name.
+ * The tables of known names live here, the one place both programs link, so
+ * that each program can tell the other's variables from a typo.
  */
 #include "env.h"
+#include "log.h"
+
+#include <libpq-fe.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -167,4 +172,122 @@ env_free_secret(char *s)
 	for (volatile char *p = s; *p != '\0'; p++)
 		*p = '\0';
 	free(s);
+}
+
+int
+env_conninfo(const char *name, const char **out, char *err, size_t errlen)
+{
+	const char *v = env_string(name, "");
+	PQconninfoOption *opts = NULL;
+	char *perr = NULL, kw[41];
+	const char *p, *q;
+	size_t n;
+
+	*out = v;
+	if (*v == '\0')
+		return 0;
+	if ((opts = PQconninfoParse(v, &perr)) != NULL) {
+		PQconninfoFree(opts);
+		return 0;
+	}
+	/*
+	 * libpq's reason may quote a piece of the value ("missing "=" after
+	 * "...""): pass on only the name of an unknown keyword, when it looks like
+	 * one (lower-case letters and '_'), which is what a typo gives.
+	 */
+	kw[0] = '\0';
+	if (perr != NULL && strncmp(perr, "invalid connection option \"", 27) == 0) {
+		p = perr + 27;
+		q = strchr(p, '"');
+		n = q != NULL ? (size_t)(q - p) : 0;
+		if (n > 0 && n < sizeof(kw) && strspn(p, "abcdefghijklmnopqrstuvwxyz_") == n) {
+			memcpy(kw, p, n);
+			kw[n] = '\0';
+		}
+	}
+	if (kw[0] != '\0')
+		snprintf(err, errlen, "%s: unknown connection keyword \"%s\" (see the "
+		    "libpq keywords: host, port, dbname, user, ...)", name, kw);
+	else if (perr == NULL)
+		snprintf(err, errlen, "%s: out of memory parsing the connection string",
+		    name);
+	else
+		snprintf(err, errlen, "%s: not a valid libpq connection string (want "
+		    "key=value pairs or a postgresql:// URI; the value is not shown, it "
+		    "may hold a password)", name);
+	PQfreemem(perr);
+	return -1;
+}
+
+const char *const env_names_fcgi[] = {
+	"WAHOOK_APP_SECRET", "WAHOOK_APP_SECRET_FILE", "WAHOOK_VERIFY_TOKEN",
+	"WAHOOK_VERIFY_TOKEN_FILE", "WAHOOK_DB", "WAHOOK_MAX_BODY", "WAHOOK_DB_TIMEOUT",
+	"WAHOOK_BODY_TIMEOUT", "WAHOOK_BODY_MIN_RATE", NULL
+};
+
+const char *const env_names_drain[] = {
+	"WAHOOK_DB", "WAHOOK_ACCESS_TOKEN", "WAHOOK_ACCESS_TOKEN_FILE",
+	"WAHOOK_ACCESS_TOKENS_FILE", "WAHOOK_GRAPH_URL", "WAHOOK_REPLY_TEXT", "WAHOOK_TYPING", "WAHOOK_CONCURRENCY",
+	"WAHOOK_MAX_RPS", "WAHOOK_RETRY_MIN", "WAHOOK_RETRY_MAX", "WAHOOK_MAX_ATTEMPTS",
+	"WAHOOK_MAX_AGE", "WAHOOK_LEASE", "WAHOOK_HTTP_TIMEOUT", NULL
+};
+
+const char *const env_names_scripts[] = {
+	"WAHOOK_SQL_DIR", "WAHOOK_RETENTION_DAYS", "WAHOOK_PORT", "WAHOOK_SECRET_FILE",
+	NULL
+};
+
+static int
+known_name(const char *const *const *known, const char *name, size_t n)
+{
+	const char *const *t;
+
+	for (; *known != NULL; known++)
+		for (t = *known; *t != NULL; t++)
+			if (strlen(*t) == n && strncmp(*t, name, n) == 0)
+				return 1;
+	return 0;
+}
+
+size_t
+env_unknown(char *const *envp, const char *const *const *known,
+    void (*warn)(const char *name, void *ctx), void *ctx)
+{
+	char name[128];
+	size_t n, found = 0;
+	const char *eq;
+
+	for (; envp != NULL && *envp != NULL; envp++) {
+		if (strncmp(*envp, "WAHOOK_", 7) != 0)
+			continue;
+		eq = strchr(*envp, '=');
+		n = eq != NULL ? (size_t)(eq - *envp) : strlen(*envp);
+		if (known_name(known, *envp, n))
+			continue;
+		if (n >= sizeof(name))
+			n = sizeof(name) - 1;
+		memcpy(name, *envp, n);
+		name[n] = '\0';
+		warn(name, ctx);
+		found++;
+	}
+	return found;
+}
+
+static void
+warn_unknown(const char *name, void *ctx)
+{
+	struct logline l;
+
+	(void)ctx;
+	log_begin(&l, "warn", "config");
+	log_str(&l, "msg", "unknown variable ignored (a typo?)");
+	log_str(&l, "var", name);
+	log_end(&l);
+}
+
+size_t
+env_warn_unknown(char *const *envp, const char *const *const *known)
+{
+	return env_unknown(envp, known, warn_unknown, NULL);
 }

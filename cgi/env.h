@@ -39,4 +39,40 @@ int	env_double(const char *name, double def, double min, double max,
 /* Overwrites and frees a secret (NULL is fine). */
 void	env_free_secret(char *);
 
+/*
+ * Reads NAME as a libpq connection string (key=value pairs or a postgresql://
+ * URI) and checks it with PQconninfoParse, so that a typo such as "dbnam=" is
+ * a configuration error at start, not a 503 on every request. Unset or empty
+ * gives "" (libpq's PG* defaults). Returns 0 with *out pointing into the
+ * environment, or -1 with a reason naming NAME in err. The reason never holds
+ * the value or a piece of it (a conninfo may hold a password): at most the name
+ * of an unknown keyword.
+ */
+int	env_conninfo(const char *name, const char **out, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/*
+ * The WAHOOK_* names each program reads, NULL-terminated: one table per program,
+ * and one for the operator scripts shipped beside them (migrate, prune, run,
+ * sample-webhook). A name in any of them is not a typo: one environment file may
+ * serve both programs and the scripts.
+ */
+extern const char *const env_names_fcgi[];
+extern const char *const env_names_drain[];
+extern const char *const env_names_scripts[];
+
+/*
+ * Calls warn(name, ctx) for each variable in the environment (envp, e.g.
+ * environ) whose name starts with WAHOOK_ and is in none of the NULL-terminated
+ * tables in known (itself NULL-terminated): a typo such as
+ * WAHOOK_APP_SECRETFILE, which would otherwise be ignored without a word. name
+ * is NUL-terminated, truncated to 127 bytes. Returns the number of such names.
+ */
+size_t	env_unknown(char *const *envp, const char *const *const *known,
+	    void (*warn)(const char *name, void *ctx), void *ctx);
+
+/* env_unknown() with one logfmt warning per name: level=warn ev=config
+ * msg="unknown variable ignored (a typo?)" var=NAME. */
+size_t	env_warn_unknown(char *const *envp, const char *const *const *known);
+
 #endif

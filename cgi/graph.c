@@ -3,7 +3,7 @@
  * Each slot owns one easy handle, reused call after call; the multi handle's
  * connection cache is what keeps connections to Meta warm. Answers are read
  * into a capped buffer; classification looks at the status and error.code only
- * (FACTS.md: "Decide on code, never on the message text").
+ * (never on the message text: doc/graph-api.md, "Errors").
  */
 #include "graph.h"
 #include "tokens.h"
@@ -173,7 +173,7 @@ is_transient_code(long code)
 	return 0;
 }
 
-/* FACTS.md's permanent column: final whatever the status says */
+/* doc/graph-api.md's permanent class: final whatever the status says */
 static int
 is_permanent_code(long code)
 {

@@ -28,7 +28,7 @@ enum graph_step {
 	GRAPH_REPLY		/* send the reply text (step 2) */
 };
 
-/* FACTS.md's table: decided on HTTP status and error.code, never on text. */
+/* doc/graph-api.md's table: decided on HTTP status and error.code, never on text. */
 enum graph_class {
 	GRAPH_OK,
 	GRAPH_TRANSIENT,	/* retry with backoff */
@@ -105,7 +105,7 @@ int	graph_running(const struct graph *);
  * NULL/0, need not be JSON). Fills r (code, subcode, msg, rate_limited,
  * reply_id for a successful reply) and returns r->cls. Known codes decide before
  * the status (131056, then auth, then transient codes or is_transient, then
- * FACTS.md's permanent codes); otherwise 5xx/429/408 and odd statuses are
+ * doc/graph-api.md's permanent codes); otherwise 5xx/429/408 and odd statuses are
  * transient and other 4xx permanent. A 2xx reply answer
  * without messages[0].id is GRAPH_PERMANENT: Meta may have accepted it, and
  * sending it again could answer twice. Pure; exposed for the unit tests.
@@ -114,7 +114,7 @@ enum graph_class graph_classify(enum graph_step step, long http, const char *bod
 	    size_t len, struct graph_result *r);
 
 /*
- * The request bodies, exactly as FACTS.md shows, built with json-c (so every
+ * The request bodies, exactly as doc/graph-api.md shows, built with json-c (so every
  * string is escaped). Return a malloc'd NUL-terminated string the caller frees,
  * or NULL when out of memory.
  */

@@ -1,7 +1,7 @@
 /*
  * outbox.c - the drainer's statements (see outbox.h). The claim is one
  * statement: a MATERIALIZED CTE picks due head rows FOR UPDATE SKIP LOCKED
- * (FACTS.md: the queue pattern that survives several consumers), and the
+ * (doc/postgresql.md: the queue pattern that survives several consumers), and the
  * UPDATE around it sets the lease and a fresh claim token. A connection that
  * dies between statements is reopened once; every write is keyed by the claim
  * token, so repeating one after a reconnect is harmless.
@@ -136,12 +136,23 @@ static const struct stmt stmts[] = {
 	  "  (SELECT count(*) FROM wa_outbox WHERE state = 'done'"
 	  "     AND done_at > now() - interval '1 hour'),"
 	  "  coalesce(extract(epoch FROM now() - p.oldest)::float8, 0)"
+	  "  , p.queued"
 	  " FROM (SELECT count(*) AS n,"
-	  "   count(*) FILTER (WHERE next_attempt_at <= now()) AS due,"
-	  "   count(*) FILTER (WHERE next_attempt_at > now()) AS retrying,"
-	  "   count(*) FILTER (WHERE lease_until > now()) AS leased,"
+	  "   count(*) FILTER (WHERE NOT leased AND next_attempt_at <= now() AND head) AS due,"
+	  "   count(*) FILTER (WHERE NOT leased AND next_attempt_at > now()) AS retrying,"
+	  "   count(*) FILTER (WHERE leased) AS leased,"
+	  "   count(*) FILTER (WHERE NOT leased AND next_attempt_at <= now() AND NOT head)"
+	  "     AS queued,"
 	  "   min(received_at) AS oldest"
-	  "   FROM wa_outbox WHERE state = 'pending') p" },
+	  "   FROM (SELECT o.next_attempt_at, o.received_at,"
+	  "     coalesce(o.lease_until > now(), false) AS leased,"
+	  /* the claim's own test: no earlier pending row in the conversation */
+	  "     NOT EXISTS (SELECT 1 FROM wa_outbox e"
+	  "       WHERE e.state = 'pending' AND e.phone_number_id = o.phone_number_id"
+	  "         AND e.sender = o.sender"
+	  "         AND (e.wa_timestamp, e.received_at, e.position, e.message_id)"
+	  "           < (o.wa_timestamp, o.received_at, o.position, o.message_id)) AS head"
+	  "     FROM wa_outbox o WHERE o.state = 'pending') x) p" },
 	{ "refused", 1,
 	  "SELECT phone_number_id, count(*), count(*) OVER () FROM wa_outbox"
 	  " WHERE state = 'pending' GROUP BY phone_number_id"
@@ -566,6 +577,7 @@ outbox_stats(struct outbox *ob, struct outbox_stats *st)
 		st->dead = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
 		st->done_hour = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
 		st->oldest_age = strtod(PQgetvalue(r, 0, 6), NULL);
+		st->queued = strtoll(PQgetvalue(r, 0, 7), NULL, 10);
 	}
 	PQclear(r);
 	if ((r = run(ob, "refused", 1, prefix, PGRES_TUPLES_OK)) == NULL)

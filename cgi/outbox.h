@@ -54,10 +54,14 @@ struct outbox_refused {
 };
 
 struct outbox_stats {
+	/* pending = due + queued + retrying + leased */
 	long long	pending;	/* state 'pending' */
-	long long	due;		/* pending and next_attempt_at <= now */
-	long long	retrying;	/* pending, waiting for a retry (next_attempt_at > now) */
-	long long	leased;		/* pending and held by a drainer now */
+	long long	due;		/* what a drainer would claim now: not leased,
+					   next_attempt_at <= now, head of its conversation */
+	long long	queued;		/* not leased, next_attempt_at <= now, behind an
+					   earlier pending row of its conversation */
+	long long	retrying;	/* not leased, waiting for a retry (next_attempt_at > now) */
+	long long	leased;		/* held by a drainer now */
 	long long	dead;
 	long long	done_hour;	/* done in the last hour */
 	double		oldest_age;	/* seconds since the oldest pending row arrived; 0 if none */

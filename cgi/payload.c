@@ -2,7 +2,7 @@
  * payload.c - the webhook walker (see payload.h). Strict on what we store
  * (ids, senders, timestamps must be well-typed, else the body is quarantined),
  * lenient on what we pass through (unknown types, unknown fields, extra keys).
- * FACTS.md: every entry, every change, every message; `from` may be a
+ * doc/meta-webhooks.md: every entry, every change, every message; `from` may be a
  * business-scoped user id; timestamps are seconds as strings.
  */
 #include "payload.h"
@@ -154,7 +154,8 @@ payload_classify(const char *type, const char *sender, const char *display,
 {
 	if (is_echo_field)
 		return PAYLOAD_ECHO;
-	/* FACTS.md echo loop: our own number's messages must never be answered */
+	/* the echo loop (doc/meta-webhooks.md): our own number's messages must
+	 * never be answered */
 	if (display != NULL && sender != NULL && all_phone_chars(sender) &&
 	    all_phone_chars(display) && digits_equal(sender, display))
 		return PAYLOAD_ECHO;
@@ -424,7 +425,7 @@ walk_change(struct payload *p, struct where *w, struct json_object *change)
 		if ((r = walk_statuses(p, w, list)) != PAYLOAD_OK)
 			return r;
 	}
-	/* value-level errors[] (FACTS.md): nothing to answer, keep them raw */
+	/* value-level errors[] (doc/meta-webhooks.md): nothing to answer, keep them raw */
 	if (get_obj(value, "errors", json_type_array) != NULL)
 		return add_event(p, w);
 	return PAYLOAD_OK;

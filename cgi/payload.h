@@ -87,7 +87,7 @@ struct payload {
 /*
  * Parses len bytes of body into p (which the caller zeroes once and may reuse:
  * list storage is kept between calls). Checks strict JSON, valid UTF-8, nesting
- * and the shapes FACTS.md describes; any message without a usable id, from,
+ * and the shapes doc/meta-webhooks.md describes; any message without a usable id, from,
  * timestamp or type makes the whole body PAYLOAD_UNUSABLE, so nothing is half
  * stored. On PAYLOAD_OK the lists are filled, classified, and in-body
  * duplicates flagged. Always call payload_reset() (or payload_free()) after.

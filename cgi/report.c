@@ -5,6 +5,8 @@
  */
 #include "report.h"
 
+#include <math.h>
+
 int
 report_status(FILE *f, const struct outbox_stats *st)
 {
@@ -12,6 +14,7 @@ report_status(FILE *f, const struct outbox_stats *st)
 
 	fprintf(f, "pending              %lld\n", st->pending);
 	fprintf(f, "  due now            %lld\n", st->due);
+	fprintf(f, "  queued behind head %lld\n", st->queued);
 	fprintf(f, "  waiting for retry  %lld\n", st->retrying);
 	fprintf(f, "  claimed (leased)   %lld\n", st->leased);
 	fprintf(f, "dead                 %lld\n", st->dead);
@@ -26,10 +29,30 @@ report_status(FILE *f, const struct outbox_stats *st)
 	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }
 
+int
+report_number(char *buf, size_t len, double v)
+{
+	int n;
+
+	if (isnan(v))
+		n = snprintf(buf, len, "NaN");
+	else if (isinf(v))
+		n = snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
+	else if (v == floor(v) && fabs(v) < 9007199254740992.0)	/* 2^53: exact */
+		n = snprintf(buf, len, "%.0f", v);
+	else
+		n = snprintf(buf, len, "%.3f", v);
+	return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
 static void
 gauge(FILE *f, const char *name, const char *help, double v)
 {
-	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+	char num[64];
+
+	if (report_number(num, sizeof(num), v) == -1)
+		snprintf(num, sizeof(num), "NaN");
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", name, help, name, name, num);
 }
 
 /* A Prometheus label value: backslash, double quote and newline escaped. */
@@ -53,8 +76,10 @@ report_metrics(FILE *f, const struct outbox_stats *st)
 
 	gauge(f, "wahook_outbox_pending", "Outbox rows still owed a mark-read or a reply.",
 	    (double)st->pending);
-	gauge(f, "wahook_outbox_due", "Pending rows whose next attempt is due now.",
-	    (double)st->due);
+	gauge(f, "wahook_outbox_due", "Pending rows a drainer would claim now (due, not "
+	    "claimed, first in their conversation).", (double)st->due);
+	gauge(f, "wahook_outbox_queued", "Pending rows waiting behind an earlier row of "
+	    "their conversation.", (double)st->queued);
 	gauge(f, "wahook_outbox_retrying", "Pending rows waiting for a retry after a "
 	    "failed Graph API call.", (double)st->retrying);
 	gauge(f, "wahook_outbox_leased", "Pending rows claimed by a running drainer.",

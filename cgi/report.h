@@ -6,12 +6,21 @@
 #ifndef WAHOOK_REPORT_H
 #define WAHOOK_REPORT_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "outbox.h"
 
 /* Writes the human-readable status to f. Returns 0, or -1 when writing failed. */
 int	report_status(FILE *f, const struct outbox_stats *st);
+
+/*
+ * Formats a sample value for the exposition format: whole numbers (below 2^53)
+ * without a fraction, others with three decimals (no "2.3302429999999998"),
+ * NaN and +Inf/-Inf as Prometheus spells them. Returns 0, or -1 when buf is
+ * too small.
+ */
+int	report_number(char *buf, size_t len, double v);
 
 /* Writes every gauge with # HELP and # TYPE lines. Returns 0, or -1 when writing
  * failed. */

@@ -2,8 +2,8 @@
  * store.c - the ingest statement (see store.h). C hands PostgreSQL parallel
  * arrays (text-format array literals, one per column) plus the raw body once;
  * each stored jsonb object is taken from the body by its path, so nothing is
- * re-serialised and numbers stay as Meta wrote them. No NOTIFY here: FACTS.md
- * measured it cutting commit throughput 4x; the drainer polls instead.
+ * re-serialised and numbers stay as Meta wrote them. No NOTIFY here: it
+ * serialises every commit (doc/postgresql.md); the drainer polls instead.
  */
 #include "store.h"
 #include "db.h"
@@ -333,6 +333,16 @@ store_quarantine(struct store *s, const char *reason, const char *body, size_t l
 	PQclear(r);
 	/* a refused quarantine insert (not valid UTF-8 reason?) must not be a 200 */
 	return res == STORE_OK ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+int
+store_connect(struct store *s, char *err, size_t errlen)
+{
+	if (db_connect(s->db, 0) != DB_OK) {
+		snprintf(err, errlen, "store: %s", db_error(s->db));
+		return -1;
+	}
+	return 0;
 }
 
 void

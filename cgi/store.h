@@ -48,6 +48,15 @@ enum store_result store_quarantine(struct store *, const char *reason,
 	    const char *body, size_t len, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
+/*
+ * Connects now (and prepares the statements) instead of at the first request,
+ * so that a database that cannot be reached, a role that may not log in or
+ * migrations not applied show in the log at start. Returns 0, or -1 with the
+ * reason in err; either way the store stays usable (the next call reconnects).
+ */
+int	store_connect(struct store *, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
 /* Closes the connection and frees the store (NULL is fine). */
 void	store_free(struct store *);
 

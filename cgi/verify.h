@@ -1,7 +1,7 @@
 /*
  * verify.h - the two checks that stand between the internet and the database:
- * the X-Hub-Signature-256 HMAC over the raw body (FACTS.md: never over a
- * re-serialisation) and the GET verify token. Both compare in constant time.
+ * the X-Hub-Signature-256 HMAC over the raw body (never over a
+ * re-serialisation: doc/meta-webhooks.md, "The signature") and the GET verify token. Both compare in constant time.
  */
 #ifndef WAHOOK_VERIFY_H
 #define WAHOOK_VERIFY_H

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "drain_config.h"
+#include "env.h"
 #include "log.h"
 #include "outbox.h"
 #include "report.h"
@@ -32,6 +34,12 @@ on_signal(int sig)
 	stop_requested = 1;
 }
 
+/* a variable of the responder or of the scripts is not a typo: one
+ * environment file may serve them all */
+static const char *const *const known_names[] = {
+	env_names_drain, env_names_fcgi, env_names_scripts, NULL
+};
+
 static const char usage[] =
 "usage: wahook-drain                     mark read and answer every due outbox row, exit\n"
 "       wahook-drain --for SECONDS       keep draining that long, polling every 50 ms\n"
@@ -45,7 +53,7 @@ static const char usage[] =
 "WAHOOK_REPLY_URL_SECRET[_FILE], WAHOOK_REPLY, WAHOOK_REPLY_TIMEOUT,\n"
 "WAHOOK_REPLY_WINDOW, WAHOOK_TYPING, WAHOOK_CONCURRENCY,\n"
 "WAHOOK_MAX_RPS, WAHOOK_RETRY_MIN, WAHOOK_RETRY_MAX, WAHOOK_MAX_ATTEMPTS,\n"
-"WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT); see README.md.\n"
+"WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT); see wahook-drain(8).\n"
 "Exit: 0 nothing left pending, 1 rows left for a later run, 2 bad configuration\n"
 "or usage, 3 the Graph API refused the access token, 4 the database failed.\n";
 
@@ -56,6 +64,20 @@ bad_usage(const char *why)
 
 	log_begin(&l, "error", "usage");
 	log_str(&l, "msg", why);
+	log_end(&l);
+	fputs(usage, stderr);
+	return DRAIN_CONFIG;
+}
+
+/* bad_usage() naming the argument (escaped by the log: it came from outside) */
+static int
+bad_usage_arg(const char *why, const char *arg)
+{
+	struct logline l;
+
+	log_begin(&l, "error", "usage");
+	log_str(&l, "msg", why);
+	log_str(&l, "arg", arg);
 	log_end(&l);
 	fputs(usage, stderr);
 	return DRAIN_CONFIG;
@@ -92,7 +114,7 @@ parse_args(int argc, char **argv, enum mode *mode, double *for_s, int *first_id)
 			    *for_s <= 0 || *for_s > FOR_MAX_S)
 				return bad_usage("--for: want seconds, more than 0 and at most 86400");
 		} else
-			return bad_usage("unknown argument");
+			return bad_usage_arg("unknown argument", argv[i]);
 	}
 	return 0;
 }
@@ -159,10 +181,14 @@ main(int argc, char **argv)
 		log_end(&l);
 		return DRAIN_CONFIG;
 	}
+	env_warn_unknown(environ, known_names);
 	install_signals();
+	/* unlike the responder, which waits for the database and answers 503,
+	 * a drainer run without its database has nothing to do: exit 4, loudly */
 	if ((ob = outbox_open(cfg.db, err, sizeof(err))) == NULL) {
 		log_begin(&l, "error", "db");
-		log_str(&l, "msg", err);
+		log_str(&l, "msg", "cannot use the database of WAHOOK_DB");
+		log_str(&l, "error", err);
 		log_end(&l);
 		rc = DRAIN_DB;
 		goto done;

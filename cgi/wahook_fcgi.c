@@ -8,6 +8,7 @@
  * SIGTERM/SIGUSR1 always let it finish; they are delivered at the next accept.
  */
 #include "config.h"
+#include "env.h"
 #include "http.h"
 #include "log.h"
 #include "store.h"
@@ -23,6 +24,12 @@
 #include <fcgiapp.h>
 
 static volatile sig_atomic_t stopping;
+
+/* a variable of the drainer or of the scripts is not a typo: one environment
+ * file may serve them all */
+static const char *const *const known_names[] = {
+	env_names_fcgi, env_names_drain, env_names_scripts, NULL
+};
 
 /*
  * systemd socket activation (sd_listen_fds(3) protocol, without libsystemd):
@@ -157,6 +164,28 @@ serve_cgi(struct http_state *st)
 	return 0;
 }
 
+/*
+ * A FastCGI responder connects at start, so that a database it cannot use
+ * (down, a role that may not log in, no migrations) is a warning in the log
+ * before the first webhook, not only a 503 then. Not an exit: the database may
+ * come up later, and each request reconnects. (A CGI process serves one
+ * request, which connects anyway.)
+ */
+static void
+warn_if_db_down(struct http_state *st)
+{
+	char err[512];
+	struct logline l;
+
+	if (store_connect(st->store, err, sizeof(err)) == 0)
+		return;
+	log_begin(&l, "warn", "db");
+	log_str(&l, "msg", "cannot use the database of WAHOOK_DB at start; "
+	    "answering 503 and reconnecting per request until it works");
+	log_str(&l, "error", err);
+	log_end(&l);
+}
+
 static int
 serve_fastcgi(struct http_state *st)
 {
@@ -190,6 +219,7 @@ serve_fastcgi(struct http_state *st)
 	log_int(&l, "secrets", (long long)st->cfg->nsecrets);
 	log_int(&l, "max_body", (long long)st->cfg->max_body);
 	log_end(&l);
+	warn_if_db_down(st);
 
 	while (!stopping) {
 		sigprocmask(SIG_SETMASK, &old, NULL);	/* signals may land only here */
@@ -231,6 +261,7 @@ main(void)
 		return 2;
 	}
 	st.cfg = &cfg;
+	env_warn_unknown(environ, known_names);
 	if ((st.store = store_new(cfg.db, cfg.db_timeout)) == NULL) {
 		log_msg("error", "start", "out of memory");
 		config_free(&cfg);

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import unittest
@@ -39,7 +40,10 @@ def run_units(filters):
                            cwd=ROOT, timeout=300)
         seen = 0
         for line in r.stdout.splitlines():
-            if line.startswith("ok "):
+            if line.startswith("# extra:"):
+                # what an optional extra check found (or that it had nothing to check)
+                print("note unit/%s: %s" % (name, line[2:]))
+            elif line.startswith("ok "):
                 passed += 1
                 seen += 1
                 print("ok   unit/%s: %s" % (name, line.split(" - ", 1)[-1]))
@@ -59,8 +63,14 @@ def run_units(filters):
 class Result(unittest.TestResult):
     t0 = 0.0
 
+    def __init__(self):
+        super().__init__()
+        self.started = set()
+        self.setup_failed = []      # descriptions of failed setUpModule/setUpClass
+
     def startTest(self, test):
         super().startTest(test)
+        self.started.add(test.id())
         self.t0 = time.monotonic()
 
     def _line(self, word, test):
@@ -74,14 +84,26 @@ class Result(unittest.TestResult):
 
     def _fail(self, test, err):
         global failed
+        text = "".join(traceback.format_exception(*err))
+        if isinstance(test, unittest.suite._ErrorHolder) and \
+                test.description.startswith("setUp"):
+            # not a test: the tests it kept from running are counted by run_suite()
+            self.setup_failed.append(test.description)
+            print("FAIL %s\n%s" % (test.description, text), flush=True)
+            failures.append("%s\n%s" % (test.description, text))
+            return
         failed += 1
         self._line("FAIL", test)
-        text = "".join(traceback.format_exception(*err))
         failures.append("%s\n%s" % (test.id(), text))
         print(text, flush=True)
 
     addFailure = _fail
     addError = _fail
+
+    def addSubTest(self, test, subtest, err):
+        # unittest's default only records it: a failed subtest must count
+        if err is not None:
+            self._fail(subtest, err)
 
     def addSkip(self, test, reason):
         # a skipped test proves nothing: count it as a failure so CI sees it
@@ -96,35 +118,53 @@ def flatten(suite):
             yield t
 
 
+def run_suite(tests):
+    """Runs tests. A failed setUpModule or setUpClass runs none of the tests
+    behind it: each of those counts as failed, so the closing line adds up to
+    every test selected."""
+    global failed
+    r = Result()
+    unittest.TestSuite(tests).run(r)
+    for t in tests:
+        if t.id() not in r.started:
+            failed += 1
+            why = "not run: %s failed" % ", ".join(r.setup_failed or ["its set-up"])
+            print("FAIL %s (%s)" % (t.id(), why), flush=True)
+            failures.append("%s %s" % (t.id(), why))
+
+
 def run_integration(filters):
+    global failed
     loader = unittest.TestLoader()
     for path in sorted(glob.glob(os.path.join(ROOT, "tests", "integration", "test_*.py"))):
         mod = os.path.basename(path)[:-3]
-        suite = loader.loadTestsFromName(mod)
-        tests = [t for t in flatten(suite) if want(t.id(), filters)]
-        if not tests:
+        try:
+            suite = loader.loadTestsFromName(mod)
+        except Exception:       # noqa: BLE001 - a module that cannot load is one failure
+            failed += 1
+            text = traceback.format_exc()
+            print("FAIL %s: cannot load\n%s" % (mod, text), flush=True)
+            failures.append("%s: cannot load\n%s" % (mod, text))
             continue
-        # errors in setUpModule/setUpClass arrive through addError too
-        unittest.TestSuite(tests).run(Result())
+        tests = [t for t in flatten(suite) if want(t.id(), filters)]
+        if tests:
+            run_suite(tests)
 
 
 def sanitizer_setup():
     """For a SAN=1 build (WAHOOK_BUILD=build/san): every ASan, LSan and UBSan
     report of any process the suite starts - units, responders under a web
-    server, drainers - is written to BUILD/san-reports/, which
+    server, drainers - is written to a directory that
     sanitizer_reports() reads at the end: a report anywhere fails the run, even
     from a process whose exit status no test looks at. Leaks are checked
     (detect_leaks=1) at every orderly exit; a process killed by a signal (SIGKILL
     in the fault tests) runs no leak check at all, so it cannot report one.
-    The directory is world-writable (sticky): servers may run their FastCGI
-    children as another user."""
+    The directory is a world-writable (sticky) temp dir, not one in the clone:
+    servers run their FastCGI children as another user, who cannot reach a
+    clone in a 0700 home. It is removed at the end unless it holds a report."""
     if os.path.basename(os.path.normpath(BUILD)) != "san":
         return None
-    d = os.path.join(BUILD, "san-reports")
-    if os.path.isdir(d):
-        for f in os.listdir(d):
-            os.unlink(os.path.join(d, f))
-    os.makedirs(d, exist_ok=True)
+    d = tempfile.mkdtemp(prefix="wahook-san-reports-")
     os.chmod(d, 0o1777)
     for var, opts in (
         ("ASAN_OPTIONS", "detect_leaks=1:halt_on_error=1:abort_on_error=0:"
@@ -165,6 +205,8 @@ def sanitizer_reports(d):
         failures.append("sanitizer report in %s\n%s" % (f, text))
         print("FAIL sanitizer report in %s:\n%s" % (f, text), flush=True)
     print("sanitizers: %d report(s)" % len(found))
+    if not os.listdir(d):
+        os.rmdir(d)
 
 
 def run_at_end(filters):
@@ -173,7 +215,7 @@ def run_at_end(filters):
     h = sys.modules.get("harness")
     tests = [t for t in getattr(h, "AT_END", []) if want(t.id(), filters)]
     if tests:
-        unittest.TestSuite(tests).run(Result())
+        run_suite(tests)
 
 
 def main():

@@ -2,7 +2,7 @@
 """bench.py - `make bench`: wahook's figures side by side with the machine's limits.
 
 One run on one box, loopback only, every process started through harness.spawn and
-stopped by pid. The phases (issue 5):
+stopped by pid. The phases:
 
   1. responder: wrk -> nginx (examples/nginx.conf's server block) -> N wahook.fcgi
      processes sharing one unix socket (as spawn-fcgi -F N or systemd socket
@@ -64,7 +64,7 @@ DRAIN_CONCURRENCY = 16
 LATENCY_SAMPLES = 40 if QUICK else 100
 RECLEN = 1280                 # fixed record length of the wrk body file
 
-# the targets of issue 5
+# the performance targets (README, "Performance")
 T_VS_PGBENCH = 0.6
 T_P99_MS = 5.0
 T_BATCH_MS = 100.0
@@ -635,7 +635,7 @@ def report(R):
     w("| p99 ms | " + " | ".join("%.2f" % r["p99_ms"] for r in R["null"]) + " |")
     w("| load (1 min) | " + " | ".join(r["load"].split()[0] for r in R["null"]) + " |")
     w("")
-    w("### Against the targets of issue 5\n")
+    w("### Against the performance targets\n")
     w("| # | figure | measured | target / limit | verdict | load (1 min) |")
     w("|---|---|---:|---|---|---|")
     first_target = len(L)

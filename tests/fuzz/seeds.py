@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""seeds.py OUTDIR - writes the fuzzers' seed corpora from ../shared/fixtures into
-OUTDIR/payload and OUTDIR/verify (a build dir: seeds never go into the repo).
-payload: every pywa body as Meta writes it, plus the Meta-signed body.
-verify: "secrets\\nheader\\nbody" for the Meta-signed request and each pywa body
+"""seeds.py OUTDIR - writes the fuzzers' seed corpora from the project's fixtures
+(tests/fixtures) into OUTDIR/payload and OUTDIR/verify (a build dir: seeds never go
+into the repo), adding pywa's bodies and Meta's signed request when a copy sits
+beside the clone (../shared/fixtures), and says which.
+payload: every fixture body as Meta writes it, plus the signed bodies.
+verify: "secrets\\nheader\\nbody" for each signed request and every fourth body
 signed with a test secret, plus a few near misses."""
 import os
 import sys
@@ -13,13 +15,6 @@ import harness  # noqa: E402
 out = sys.argv[1]
 for d in ("payload", "verify"):
     os.makedirs(os.path.join(out, d), exist_ok=True)
-ms = os.path.join(harness.FIXTURES, "meta-signed")
-with open(os.path.join(ms, "body.json"), "rb") as f:
-    meta_body = f.read()
-with open(os.path.join(ms, "app-secret")) as f:
-    meta_secret = f.read().strip()
-with open(os.path.join(ms, "x-hub-signature-256")) as f:
-    meta_sig = f.read().strip()
 
 
 def put(kind, name, data):
@@ -27,15 +22,35 @@ def put(kind, name, data):
         f.write(data)
 
 
-put("payload", "meta-signed", meta_body)
-put("verify", "meta-signed", b"%s\n%s\n%s" % (meta_secret.encode(), meta_sig.encode(), meta_body))
-upper = "sha256=" + meta_sig[7:].upper()
-put("verify", "rotated", b"old, %s\n %s\t\n%s" % (meta_secret.encode(), upper.encode(), meta_body))
+def signed(name, d):
+    with open(os.path.join(d, "body.json"), "rb") as f:
+        body = f.read()
+    with open(os.path.join(d, "app-secret")) as f:
+        secret = f.read().strip()
+    with open(os.path.join(d, "x-hub-signature-256")) as f:
+        sig = f.read().strip()
+    put("payload", name, body)
+    put("verify", name, b"%s\n%s\n%s" % (secret.encode(), sig.encode(), body))
+    upper = "sha256=" + sig[7:].upper()
+    put("verify", name + "-rotated", b"old, %s\n %s\t\n%s" % (secret.encode(), upper.encode(),
+                                                                body))
+
+
+signed("signed", os.path.join(harness.FIXTURES, "signed"))
+meta = os.path.join(harness.EXTRA_FIXTURES, "meta-signed")
+if os.path.isdir(meta):
+    signed("meta-signed", meta)
+harness.extra_note("../shared/fixtures/meta-signed", "seeded from Meta's signed request"
+                   if os.path.isdir(meta) else None)
 put("verify", "query", b"s\nhub.mode=subscribe&hub.verify_token=a%20b+c&hub.challenge=123\n")
-for i, (name, obj) in enumerate(harness.fixture_bodies()):
+bodies = harness.fixture_bodies()
+extra = harness.extra_fixture_bodies()
+harness.extra_note("../shared/fixtures/pywa",
+                   None if extra is None else "seeded from %d bodies" % len(extra))
+for i, (name, obj) in enumerate(bodies + (extra or [])):
     body = harness.meta_json(obj).encode()
-    put("payload", "pywa-%02d" % i, body)
+    tag = name.replace("/", "-")
+    put("payload", tag, body)
     if i % 4 == 0:
         sig = harness.sign(body)
-        put("verify", "pywa-%02d" % i, b"%s\n%s\n%s" % (harness.SECRET.encode(), sig.encode(),
-                                                       body))
+        put("verify", tag, b"%s\n%s\n%s" % (harness.SECRET.encode(), sig.encode(), body))

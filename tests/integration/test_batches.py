@@ -1,4 +1,4 @@
-"""test_batches.py - what one POST may carry (FACTS.md: up to 1000 updates over
+"""test_batches.py - what one POST may carry (doc/meta-webhooks.md: up to 1000 updates over
 many entries and changes) is stored whole, never only entry[0].changes[0] or
 messages[0]; and what arrives over several POSTs converges: statuses never move
 backwards, reactions follow their latest state, conversations count unread

@@ -1,5 +1,5 @@
 """test_drain_failures.py - what wahook-drain does with each class of Graph API
-failure (FACTS.md's table): transient ones are retried until they succeed,
+failure (doc/graph-api.md's table): transient ones are retried until they succeed,
 without repeating a finished step; permanent ones dead-letter the row with its
 code and let the conversation move on; a refused token stops the run (exit 3)
 with nothing dead; the attempts and age limits dead-letter; 131056 holds back

@@ -27,6 +27,37 @@ def metrics(text):
 
 
 class DrainOps(dk.DrainCase):
+    def test_status_counts_only_conversation_heads_as_due(self):
+        """A row behind an earlier pending row of its conversation cannot be
+        worked before it: --status shows it as queued, not due now."""
+        convs = dk.feed(server, conversations=3, per_conv=1)
+        (a, (a1,)), (b, (b1,)), (c, (c1,)) = convs.items()
+        # two more rows behind a's head and one behind c's
+        a2, a3, c2 = dk.mid("q"), dk.mid("q"), dk.mid("q")
+        dk.post(server, [(a, a2, None), (a, a3, None)])
+        dk.post(server, [(c, c2, None)])
+        # a's head waits for a retry; c's head is claimed by a drainer
+        pg.psql("UPDATE wa_outbox SET next_attempt_at = now() + interval '5 minutes', "
+                "attempts = 1 WHERE message_id = '%s'" % a1)
+        pg.psql("UPDATE wa_outbox SET lease_until = now() + interval '5 minutes', "
+                "claim_token = gen_random_uuid() WHERE message_id = '%s'" % c1)
+        st = dk.run(pg, None, ["--status"], WAHOOK_ACCESS_TOKEN=None)
+        self.assertEqual(st.rc, 0, st)
+        self.assertRegex(st.out, r"(?m)^pending\s+6$")
+        self.assertRegex(st.out, r"(?m)^\s+due now\s+1$")             # b1 alone
+        self.assertRegex(st.out, r"(?m)^\s+queued behind head\s+3$")  # a2, a3, c2
+        self.assertRegex(st.out, r"(?m)^\s+waiting for retry\s+1$")   # a1
+        self.assertRegex(st.out, r"(?m)^\s+claimed \(leased\)\s+1$")  # c1
+        v = metrics(dk.run(pg, None, ["--metrics"], WAHOOK_ACCESS_TOKEN=None).out)
+        self.assertEqual((v["wahook_outbox_due"], v["wahook_outbox_queued"],
+                          v["wahook_outbox_retrying"], v["wahook_outbox_leased"]),
+                         (1, 3, 1, 1))
+        # what a drainer claims now is exactly what "due now" said: b1
+        r = dk.run(pg, self.g)
+        self.assertEqual(r.rc, 1, r)
+        done = [m for m, row in dk.outbox(pg).items() if row["state"] == "done"]
+        self.assertEqual(done, [b1])
+
     def test_status_metrics_and_requeue_dead(self):
         convs = dk.feed(server, conversations=4, per_conv=1)
         (s1, (a,)), (s2, (b,)), (s3, (c,)), (s4, (d,)) = convs.items()
@@ -108,6 +139,7 @@ class DrainOps(dk.DrainCase):
             ({"WAHOOK_MAX_AGE": "nan"}, "WAHOOK_MAX_AGE"),
             ({"WAHOOK_ACCESS_TOKEN": "two words"}, "WAHOOK_ACCESS_TOKEN"),
             ({"WAHOOK_ACCESS_TOKEN_FILE": "/nonexistent/token"}, "WAHOOK_ACCESS_TOKEN"),
+            ({"WAHOOK_DB": "host=%s dbnam=postgres" % pg.dir}, "WAHOOK_DB"),
         ]
         for extra, var in cases:
             r = dk.run(pg, self.g, **extra)
@@ -130,6 +162,7 @@ class DrainOps(dk.DrainCase):
             r = dk.run(pg, self.g, args, WAHOOK_DB=bad)
             self.assertEqual(r.rc, 4, (args, r))
             self.assertIn("ev=db", r.err)
+            self.assertIn("WAHOOK_DB", r.err)
 
     def test_prune_keeps_the_dedupe_window_and_pending_rows(self):
         convs = dk.feed(server, conversations=4, per_conv=1)

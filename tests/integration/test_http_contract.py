@@ -1,4 +1,4 @@
-"""test_http_contract.py - every HTTP rule of issue 2, behind both real front ends:
+"""test_http_contract.py - every HTTP rule of the responder, behind both real front ends:
 lighttpd running lighttpd.conf.example, and nginx + spawn-fcgi. Each rule is a
 test of the base class Contract, run once per server by the two subclasses.
 
@@ -240,7 +240,7 @@ class Contract:
         self.assertEqual(wx.counts(PG)["wa_messages"], 1)
 
     def test_meta_3mb_batch_passes_the_front_end_and_4mib_plus_one_is_413(self):
-        # FACTS.md: Meta sends up to 1000 updates and 3 MB in one POST
+        # doc/meta-webhooks.md: Meta sends up to 1000 updates and 3 MB in one POST
         msgs = [wx.text_msg("wamid.3mb.%04d" % i, "1650555%04d" % (i % 50), 1700000000 + i,
                             "z" * 2900) for i in range(1000)]
         body = body_of(wx.one(msgs))
@@ -379,7 +379,7 @@ class PlainCgi(unittest.TestCase):
     CONTENT_LENGTH alone, before a byte of the body is read."""
 
     def run_cgi(self, env, stdin_bytes, close_stdin):
-        p = harness.spawn([os.path.join(harness.BUILD, "wahook.fcgi")],
+        p = harness.spawn([harness.staged("wahook.fcgi")],
                           env=harness.responder_env(PG, REQUEST_METHOD="POST",
                                                     GATEWAY_INTERFACE="CGI/1.1",
                                                     WAHOOK_MAX_BODY="2048", **env),
@@ -442,7 +442,7 @@ class StartupConfig(unittest.TestCase):
             ("WAHOOK_APP_SECRET", {"WAHOOK_APP_SECRET": "a,,b"}),
         ]
         for var, env in cases:
-            p = harness.spawn([os.path.join(harness.BUILD, "wahook.fcgi")],
+            p = harness.spawn([harness.staged("wahook.fcgi")],
                               env=harness.responder_env(PG, **env), stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:

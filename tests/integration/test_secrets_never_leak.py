@@ -24,7 +24,11 @@ try:
 except ImportError:   # the drainer's kit is not there yet: its part is skipped (a failure)
     drainkit = None
 
-META_SECRET_FILE = os.path.join(harness.FIXTURES, "meta-signed", "app-secret")
+SECRET_FILES = {
+    "signed fixture's app secret": os.path.join(harness.FIXTURES, "signed", "app-secret"),
+    "Meta-signed extra fixture's app secret": os.path.join(harness.EXTRA_FIXTURES,
+                                                           "meta-signed", "app-secret"),
+}
 
 
 def secrets():
@@ -34,8 +38,10 @@ def secrets():
         s["access token"] = drainkit.ACCESS_TOKEN
         for n, t in drainkit.NUMBER_TOKENS.items():
             s["access token of number %s" % n] = t
-    with open(META_SECRET_FILE) as f:
-        s["Meta-signed fixture's app secret"] = f.read().strip()
+    for name, path in SECRET_FILES.items():
+        if os.path.exists(path):        # the extra one is there only beside a clone
+            with open(path) as f:
+                s[name] = f.read().strip()
     return s
 
 
@@ -141,7 +147,7 @@ class SecretsStayHidden(unittest.TestCase):
             lt.stop()
 
     def test_configuration_errors_name_the_variable_not_the_value(self):
-        fcgi = os.path.join(harness.BUILD, "wahook.fcgi")
+        fcgi = harness.staged("wahook.fcgi")
         cases = [
             {"WAHOOK_APP_SECRET": harness.SECRET, "WAHOOK_APP_SECRET_FILE": "/nonexistent"},
             {"WAHOOK_APP_SECRET": harness.SECRET + ",," + harness.SECRET},

@@ -1,4 +1,4 @@
-"""fire.py - what the "proof under fire" tests (issue 6) share: a pool of
+"""fire.py - what the tests of behaviour under faults and hostile input share: a pool of
 responder processes on one listening socket that the test supervises itself,
 nginx in front of it, a raw FastCGI client, raw HTTP, and table counts.
 

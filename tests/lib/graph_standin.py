@@ -3,7 +3,7 @@
 A real HTTP/1.1 server (keep-alive) on 127.0.0.1 and a free port, in a thread.
 It records every call (method, path, headers including Authorization, parsed
 body, arrival and answer times, client connection), checks each body against
-the shapes of FACTS.md / issue 3 (a mismatch is recorded in .violations, and
+the shapes of doc/graph-api.md (a mismatch is recorded in .violations, and
 the call still answered so the drainer's reaction can be observed), and answers
 what the test asked for:
 

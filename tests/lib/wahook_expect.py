@@ -1,4 +1,4 @@
-"""wahook_expect.py - helpers of the responder's integration tests (issue 2):
+"""wahook_expect.py - helpers of the responder's integration tests:
 webhook bodies built the way Meta shapes them, one-query snapshots of every
 table, the outbox rule and other expectations computed independently of the C
 code from a webhook object, and the responder's own logfmt lines.

@@ -461,6 +461,111 @@ test_env_secret_and_string(void **state)
 	assert_null(env_string("WAHOOK_NOT_SET_ANYWHERE", NULL));
 }
 
+/* WAHOOK_DB is parsed at start: a typo is exit 2 naming it, never its value */
+static void
+test_db_conninfo(void **state)
+{
+	static const char *const good[] = {
+		"host=/run/postgresql dbname=wahook user=wahook_ingest",
+		"host=db1,db2 port=5432,5433 target_session_attrs=read-write dbname=w",
+		"postgresql://wahook@localhost:5432/wahook?connect_timeout=3",
+		"dbname = 'my db' password='it\\'s'",
+	};
+	static const struct {
+		const char *value, *want, *secret;
+	} bad[] = {
+		/* what a typo gives: the keyword is named */
+		{ "host=/run/postgresql dbnam=wahook", "\"dbnam\"", NULL },
+		{ "dbname=w passwrd=hunter2secret", "\"passwrd\"", "hunter2secret" },
+		/* malformed: nothing of the value is shown */
+		{ "host=/tmp password=hunter2secret dbname", "WAHOOK_DB", "hunter2secret" },
+		{ "host=/tmp hunter2secret", "WAHOOK_DB", "hunter2secret" },
+		{ "password='hunter2secret", "WAHOOK_DB", "hunter2secret" },
+		{ "postgresql://u:hunter2secret@h/db?bogus=1", "WAHOOK_DB", "hunter2secret" },
+	};
+	const char *v;
+	char err[ENV_ERR_MAX];
+	struct config c;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(env_conninfo("WAHOOK_DB", &v, err, sizeof(err)), 0);
+	assert_string_equal(v, "");	/* unset: libpq's PG* defaults */
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		set("WAHOOK_DB", good[i]);
+		if (config_load(&c, err, sizeof(err)) != 0)
+			fail_msg("%s: refused: %s", good[i], err);
+		assert_string_equal(c.db, good[i]);
+		config_free(&c);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		set("WAHOOK_DB", bad[i].value);
+		load_fails("WAHOOK_DB", bad[i].secret);
+		err[0] = '\0';
+		assert_int_equal(env_conninfo("WAHOOK_DB", &v, err, sizeof(err)), -1);
+		if (strstr(err, bad[i].want) == NULL)
+			fail_msg("%s: error \"%s\" does not hold %s", bad[i].value, err,
+			    bad[i].want);
+		if (bad[i].secret != NULL && strstr(err, bad[i].secret) != NULL)
+			fail_msg("%s: error \"%s\" holds the password", bad[i].value, err);
+	}
+}
+
+static char seen_names[8][128];
+static size_t nseen;
+
+static void
+collect(const char *name, void *ctx)
+{
+	assert_ptr_equal(ctx, seen_names);
+	assert_true(nseen < 8);
+	snprintf(seen_names[nseen++], sizeof(seen_names[0]), "%s", name);
+}
+
+/* Unknown WAHOOK_* names are reported; each program's own, the other's and
+ * the scripts' are not (one environment file may serve them all). */
+static void
+test_unknown_variables(void **state)
+{
+	static const char *const *const fcgi_view[] = {
+		env_names_fcgi, env_names_drain, env_names_scripts, NULL
+	};
+	static const char *const *const fcgi_alone[] = { env_names_fcgi, NULL };
+	char long_name[300];
+	char *envp[] = {
+		"PATH=/usr/bin", "WAHOOK_APP_SECRET_FILE=/etc/wahook/app-secret",
+		"WAHOOK_APP_SECRETFILE=/etc/wahook/app-secret", "WAHOOK_DB=",
+		"WAHOOK_ACCESS_TOKEN_FILE=/etc/wahook/access-token",
+		"WAHOOK_RETENTION_DAYS=30", "wahook_db=lower case is not ours",
+		"WAHOOK_MAX_BODY_BYTES=1", "WAHOOK_DBX", long_name, NULL
+	};
+
+	(void)state;
+	memset(long_name, 'X', sizeof(long_name) - 1);
+	memcpy(long_name, "WAHOOK_", 7);
+	long_name[sizeof(long_name) - 1] = '\0';
+	nseen = 0;
+	assert_int_equal(env_unknown(envp, fcgi_view, collect, seen_names), 4);
+	assert_string_equal(seen_names[0], "WAHOOK_APP_SECRETFILE");
+	assert_string_equal(seen_names[1], "WAHOOK_MAX_BODY_BYTES");
+	assert_string_equal(seen_names[2], "WAHOOK_DBX");	/* no '=' at all */
+	assert_int_equal(strlen(seen_names[3]), 127);	/* truncated, NUL-terminated */
+	/* with its own table alone, the drainer's token file would be reported */
+	nseen = 0;
+	assert_int_equal(env_unknown(envp, fcgi_alone, collect, seen_names), 6);
+	assert_string_equal(seen_names[1], "WAHOOK_ACCESS_TOKEN_FILE");
+	assert_string_equal(seen_names[2], "WAHOOK_RETENTION_DAYS");
+	/* every name the responder reads is in its table */
+	nseen = 0;
+	{
+		char *mine[] = { "WAHOOK_APP_SECRET=a", "WAHOOK_APP_SECRET_FILE=b",
+		    "WAHOOK_VERIFY_TOKEN=c", "WAHOOK_VERIFY_TOKEN_FILE=d", "WAHOOK_DB=e",
+		    "WAHOOK_MAX_BODY=f", NULL };
+		assert_int_equal(env_unknown(mine, fcgi_alone, collect, seen_names), 0);
+	}
+	assert_int_equal(env_unknown(NULL, fcgi_alone, collect, seen_names), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -479,6 +584,8 @@ main(void)
 		T(test_env_long),
 		T(test_env_double),
 		T(test_env_secret_and_string),
+		T(test_db_conninfo),
+		T(test_unknown_variables),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /*
  * test_graph.c - cgi/graph.c's pure parts: the classification of Graph API
- * answers (FACTS.md's table, decided on HTTP status and error.code, never the
+ * answers (doc/graph-api.md's table, decided on HTTP status and error.code, never the
  * message text) and the request bodies, byte for byte.
  */
 #include <setjmp.h>

@@ -54,18 +54,48 @@ test_bucket_slow_rate(void **state)
 	pace_free(p);
 }
 
+/*
+ * More numbers than buckets: the least recently used bucket is the one
+ * recycled, and a recycled bucket starts full. A pacer that recycled another
+ * bucket (a busy number's) would let that number through at once; one that
+ * kept the old bucket's state would hold a new number back.
+ */
 static void
 test_bucket_many_numbers(void **state)
 {
-	struct pace *p = pace_new(1);
+	struct pace *p = pace_new(0.1);		/* burst 1, a token per 10 s */
 	char num[16];
+	double w;
 	int i;
 
 	(void)state;
-	for (i = 0; i < PACE_MAX_NUMBERS * 2; i++) {
-		snprintf(num, sizeof(num), "%d", i);
-		assert_true(pace_take(p, num, (double)i) == 0);
+	/* fill every bucket but one with an idle number, each one's token spent */
+	for (i = 0; i < PACE_MAX_NUMBERS - 1; i++) {
+		snprintf(num, sizeof(num), "idle%d", i);
+		assert_true(pace_take(p, num, (double)i * 0.001) == 0);
 	}
+	/* the last bucket: a busy number, used last */
+	assert_true(pace_take(p, "busy", 1.5) == 0);
+	/* as many new numbers as idle ones: each recycles an idle bucket (still
+	 * nearly empty at t=2), and starts with a full one whatever its state */
+	for (i = 0; i < PACE_MAX_NUMBERS - 1; i++) {
+		snprintf(num, sizeof(num), "new%d", i);
+		if (pace_take(p, num, 2) != 0)
+			fail_msg("%s waits: a recycled bucket kept its old state", num);
+	}
+	/* the busy number kept its bucket: nearly empty, 9.5 s to wait */
+	w = pace_take(p, "busy", 2);
+	if (!(w > 9.4 && w < 9.6))
+		fail_msg("busy waits %g s, want 9.5: its bucket was recycled", w);
+	/* and so did every new number: each has spent its token */
+	for (i = 0; i < PACE_MAX_NUMBERS - 1; i++) {
+		snprintf(num, sizeof(num), "new%d", i);
+		w = pace_take(p, num, 2.5);
+		if (!(w > 9.4 && w < 9.6))
+			fail_msg("%s waits %g s, want 9.5: its bucket was recycled", num, w);
+	}
+	/* an idle number coming back gets a bucket again (a full one) */
+	assert_true(pace_take(p, "idle0", 3) == 0);
 	pace_free(p);
 }
 

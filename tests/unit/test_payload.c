@@ -1,8 +1,11 @@
 /*
- * test_payload.c - cgi/payload.c: every pywa fixture body (table-driven, the
- * expected counts and classes written down from issue 2's outbox rule), the
- * walk over every entry x change x message, in-body duplicates, and the bodies
- * that must be quarantined (PAYLOAD_UNUSABLE with a reason).
+ * test_payload.c - cgi/payload.c: every body of the project's fixtures
+ * (tests/fixtures/webhooks, table-driven, the expected counts and classes
+ * written down from the outbox rule in doc/meta-webhooks.md), the walk over
+ * every entry x change x message, in-body duplicates, and the bodies that must
+ * be quarantined (PAYLOAD_UNUSABLE with a reason). Meta's sample bodies as
+ * collected by pywa are an extra check when a copy sits beside the clone
+ * (../shared/fixtures/pywa): absent, the test says so and passes.
  *
  * Hand-written bodies use ' for " (see J()) so they stay readable.
  */
@@ -15,12 +18,15 @@
 #include <string.h>
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
 
 #include "payload.h"
 
+#define OWN_DIR "tests/fixtures/webhooks/"
+#define SIGNED_BODY "tests/fixtures/signed/body.json"
 #define PYWA_DIR "../shared/fixtures/pywa/"
 #define NOCLS (-1)
 
@@ -61,14 +67,14 @@ parse_j(struct payload *p, const char *tmpl)
 #define MSG_TEXT(id) "{'from':'15551234567','id':'" id "','timestamp':'1700000000'," \
 	"'type':'text','text':{'body':'hi'}}"
 
-/* Reads a pywa fixture file into a json-c tree (caller puts it). */
+/* Reads a fixture file (variant name -> body) into a json-c tree (caller puts it). */
 static struct json_object *
-fixture_file(const char *file)
+fixture_file(const char *dir, const char *file)
 {
 	char path[512];
 	struct json_object *o;
 
-	snprintf(path, sizeof(path), PYWA_DIR "%s", file);
+	snprintf(path, sizeof(path), "%s%s", dir, file);
 	o = json_object_from_file(path);
 	if (o == NULL)
 		fail_msg("cannot read %s (the runner runs from the repo root)", path);
@@ -77,9 +83,9 @@ fixture_file(const char *file)
 
 /* The body of one variant, serialised plain; caller frees. */
 static char *
-fixture_body(const char *file, const char *variant)
+fixture_body(const char *dir, const char *file, const char *variant)
 {
-	struct json_object *root = fixture_file(file), *v;
+	struct json_object *root = fixture_file(dir, file), *v;
 	char *s;
 
 	if (!json_object_object_get_ex(root, variant, &v))
@@ -91,16 +97,26 @@ fixture_body(const char *file, const char *variant)
 }
 
 static enum payload_result
-parse_fixture(struct payload *p, const char *file, const char *variant)
+parse_own(struct payload *p, const char *file, const char *variant)
 {
-	char *b = fixture_body(file, variant);
+	char *b = fixture_body(OWN_DIR, file, variant);
 	enum payload_result r = payload_parse(p, b, strlen(b));
 
 	free(b);
 	return r;
 }
 
-/* ---- the pywa fixtures, table-driven ---- */
+static enum payload_result
+parse_fixture(struct payload *p, const char *file, const char *variant)
+{
+	char *b = fixture_body(PYWA_DIR, file, variant);
+	enum payload_result r = payload_parse(p, b, strlen(b));
+
+	free(b);
+	return r;
+}
+
+/* ---- the fixtures, table-driven ---- */
 
 struct fx {
 	const char	*file, *variant;
@@ -108,13 +124,75 @@ struct fx {
 	int		 cls;		/* class of the message, NOCLS without one */
 	int		 rank;		/* rank of the status, 0 without one */
 	int		 seen;
+	int		 batch;		/* several changes or messages: counts only here */
 };
 
-#define EVENT(f, v)	{ f, v, 0, 0, 1, NOCLS, 0, 0 }
-#define MSG(f, v, c)	{ f, v, 1, 0, 0, c, 0, 0 }
-#define STATUS(f, v, r)	{ f, v, 0, 1, 0, NOCLS, r, 0 }
+#define EVENT(f, v)	{ f, v, 0, 0, 1, NOCLS, 0, 0, 0 }
+#define MSG(f, v, c)	{ f, v, 1, 0, 0, c, 0, 0, 0 }
+#define STATUS(f, v, r)	{ f, v, 0, 1, 0, NOCLS, r, 0, 0 }
+#define BATCH(f, v, m, s, e) { f, v, m, s, e, NOCLS, 0, 0, 1 }
 
-static struct fx fixtures[] = {
+/* The project's own fixtures: one variant per message type, status, echo,
+ * event and error shape Meta sends (doc/meta-webhooks.md), and batches. */
+static struct fx own[] = {
+	MSG("messages.json", "text", PAYLOAD_ANSWER),
+	MSG("messages.json", "text_reply", PAYLOAD_ANSWER),
+	MSG("messages.json", "text_forwarded", PAYLOAD_ANSWER),
+	MSG("messages.json", "image", PAYLOAD_ANSWER),
+	MSG("messages.json", "image_without_caption", PAYLOAD_ANSWER),
+	MSG("messages.json", "video", PAYLOAD_ANSWER),
+	MSG("messages.json", "audio", PAYLOAD_ANSWER),
+	MSG("messages.json", "voice", PAYLOAD_ANSWER),
+	MSG("messages.json", "document", PAYLOAD_ANSWER),
+	MSG("messages.json", "sticker", PAYLOAD_ANSWER),
+	MSG("messages.json", "location", PAYLOAD_ANSWER),
+	MSG("messages.json", "contacts", PAYLOAD_ANSWER),
+	MSG("messages.json", "interactive_button_reply", PAYLOAD_ANSWER),
+	MSG("messages.json", "interactive_list_reply", PAYLOAD_ANSWER),
+	MSG("messages.json", "interactive_nfm_reply", PAYLOAD_ANSWER),
+	MSG("messages.json", "button", PAYLOAD_ANSWER),
+	MSG("messages.json", "reaction", PAYLOAD_REACTION),
+	MSG("messages.json", "reaction_removed_empty", PAYLOAD_REACTION),
+	MSG("messages.json", "reaction_removed_absent", PAYLOAD_REACTION),
+	MSG("messages.json", "order", PAYLOAD_ANSWER),
+	MSG("messages.json", "system", PAYLOAD_SYSTEM),
+	MSG("messages.json", "unsupported", PAYLOAD_UNSUPPORTED),
+	MSG("messages.json", "unsupported_poll", PAYLOAD_UNSUPPORTED),
+	MSG("messages.json", "edit", PAYLOAD_EDIT),
+	MSG("messages.json", "revoke", PAYLOAD_REVOKE),
+	MSG("messages.json", "unknown_type", PAYLOAD_ANSWER),
+	MSG("messages.json", "message_with_errors", PAYLOAD_ERRORED),
+	MSG("messages.json", "business_scoped_user", PAYLOAD_ANSWER),
+	MSG("messages.json", "non_ascii", PAYLOAD_ANSWER),
+	STATUS("statuses.json", "sent", 1),
+	STATUS("statuses.json", "delivered", 2),
+	STATUS("statuses.json", "read", 3),
+	STATUS("statuses.json", "played", 4),
+	STATUS("statuses.json", "failed", 9),
+	STATUS("statuses.json", "with_callback_data", 1),
+	MSG("echoes.json", "from_own_number", PAYLOAD_ECHO),
+	MSG("echoes.json", "from_own_number_formatted", PAYLOAD_ECHO),
+	MSG("echoes.json", "smb_message_echoes", PAYLOAD_ECHO),
+	EVENT("events.json", "message_template_status_update"),
+	EVENT("events.json", "message_template_status_update_rejected"),
+	EVENT("events.json", "message_template_quality_update"),
+	EVENT("events.json", "account_update"),
+	EVENT("events.json", "account_update_violation"),
+	EVENT("events.json", "phone_number_quality_update"),
+	EVENT("events.json", "user_preferences"),
+	/* value-level errors[]: kept as an event; a message beside them is errored */
+	{ "errors.json", "value_errors", 0, 0, 1, NOCLS, 0, 0, 0 },
+	{ "errors.json", "value_errors_beside_message", 1, 0, 1, PAYLOAD_ERRORED, 0, 0, 0 },
+	/* entry 0: 3 messages, 2 statuses, an account_update; entry 1: 2 messages
+	 * (one a reaction) and a status for another phone_number_id */
+	BATCH("batches.json", "entries_and_changes", 5, 3, 1),
+	BATCH("batches.json", "duplicate_in_body", 3, 0, 0),
+	BATCH("batches.json", "hundred_messages", 100, 0, 0),
+};
+#define NOWN (sizeof(own) / sizeof(own[0]))
+
+/* pywa's collection of Meta's sample bodies (the extra check) */
+static struct fx pywa[] = {
 	EVENT("account_update.json", "account_deleted"),
 	EVENT("account_update.json", "account_restriction"),
 	EVENT("account_update.json", "account_violation"),
@@ -171,7 +249,7 @@ static struct fx fixtures[] = {
 	MSG("message.json", "forwarded_many_times", PAYLOAD_ANSWER),
 	/* errors[] beside messages[] ("Unsupported webhook payload"): the message
 	 * is errored (no outbox) and the value with its errors is kept as an event */
-	{ "message.json", "interactive_message_with_err", 1, 0, 1, PAYLOAD_ERRORED, 0, 0 },
+	{ "message.json", "interactive_message_with_err", 1, 0, 1, PAYLOAD_ERRORED, 0, 0, 0 },
 	MSG("message.json", "referral", PAYLOAD_ANSWER),
 	STATUS("message_status.json", "sent", 1),
 	STATUS("message_status.json", "delivered", 2),
@@ -193,17 +271,17 @@ static struct fx fixtures[] = {
 	EVENT("user_marketing_preferences.json", "resume"),
 	EVENT("user_marketing_preferences.json", "signup"),
 };
-#define NFIXTURES (sizeof(fixtures) / sizeof(fixtures[0]))
+#define NPYWA (sizeof(pywa) / sizeof(pywa[0]))
 
 static struct fx *
-find_fx(const char *file, const char *variant)
+find_fx(struct fx *table, size_t n, const char *file, const char *variant)
 {
 	size_t i;
 
-	for (i = 0; i < NFIXTURES; i++)
-		if (strcmp(fixtures[i].file, file) == 0 &&
-		    strcmp(fixtures[i].variant, variant) == 0)
-			return &fixtures[i];
+	for (i = 0; i < n; i++)
+		if (strcmp(table[i].file, file) == 0 &&
+		    strcmp(table[i].variant, variant) == 0)
+			return &table[i];
 	return NULL;
 }
 
@@ -242,6 +320,8 @@ check_fixture(const struct payload *p, const struct fx *f, struct json_object *b
 		fail_msg("%s/%s: msgs=%zu statuses=%zu events=%zu, want %zu %zu %zu",
 		    f->file, f->variant, p->nmsgs, p->nstatuses, p->nevents, f->nmsgs,
 		    f->nstatuses, f->nevents);
+	if (f->batch)
+		return;
 	change = first_change(body);
 	field = jstr(change, "field");
 	assert_true(json_object_object_get_ex(change, "value", &value));
@@ -287,8 +367,13 @@ is_json_file(const char *name)
 	return n > 5 && strcmp(name + n - 5, ".json") == 0;
 }
 
-static void
-test_pywa_fixtures(void **state)
+/*
+ * Parses every variant of every *.json in dir and checks it against table:
+ * each variant must be in the table and each table row met exactly once.
+ * Returns the number of variants.
+ */
+static size_t
+check_fixture_dir(const char *dir, struct fx *table, size_t ntable)
 {
 	struct payload p;
 	struct json_object *root, *body;
@@ -300,21 +385,20 @@ test_pywa_fixtures(void **state)
 	size_t i, nvariants = 0;
 	DIR *d;
 
-	(void)state;
 	memset(&p, 0, sizeof(p));
-	if ((d = opendir(PYWA_DIR)) == NULL)
-		fail_msg("cannot open " PYWA_DIR " (the runner runs from the repo root)");
+	if ((d = opendir(dir)) == NULL)
+		fail_msg("cannot open %s (the runner runs from the repo root)", dir);
 	while ((de = readdir(d)) != NULL) {
 		if (!is_json_file(de->d_name))
 			continue;
-		root = fixture_file(de->d_name);
+		root = fixture_file(dir, de->d_name);
 		it = json_object_iter_begin(root);
 		end = json_object_iter_end(root);
 		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 			variant = json_object_iter_peek_name(&it);
 			body = json_object_iter_peek_value(&it);
 			nvariants++;
-			if ((f = find_fx(de->d_name, variant)) == NULL)
+			if ((f = find_fx(table, ntable, de->d_name, variant)) == NULL)
 				fail_msg("%s/%s: not in the table of expectations",
 				    de->d_name, variant);
 			f->seen++;
@@ -329,23 +413,29 @@ test_pywa_fixtures(void **state)
 		json_object_put(root);
 	}
 	closedir(d);
-	for (i = 0; i < NFIXTURES; i++)
-		if (fixtures[i].seen != 1)
-			fail_msg("%s/%s: seen %d times in the fixtures", fixtures[i].file,
-			    fixtures[i].variant, fixtures[i].seen);
-	assert_int_equal(nvariants, 74);	/* the pywa README's count */
+	for (i = 0; i < ntable; i++)
+		if (table[i].seen != 1)
+			fail_msg("%s/%s: seen %d times in the fixtures", table[i].file,
+			    table[i].variant, table[i].seen);
 	payload_free(&p);
+	return nvariants;
 }
 
-/* What the store takes besides ids and classes, on a few fixtures. */
 static void
-test_fixture_fields(void **state)
+test_own_fixtures(void **state)
+{
+	(void)state;
+	assert_int_equal(check_fixture_dir(OWN_DIR, own, NOWN), NOWN);
+}
+
+/* What the store takes besides ids and classes, on a few pywa bodies. */
+static void
+pywa_fields(void)
 {
 	struct payload p;
 	const struct payload_msg *m;
 	const struct payload_status *s;
 
-	(void)state;
 	memset(&p, 0, sizeof(p));
 
 	assert_int_equal(parse_fixture(&p, "message.json", "text"), PAYLOAD_OK);
@@ -405,6 +495,178 @@ test_fixture_fields(void **state)
 	assert_int_equal(parse_fixture(&p, "message_status.json", "sent"), PAYLOAD_OK);
 	assert_null(p.statuses[0].callback_data);
 
+	payload_free(&p);
+}
+
+/* pywa's bodies, when a copy is beside the clone: the extra check. */
+static void
+test_extra_pywa_fixtures(void **state)
+{
+	size_t n;
+
+	(void)state;
+	if (access(PYWA_DIR, R_OK) != 0) {
+		printf("# extra: " PYWA_DIR " not present: skipped the extra check\n");
+		return;
+	}
+	n = check_fixture_dir(PYWA_DIR, pywa, NPYWA);
+	assert_int_equal(n, 74);	/* the pywa README's count */
+	pywa_fields();
+	printf("# extra: " PYWA_DIR " present: checked %zu bodies\n", n);
+}
+
+/* What the store takes besides ids and classes, from the project's fixtures. */
+static void
+test_own_fixture_fields(void **state)
+{
+	static const struct {
+		const char *variant, *text;
+	} texts[] = {
+		{ "text", "Do you open on Sundays?" },
+		{ "image", "the broken part" },
+		{ "image_without_caption", NULL },
+		{ "video", "how it rattles" },
+		{ "audio", NULL },
+		{ "document", "my invoice" },
+		{ "sticker", NULL },
+		{ "location", NULL },
+		{ "interactive_button_reply", "Yes, book it" },
+		{ "interactive_list_reply", "14:00" },
+		{ "interactive_nfm_reply", "Sent" },
+		{ "button", "Stop promotions" },
+		{ "unknown_type", "a type nobody has seen yet" },
+		{ "non_ascii", "Gr\xc3\xbc\xc3\x9f" "e \xe2\x80\x94 \xe4\xbd\xa0\xe5\xa5\xbd "
+		    "\xf0\x9f\x98\x80 a/b @home" },
+	};
+	struct payload p;
+	const struct payload_msg *m;
+	const struct payload_status *s;
+	size_t i;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		assert_int_equal(parse_own(&p, "messages.json", texts[i].variant), PAYLOAD_OK);
+		if (texts[i].text == NULL)
+			assert_null(p.msgs[0].text_body);
+		else
+			assert_string_equal(p.msgs[0].text_body, texts[i].text);
+	}
+
+	assert_int_equal(parse_own(&p, "messages.json", "text"), PAYLOAD_OK);
+	m = &p.msgs[0];
+	assert_string_equal(m->sender, "15550100123");
+	assert_string_equal(m->profile_name, "Rosa Quint");
+	assert_string_equal(m->phone_number_id, "3000000000000001");
+	assert_string_equal(m->display_phone_number, "15550100001");
+	assert_string_equal(m->waba_id, "2000000000000001");
+	assert_null(m->context_id);
+	assert_null(m->react_to);
+
+	assert_int_equal(parse_own(&p, "messages.json", "text_reply"), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].context_id,
+	    "wamid.HBgLMTU1NTAxMDAwMDEVAgARGBI5QTBGMjg3QjM0QUUzAA==");
+
+	assert_int_equal(parse_own(&p, "messages.json", "reaction"), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].react_to,
+	    "wamid.HBgLMTU1NTAxMDAwMDEVAgARGBJSRUFDVEVEVE8A");
+	assert_string_equal(p.msgs[0].emoji, "\xf0\x9f\x91\x8d");	/* U+1F44D */
+	assert_int_equal(parse_own(&p, "messages.json", "reaction_removed_empty"), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].emoji, "");
+	assert_int_equal(parse_own(&p, "messages.json", "reaction_removed_absent"),
+	    PAYLOAD_OK);
+	assert_non_null(p.msgs[0].react_to);
+	assert_null(p.msgs[0].emoji);
+
+	/* a user with a username: the id is not digits, and contacts has no wa_id */
+	assert_int_equal(parse_own(&p, "messages.json", "business_scoped_user"), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].sender, "US.13491208655302741918");
+	assert_string_equal(p.msgs[0].profile_name, "Ana");
+
+	assert_int_equal(parse_own(&p, "echoes.json", "smb_message_echoes"), PAYLOAD_OK);
+	m = &p.msgs[0];
+	assert_string_equal(m->field, "smb_message_echoes");
+	assert_string_equal(m->recipient, "15550100123");
+	assert_string_equal(m->text_body, "typed in the Business app");
+	assert_null(m->profile_name);	/* the contact is the recipient, not the sender */
+
+	assert_int_equal(parse_own(&p, "statuses.json", "with_callback_data"), PAYLOAD_OK);
+	s = &p.statuses[0];
+	assert_string_equal(s->callback_data, "order-0042");
+	assert_string_equal(s->recipient_id, "15550100123");
+	assert_string_equal(s->phone_number_id, "3000000000000001");
+	assert_int_equal(parse_own(&p, "statuses.json", "failed"), PAYLOAD_OK);
+	assert_null(p.statuses[0].callback_data);
+	assert_int_equal(p.statuses[0].rank, 9);
+
+	assert_int_equal(parse_own(&p, "events.json", "message_template_status_update"),
+	    PAYLOAD_OK);
+	assert_string_equal(p.events[0].field, "message_template_status_update");
+	assert_string_equal(p.events[0].waba_id, "2000000000000001");
+	payload_free(&p);
+}
+
+/* The batches: every entry, change and message, in order, with their paths. */
+static void
+test_own_batches(void **state)
+{
+	struct payload p;
+	size_t i;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(parse_own(&p, "batches.json", "entries_and_changes"), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].path, "{entry,0,changes,0,value,messages,0}");
+	assert_string_equal(p.msgs[2].path, "{entry,0,changes,0,value,messages,2}");
+	assert_string_equal(p.msgs[1].profile_name, "Len Ortiz");
+	assert_string_equal(p.msgs[3].path, "{entry,1,changes,0,value,messages,0}");
+	assert_string_equal(p.msgs[3].phone_number_id, "3000000000000002");
+	assert_string_equal(p.msgs[3].waba_id, "2000000000000002");
+	assert_int_equal(p.msgs[4].cls, PAYLOAD_REACTION);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(p.msgs[i].cls, PAYLOAD_ANSWER);
+	assert_string_equal(p.statuses[1].path, "{entry,0,changes,1,value,statuses,1}");
+	assert_string_equal(p.statuses[2].path, "{entry,1,changes,1,value,statuses,0}");
+	assert_string_equal(p.events[0].path, "{entry,0,changes,2,value}");
+	assert_string_equal(p.events[0].field, "account_update");
+
+	assert_int_equal(parse_own(&p, "batches.json", "duplicate_in_body"), PAYLOAD_OK);
+	assert_int_equal(p.msgs[0].dup + p.msgs[1].dup, 0);
+	assert_int_equal(p.msgs[2].dup, 1);
+	assert_string_equal(p.msgs[2].id, p.msgs[0].id);
+
+	assert_int_equal(parse_own(&p, "batches.json", "hundred_messages"), PAYLOAD_OK);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(p.msgs[i].dup, 0);
+	assert_string_equal(p.msgs[99].path, "{entry,0,changes,0,value,messages,99}");
+	payload_free(&p);
+}
+
+/* The signed fixture as Meta writes it, \uXXXX and \/ escapes and all: the
+ * parser decodes them (the store gets UTF-8), the signature covers the raw bytes. */
+static void
+test_escaped_body(void **state)
+{
+	struct payload p;
+	char buf[2048];
+	size_t n;
+	FILE *f;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	if ((f = fopen(SIGNED_BODY, "rb")) == NULL)
+		fail_msg("cannot open " SIGNED_BODY " (the runner runs from the repo root)");
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_true(n > 0 && n < sizeof(buf));
+	assert_non_null(memmem(buf, n, "\\u00fc", 6));
+	assert_non_null(memmem(buf, n, "\\ud83d\\ude00", 12));	/* a surrogate pair */
+	assert_non_null(memmem(buf, n, "\\/", 2));
+	assert_int_equal(payload_parse(&p, buf, n), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 1);
+	assert_string_equal(p.msgs[0].text_body, "Gr\xc3\xbc\xc3\x9f" "e \xe2\x80\x94 "
+	    "\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80 see https://example.org/a?b=1 @home");
+	assert_string_equal(p.msgs[0].profile_name, "Jos\xc3\xa9 \xc3\x98lund");
 	payload_free(&p);
 }
 
@@ -861,7 +1123,8 @@ test_not_whatsapp(void **state)
 	payload_free(&p);
 }
 
-/* FACTS.md: from may be a business-scoped user id; contacts may lack wa_id. */
+/* from may be a business-scoped user id; contacts may lack wa_id
+ * (doc/meta-webhooks.md). */
 static void
 test_business_scoped_user_id(void **state)
 {
@@ -1050,7 +1313,7 @@ test_reuse(void **state)
 		    MSG_TEXT("a"))), PAYLOAD_OK);
 		assert_int_equal(p.nmsgs, 3);
 		assert_int_equal(p.msgs[2].dup, 1);
-		assert_int_equal(parse_fixture(&p, "message_status.json", "read"), PAYLOAD_OK);
+		assert_int_equal(parse_own(&p, "statuses.json", "read"), PAYLOAD_OK);
 		assert_int_equal(p.nmsgs, 0);
 		assert_int_equal(p.nstatuses, 1);
 		assert_int_equal(parse_j(&p, IN_MESSAGES(MSG_TEXT("a") ",{'id':'b'}")),
@@ -1078,8 +1341,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pywa_fixtures),
-		cmocka_unit_test(test_fixture_fields),
+		cmocka_unit_test(test_own_fixtures),
+		cmocka_unit_test(test_own_fixture_fields),
+		cmocka_unit_test(test_own_batches),
+		cmocka_unit_test(test_escaped_body),
+		cmocka_unit_test(test_extra_pywa_fixtures),
 		cmocka_unit_test(test_every_entry_change_message),
 		cmocka_unit_test(test_path_second_change_third_message),
 		cmocka_unit_test(test_duplicates_in_body),

@@ -1,0 +1,172 @@
+"""test_config_errors_at_start.py - configuration errors surface when a program
+starts, each in its class:
+- WAHOOK_DB is parsed at start: a typo ("dbnam=") or a malformed value exits 2
+  with a message naming WAHOOK_DB and never a piece of the password, in the
+  responder (CGI and FastCGI under lighttpd) and in the drainer;
+- a database that cannot be reached at start is a warning line naming WAHOOK_DB
+  from the FastCGI responder, which then serves (GET verification 200, POST 503
+  until the database works); the drainer exits 4 naming WAHOOK_DB;
+- an unknown WAHOOK_* variable (WAHOOK_APP_SECRETFILE) is a warning naming it,
+  in both programs; a variable of the other program is not (one environment
+  file may serve both).
+"""
+import os
+import re
+import subprocess
+import time
+import unittest
+
+import harness
+import drainkit as dk
+
+PG = None
+PASSWORD = "pw-never-in-a-log-5b1c"
+
+
+def setUpModule():
+    global PG
+    PG = harness.Postgres()
+    PG.migrate()
+
+
+def tearDownModule():
+    PG.stop()
+
+
+def cgi(env):
+    """One GET verification through the responder as a CGI program."""
+    e = harness.responder_env(PG, **env)
+    e.update(GATEWAY_INTERFACE="CGI/1.1", REQUEST_METHOD="GET", SERVER_PROTOCOL="HTTP/1.1",
+             QUERY_STRING="hub.mode=subscribe&hub.verify_token=%s&hub.challenge=42"
+             % harness.TOKEN)
+    return subprocess.run([harness.staged("wahook.fcgi")], env=e, capture_output=True,
+                          timeout=30)
+
+
+BAD_DB = [
+    # (value, what the message must name)
+    ("host=/run/postgresql dbnam=wahook password=" + PASSWORD, 'keyword \\"dbnam'),
+    ("host=/run/postgresql password=" + PASSWORD + " dbname", "WAHOOK_DB"),
+    ("host=/run/postgresql " + PASSWORD, "WAHOOK_DB"),
+    ("postgresql://wahook:" + PASSWORD + "@localhost/wahook?sslmod=require", "WAHOOK_DB"),
+]
+
+
+class Responder(unittest.TestCase):
+    def test_bad_wahook_db_exits_2_naming_it(self):
+        for value, named in BAD_DB:
+            r = cgi({"WAHOOK_DB": value})
+            self.assertEqual(r.returncode, 2, (value, r.stderr))
+            err = r.stderr.decode()
+            self.assertIn("level=error ev=config", err)
+            self.assertIn("WAHOOK_DB", err)
+            self.assertIn(named, err)
+            self.assertNotIn(PASSWORD, err + r.stdout.decode())
+            self.assertNotIn("Status: 200", r.stdout.decode())
+
+    def test_bad_wahook_db_under_lighttpd_is_in_its_log(self):
+        srv = harness.Lighttpd(PG, procs=1, env={"WAHOOK_DB": BAD_DB[0][0]})
+        try:
+            harness.wait_for(lambda: "WAHOOK_DB" in srv.logs(), 10, "the config error")
+            logs = srv.logs()
+            self.assertIn('keyword \\"dbnam', logs)
+            self.assertNotIn(PASSWORD, logs)
+        finally:
+            srv.stop()
+
+    def test_unreachable_database_at_start_is_a_warning_then_503(self):
+        down = "host=%s/nonexistent dbname=postgres connect_timeout=2" % PG.dir
+        srv = harness.Lighttpd(PG, procs=1, env={"WAHOOK_DB": down})
+        try:
+            harness.wait_for(lambda: "ev=db" in srv.logs(), 15, "the start-up warning")
+            logs = srv.logs()
+            self.assertRegex(logs, r"level=warn ev=db msg=\"cannot use the database of "
+                                   r"WAHOOK_DB at start")
+            self.assertNotRegex(logs, r"level=error ev=config")
+            q = ("/webhook?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=77"
+                 % harness.TOKEN)
+            self.assertEqual(srv.request("GET", q)[::2], (200, b"77"))
+            body = harness.meta_json(dk.webhook([("15550100123", dk.mid("down"), None)]))
+            self.assertEqual(srv.post(body)[0], 503)
+            # still the same responder: it warned, it did not exit
+            self.assertEqual(len(srv.fcgi_pids()), 1)
+        finally:
+            srv.stop()
+
+    def test_unknown_variable_is_a_warning_naming_it(self):
+        r = cgi({"WAHOOK_APP_SECRETFILE": "/etc/wahook/app-secret",
+                 "WAHOOK_ACCESS_TOKEN_FILE": "/etc/wahook/access-token",
+                 "WAHOOK_RETENTION_DAYS": "30"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"Status: 200", r.stdout)
+        err = r.stderr.decode()
+        self.assertRegex(err, r"level=warn ev=config msg=\"unknown variable ignored "
+                              r"\(a typo\?\)\" var=WAHOOK_APP_SECRETFILE")
+        self.assertEqual(err.count("unknown variable"), 1, err)   # not the drainer's
+
+
+class KnownNames(unittest.TestCase):
+    """The tables of known names in cgi/env.c cannot drift from what the code
+    reads: every WAHOOK_* name read in cgi/ (and NAME_FILE for a secret) is in
+    the table of the program that reads it, so it never draws a typo warning."""
+
+    def table(self, src, name):
+        m = re.search(r"%s\[\] = \{(.*?)\};" % name, src, re.S)
+        self.assertIsNotNone(m, name)
+        return set(re.findall(r'"(WAHOOK_\w+)"', m.group(1)))
+
+    def read_in(self, *files):
+        names = set()
+        for fn in files:
+            with open(os.path.join(harness.ROOT, "cgi", fn)) as f:
+                src = f.read()
+            for kind, name in re.findall(r'env_(string|long|double|secret|conninfo)\(\s*'
+                                         r'"(WAHOOK_\w+)"', src):
+                names.add(name)
+                if kind == "secret":
+                    names.add(name + "_FILE")
+        return names
+
+    def test_every_name_read_is_known(self):
+        with open(os.path.join(harness.ROOT, "cgi", "env.c")) as f:
+            src = f.read()
+        fcgi, drain = self.table(src, "env_names_fcgi"), self.table(src, "env_names_drain")
+        self.assertLessEqual(self.read_in("config.c"), fcgi)
+        self.assertLessEqual(self.read_in("drain_config.c"), drain)
+        self.assertIn("WAHOOK_APP_SECRET_FILE", fcgi)
+        self.assertIn("WAHOOK_ACCESS_TOKEN_FILE", drain)
+
+
+class Drainer(unittest.TestCase):
+    def status(self, **env):
+        return dk.run(PG, None, ["--status"], WAHOOK_ACCESS_TOKEN=None, **env)
+
+    def test_bad_wahook_db_exits_2_naming_it(self):
+        for value, named in BAD_DB:
+            r = self.status(WAHOOK_DB=value)
+            self.assertEqual(r.rc, 2, r)
+            self.assertIn("level=error ev=config", r.err)
+            self.assertIn(named, r.err)
+            self.assertIn("WAHOOK_DB", r.err)
+            self.assertNotIn(PASSWORD, r.err + r.out)
+
+    def test_unreachable_database_exits_4_naming_it(self):
+        t0 = time.monotonic()
+        r = self.status(WAHOOK_DB="host=%s/nonexistent dbname=postgres" % PG.dir)
+        self.assertEqual(r.rc, 4, r)
+        self.assertIn("cannot use the database of WAHOOK_DB", r.err)
+        self.assertLess(time.monotonic() - t0, 30)
+
+    def test_unknown_variable_is_a_warning_naming_it(self):
+        r = self.status(WAHOOK_VERIFY_TOKENFILE="/etc/wahook/verify-token",
+                        WAHOOK_APP_SECRET_FILE="/etc/wahook/app-secret",
+                        WAHOOK_SQL_DIR="/usr/share/wahook/sql")
+        self.assertEqual(r.rc, 0, r)
+        self.assertRegex(r.err, r"level=warn ev=config msg=\"unknown variable ignored "
+                                r"\(a typo\?\)\" var=WAHOOK_VERIFY_TOKENFILE")
+        self.assertEqual(r.err.count("unknown variable"), 1, r.err)   # not the responder's
+        self.assertIn("pending", r.out)
+
+
+if __name__ == "__main__":
+    unittest.main()

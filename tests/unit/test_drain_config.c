@@ -1,0 +1,242 @@
+/*
+ * test_drain_config.c - cgi/drain_config.c: wahook-drain's environment, read
+ * once at start. Every test starts from an environment without WAHOOK_*
+ * variables. Defaults are the documented ones; each bad value is refused with
+ * an error naming its variable and never holding the access token.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "drain_config.h"
+#include "env.h"
+
+#define TOKEN "EAAGunit-test-token-0c1d2e3f"
+
+static char tmpfile_path[64];
+
+static int
+setup(void **state)
+{
+	const char *const *n;
+
+	(void)state;
+	for (n = env_names_drain; *n != NULL; n++)
+		unsetenv(*n);
+	tmpfile_path[0] = '\0';
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	if (tmpfile_path[0] != '\0')
+		unlink(tmpfile_path);
+	return setup(state);
+}
+
+static void
+set(const char *name, const char *value)
+{
+	assert_int_equal(setenv(name, value, 1), 0);
+}
+
+/* drain_config_load must fail naming want, without the token in the message. */
+static void
+load_fails(int need_token, const char *want)
+{
+	struct drain_config c;
+	char err[512];
+
+	err[0] = '\0';
+	if (drain_config_load(&c, need_token, err, sizeof(err)) != -1)
+		fail_msg("accepted, want an error naming %s", want);
+	if (strstr(err, want) == NULL)
+		fail_msg("error \"%s\" does not name %s", err, want);
+	if (strstr(err, "unit-test-token") != NULL)
+		fail_msg("error \"%s\" holds the token", err);
+	assert_null(c.token);	/* wiped and freed on the way out */
+	drain_config_free(&c);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct drain_config c;
+	char err[512];
+
+	(void)state;
+	/* --status, --metrics, --requeue-dead need no token */
+	assert_int_equal(drain_config_load(&c, 0, err, sizeof(err)), 0);
+	assert_null(c.token);
+	assert_string_equal(c.db, "");
+	assert_string_equal(c.graph_url, "https://graph.facebook.com/v23.0");
+	assert_string_equal(c.reply_text, "OK");
+	assert_int_equal(c.typing, 0);
+	assert_int_equal(c.concurrency, 16);
+	assert_true(c.max_rps == 80);
+	assert_true(c.retry_min == 15);
+	assert_true(c.retry_max == 3600);
+	assert_int_equal(c.max_attempts, 10);
+	assert_true(c.max_age == 86400);
+	assert_true(c.lease == 60);
+	assert_true(c.http_timeout == 20);	/* min(20, lease / 2) */
+	drain_config_free(&c);
+
+	/* draining does */
+	load_fails(1, "WAHOOK_ACCESS_TOKEN");
+	/* a short lease brings the default HTTP timeout down with it */
+	set("WAHOOK_LEASE", "10");
+	set("WAHOOK_ACCESS_TOKEN", TOKEN);
+	assert_int_equal(drain_config_load(&c, 1, err, sizeof(err)), 0);
+	assert_true(c.http_timeout == 5);
+	assert_string_equal(c.token, TOKEN);
+	drain_config_free(&c);
+	assert_null(c.token);
+}
+
+static void
+test_values_from_environment(void **state)
+{
+	struct drain_config c;
+	char err[512];
+
+	(void)state;
+	set("WAHOOK_DB", "host=/run/postgresql dbname=wahook user=wahook_drain");
+	set("WAHOOK_GRAPH_URL", "http://127.0.0.1:9/v99.0///");
+	set("WAHOOK_REPLY_TEXT", "Danke \xc3\xa4 \xf0\x9f\x98\x80");
+	set("WAHOOK_TYPING", "1");
+	set("WAHOOK_CONCURRENCY", "4");
+	set("WAHOOK_MAX_RPS", "20");
+	set("WAHOOK_RETRY_MIN", "0.5");
+	set("WAHOOK_RETRY_MAX", "30");
+	set("WAHOOK_MAX_ATTEMPTS", "3");
+	set("WAHOOK_MAX_AGE", "600");
+	set("WAHOOK_LEASE", "30");
+	set("WAHOOK_HTTP_TIMEOUT", "15");
+	assert_int_equal(drain_config_load(&c, 0, err, sizeof(err)), 0);
+	assert_string_equal(c.db, "host=/run/postgresql dbname=wahook user=wahook_drain");
+	assert_string_equal(c.graph_url, "http://127.0.0.1:9/v99.0");	/* no trailing / */
+	assert_string_equal(c.reply_text, "Danke \xc3\xa4 \xf0\x9f\x98\x80");
+	assert_int_equal(c.typing, 1);
+	assert_int_equal(c.concurrency, 4);
+	assert_true(c.max_rps == 20);
+	assert_true(c.retry_min == 0.5);
+	assert_true(c.retry_max == 30);
+	assert_int_equal(c.max_attempts, 3);
+	assert_true(c.max_age == 600);
+	assert_true(c.lease == 30);
+	assert_true(c.http_timeout == 15);
+	drain_config_free(&c);
+}
+
+static void
+test_token_from_file(void **state)
+{
+	struct drain_config c;
+	char err[512];
+	int fd;
+
+	(void)state;
+	snprintf(tmpfile_path, sizeof(tmpfile_path), "/tmp/wahook-test-XXXXXX");
+	assert_true((fd = mkstemp(tmpfile_path)) >= 0);
+	assert_int_equal(write(fd, TOKEN "\n", sizeof(TOKEN)), (ssize_t)sizeof(TOKEN));
+	close(fd);
+	set("WAHOOK_ACCESS_TOKEN_FILE", tmpfile_path);
+	assert_int_equal(drain_config_load(&c, 1, err, sizeof(err)), 0);
+	assert_string_equal(c.token, TOKEN);	/* the file's newline trimmed */
+	drain_config_free(&c);
+	/* both set: which one would win is not for us to guess */
+	set("WAHOOK_ACCESS_TOKEN", TOKEN);
+	load_fails(1, "WAHOOK_ACCESS_TOKEN");
+}
+
+/* Each bad value, alone, is refused naming its variable. */
+static void
+test_bad_values(void **state)
+{
+	static const struct {
+		const char *name, *value, *want;
+	} cases[] = {
+		{ "WAHOOK_ACCESS_TOKEN", TOKEN " x", "WAHOOK_ACCESS_TOKEN" },
+		{ "WAHOOK_ACCESS_TOKEN", TOKEN "\r\nX-Evil: 1", "WAHOOK_ACCESS_TOKEN" },
+		{ "WAHOOK_ACCESS_TOKEN", TOKEN "\xc3\xa4", "WAHOOK_ACCESS_TOKEN" },
+		{ "WAHOOK_DB", "host=/run/postgresql dbnam=wahook", "WAHOOK_DB" },
+		{ "WAHOOK_GRAPH_URL", "graph.facebook.com/v23.0", "WAHOOK_GRAPH_URL" },
+		{ "WAHOOK_GRAPH_URL", "ftp://graph.facebook.com", "WAHOOK_GRAPH_URL" },
+		{ "WAHOOK_GRAPH_URL", "https://graph.facebook.com/v23.0 ", "WAHOOK_GRAPH_URL" },
+		{ "WAHOOK_REPLY_TEXT", "\xc0\xaf", "WAHOOK_REPLY_TEXT" },	/* overlong '/' */
+		{ "WAHOOK_REPLY_TEXT", "\xed\xa0\x80", "WAHOOK_REPLY_TEXT" },	/* a surrogate */
+		{ "WAHOOK_REPLY_TEXT", "caf\xe9", "WAHOOK_REPLY_TEXT" },	/* Latin-1 */
+		{ "WAHOOK_TYPING", "yes", "WAHOOK_TYPING" },
+		{ "WAHOOK_TYPING", "2", "WAHOOK_TYPING" },
+		{ "WAHOOK_CONCURRENCY", "0", "WAHOOK_CONCURRENCY" },
+		{ "WAHOOK_CONCURRENCY", "1025", "WAHOOK_CONCURRENCY" },
+		{ "WAHOOK_MAX_RPS", "0", "WAHOOK_MAX_RPS" },
+		{ "WAHOOK_MAX_RPS", "nan", "WAHOOK_MAX_RPS" },
+		{ "WAHOOK_RETRY_MIN", "-1", "WAHOOK_RETRY_MIN" },
+		{ "WAHOOK_RETRY_MAX", "1", "WAHOOK_RETRY_MAX" },	/* below RETRY_MIN's 15 */
+		{ "WAHOOK_MAX_ATTEMPTS", "3.5", "WAHOOK_MAX_ATTEMPTS" },
+		{ "WAHOOK_MAX_AGE", "0", "WAHOOK_MAX_AGE" },
+		{ "WAHOOK_LEASE", "0.1", "WAHOOK_LEASE" },
+		{ "WAHOOK_HTTP_TIMEOUT", "31", "WAHOOK_HTTP_TIMEOUT" },	/* > lease / 2 */
+		{ "WAHOOK_HTTP_TIMEOUT", "inf", "WAHOOK_HTTP_TIMEOUT" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setup(NULL);
+		set(cases[i].name, cases[i].value);
+		if (strcmp(cases[i].name, "WAHOOK_ACCESS_TOKEN") != 0)
+			set("WAHOOK_ACCESS_TOKEN", TOKEN);
+		load_fails(1, cases[i].want);
+	}
+}
+
+/* Meta's limit is 4096 characters, not bytes. */
+static void
+test_reply_length(void **state)
+{
+	struct drain_config c;
+	char err[512], *text;
+	size_t i;
+
+	(void)state;
+	text = malloc(4097 * 2 + 1);
+	assert_non_null(text);
+	for (i = 0; i < 4096; i++)
+		memcpy(text + 2 * i, "\xc3\xa4", 2);	/* 4096 characters, 8192 bytes */
+	text[2 * 4096] = '\0';
+	set("WAHOOK_REPLY_TEXT", text);
+	assert_int_equal(drain_config_load(&c, 0, err, sizeof(err)), 0);
+	assert_int_equal(strlen(c.reply_text), 8192);
+	drain_config_free(&c);
+	memcpy(text + 2 * 4096, "\xc3\xa4", 3);	/* one more */
+	set("WAHOOK_REPLY_TEXT", text);
+	load_fails(0, "WAHOOK_REPLY_TEXT");
+	free(text);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_defaults),
+		T(test_values_from_environment),
+		T(test_token_from_file),
+		T(test_bad_values),
+		T(test_reply_length),
+	};
+
+	return cmocka_run_group_tests_name("drain_config", tests, NULL, NULL);
+}
