@@ -120,6 +120,12 @@ class DrainOps(dk.DrainCase):
         self.assertEqual(r.rc, 0, r)
         for flag in ("--for", "--status", "--metrics", "--requeue-dead"):
             self.assertIn(flag, r.out)
+        # it points at what is installed: the manual page, not a README
+        self.assertIn("wahook-drain(8)", r.out)
+        self.assertNotIn("README", r.out)
+        r = dk.run(pg, None, ["--bogus-flag"])
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn('level=error ev=usage msg="unknown argument" arg=--bogus-flag', r.err)
         for args in (["--bogus"], ["--for"], ["--for", "0"], ["--for", "5x"],
                      ["--status", "--metrics"]):
             r = dk.run(pg, None, args)
