@@ -192,7 +192,8 @@ deps-fire:
 # --- install ------------------------------------------------------------------
 # `make install PREFIX=/usr DESTDIR=/tmp/pkg`: the responder where CGI/FastCGI
 # programs go, the drainer in bin, wahook-setup in sbin, the migrations and
-# operator scripts in share/wahook, the server and systemd examples in
+# operator scripts in share/wahook, the reply program examples in share/wahook/reply
+# (executable: usr/share/doc loses its x bits in a package), the server and systemd examples in
 # share/doc/wahook/examples (their /usr/local paths turned into PREFIX's), the
 # manual pages in man8. `make uninstall` removes exactly these files.
 INSTALL ?= install
@@ -210,8 +211,8 @@ INST_MAN      = man/wahook.fcgi.8 man/wahook-drain.8 man/wahook-setup.8
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(CGIDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
-	    $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(EXDIR)/reply \
-	    $(DESTDIR)$(MAN8DIR)
+	    $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(SHAREDIR)/reply \
+	    $(DESTDIR)$(EXDIR) $(DESTDIR)$(MAN8DIR)
 	$(INSTALL) -m 0755 $(B)/wahook.fcgi $(DESTDIR)$(CGIDIR)/wahook.fcgi
 	$(INSTALL) -m 0755 $(B)/wahook-drain $(DESTDIR)$(BINDIR)/wahook-drain
 	$(INSTALL) -m 0755 scripts/setup $(DESTDIR)$(SBINDIR)/wahook-setup
@@ -220,7 +221,7 @@ install: all
 	@set -e; for f in $(INST_EXAMPLES); do \
 	  sed -e '/^PATH=/!s|/usr/local/|$(PREFIX)/|g' $$f > $(DESTDIR)$(EXDIR)/$${f##*/}; \
 	  chmod 0644 $(DESTDIR)$(EXDIR)/$${f##*/}; done
-	$(INSTALL) -m 0755 $(INST_REPLY) $(DESTDIR)$(EXDIR)/reply/
+	$(INSTALL) -m 0755 $(INST_REPLY) $(DESTDIR)$(SHAREDIR)/reply/
 	$(INSTALL) -m 0644 $(INST_MAN) $(DESTDIR)$(MAN8DIR)/
 
 uninstall:
@@ -229,10 +230,10 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/sql/,$(notdir $(INST_SQL)))
 	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/scripts/,$(notdir $(INST_SCRIPTS)))
 	rm -f $(addprefix $(DESTDIR)$(EXDIR)/,$(notdir $(INST_EXAMPLES)))
-	rm -f $(addprefix $(DESTDIR)$(EXDIR)/reply/,$(notdir $(INST_REPLY)))
+	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/reply/,$(notdir $(INST_REPLY)))
 	rm -f $(addprefix $(DESTDIR)$(MAN8DIR)/,$(notdir $(INST_MAN)))
-	-rmdir $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(SHAREDIR) \
-	    $(DESTDIR)$(EXDIR)/reply $(DESTDIR)$(EXDIR) $(DESTDIR)$(PREFIX)/share/doc/wahook \
+	-rmdir $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(SHAREDIR)/reply \
+	    $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(EXDIR) $(DESTDIR)$(PREFIX)/share/doc/wahook \
 	    2>/dev/null
 
 .PHONY: install uninstall

@@ -28,9 +28,9 @@ class MakeInstall(unittest.TestCase):
         for f in sorted(glob.glob(os.path.join(h.ROOT, "sql", "[0-9][0-9][0-9]_*.sql"))):
             want["share/wahook/sql/" + os.path.basename(f)] = 0o644
         for f in sorted(os.listdir(os.path.join(h.ROOT, "examples"))):
-            if f == "reply":    # reply programs: executable
+            if f == "reply":    # reply programs: executable, beside the scripts
                 for p in os.listdir(os.path.join(h.ROOT, "examples", f)):
-                    want["share/doc/wahook/examples/reply/" + p] = 0o755
+                    want["share/wahook/reply/" + p] = 0o755
             else:
                 want["share/doc/wahook/examples/" + f] = 0o644
         for rel, mode in want.items():
