@@ -262,6 +262,33 @@ class ReadmeProduction(unittest.TestCase):
         self.assertIn("database wahook exists", r.stdout)
         self.assertIn("migrations: all applied already", r.stdout)
         self.assertNotIn("created", r.stdout)
+        # the same script from the repository (files read as root, fed to psql)
+        r = subprocess.run([os.path.join(h.ROOT, "scripts", "setup")], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("migrations: all applied already", r.stdout)
+
+    def test_3b_web_user_logs_in_as_wahook(self):
+        """--web-user www-data: a responder the web server starts as its own user
+        (lighttpd's bin-path, mod_fcgid, CGI) logs in as the role wahook; twice
+        adds nothing twice."""
+        for _ in range(2):
+            r = subprocess.run(["wahook-setup", "--web-user", "www-data"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("checked: OS user www-data logs in to wahook as wahook", r.stdout)
+        hba = as_postgres("SHOW hba_file", db="postgres")
+        with open(hba) as f:
+            self.assertEqual(f.read().count("peer map=wahook"), 1)
+        r = subprocess.run(["runuser", "-u", "www-data", "--", "psql", "-X", "-At", "-c",
+                            "SELECT current_user", "dbname=wahook user=wahook"],
+                           capture_output=True, text=True, cwd="/")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "wahook"), r.stderr)
+        # a user not in the map still cannot
+        r = subprocess.run(["runuser", "-u", "nobody", "--", "psql", "-X", "-At", "-c",
+                            "SELECT 1", "dbname=wahook user=wahook"],
+                           capture_output=True, text=True, cwd="/")
+        self.assertNotEqual(r.returncode, 0)
 
     def test_4_webhooks_through_both_servers_are_answered_by_the_cron_drainer(self):
         mids = {"nginx": "wamid.prod.nginx." + uuid.uuid4().hex[:12],
