@@ -129,7 +129,12 @@ class Roles(unittest.TestCase):
                     "read_at = now(), claim_token = gen_random_uuid() WHERE false",
                     "UPDATE wa_conversations SET unread_count = 0, updated_at = now() "
                     "WHERE phone_number_id = '' AND sender = ''",
-                    "SELECT message_id FROM wa_outbox WHERE false FOR UPDATE SKIP LOCKED"):
+                    "SELECT message_id FROM wa_outbox WHERE false FOR UPDATE SKIP LOCKED",
+                    # a reply program's question and its recorded reply
+                    "SELECT payload::text, type, display_phone_number, profile_name "
+                    "FROM wa_messages WHERE false",
+                    "UPDATE wa_outbox SET reply = '[]', reply_state = 'none', reply_sent = 0, "
+                    "reply_message_ids = '{}', reply_reason = 'x' WHERE false"):
             r = psql_as(self.db.drain_dsn, sql)
             self.assertEqual(r.returncode, 0, sql + "\n" + r.stderr)
 
