@@ -89,7 +89,8 @@ class Roles(unittest.TestCase):
     def test_ingest_role_cannot_overstep(self):
         for sql in ("DELETE FROM wa_messages",
                     "TRUNCATE wa_messages",
-                    "SELECT payload FROM wa_messages",
+                    # (it reads wa_messages.payload: a reply program is given the message)
+                    "SELECT waba_id, received_at FROM wa_messages",
                     "SELECT * FROM wa_outbox",
                     "UPDATE wa_outbox SET state = 'done'",
                     "DELETE FROM wa_outbox",
@@ -106,7 +107,8 @@ class Roles(unittest.TestCase):
         for sql in ("INSERT INTO wa_messages (message_id) VALUES ('x')",
                     "DELETE FROM wa_messages",
                     "DELETE FROM wa_outbox",
-                    "SELECT payload FROM wa_messages",
+                    # (it reads wa_messages.payload: a reply program is given the message)
+                    "SELECT waba_id, received_at FROM wa_messages",
                     "UPDATE wa_outbox SET sender = 'someone else'",
                     "INSERT INTO wa_outbox (message_id) VALUES ('x')",
                     "DELETE FROM wa_statuses",
