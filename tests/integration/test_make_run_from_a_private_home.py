@@ -39,7 +39,7 @@ class MakeRun(unittest.TestCase):
                                   stderr=subprocess.STDOUT)
 
     def tearDown(self):
-        harness.kill(self.proc, signal.SIGINT, timeout=30)
+        harness.kill(self.proc, signal.SIGINT, timeout=120)
 
     def output(self):
         with open(self.out, errors="replace") as f:
@@ -78,10 +78,23 @@ class MakeRun(unittest.TestCase):
 
         work = re.search(r"run: PostgreSQL cluster in (\S+)/pg", out).group(1)
         self.assertTrue(os.path.isdir(work))
-        harness.kill(self.proc, signal.SIGINT, timeout=30)
+        harness.kill(self.proc, signal.SIGINT, timeout=120)
         out = self.output()
         self.assertIn("run: stopped, %s removed" % work, out)
         self.assertFalse(os.path.exists(work))
+        # nothing it started is left: no process runs its copy of the responder
+        # (lighttpd may respawn one while Ctrl-C reaches them all)
+        left = [d for d in os.listdir("/proc") if d.isdigit() and
+                self.exe(d).startswith(work + "/")]
+        self.assertEqual(left, [], "processes left running: %s" % left)
+        self.assertNotIn("could not change directory", out)
+
+    @staticmethod
+    def exe(pid):
+        try:
+            return os.readlink("/proc/%s/exe" % pid)
+        except OSError:
+            return ""
 
 
 if __name__ == "__main__":
