@@ -43,6 +43,7 @@ struct work {
 	struct outbox_row	*claimed;
 	int			 njobs;
 	int			 active;
+	volatile sig_atomic_t	*stop;
 	int			 fatal;		/* 0 or DRAIN_DB */
 	char			*refused[REFUSED_MAX];	/* numbers stopped by their token */
 	int			 nrefused;
@@ -648,6 +649,18 @@ wait_all(struct work *w, double wake)
 	return rc;
 }
 
+/* While the database is away: keep the calls and programs in flight moving
+ * (their results wait until the loop collects them), unless a stop was asked. */
+static int
+pump(void *arg, double seconds)
+{
+	struct work *w = arg;
+
+	if (*w->stop)
+		return -1;
+	return wait_all(w, seconds);
+}
+
 static int
 exit_code(struct work *w, long long *pending)
 {
@@ -682,6 +695,7 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 	memset(&w, 0, sizeof(w));
 	w.c = c;
 	w.ob = ob;
+	w.stop = stop;
 	w.njobs = c->concurrency;
 	t_end = for_seconds > 0 ? t_start + for_seconds : 0;
 	if ((w.jobs = calloc((size_t)w.njobs, sizeof(*w.jobs))) == NULL ||
@@ -704,6 +718,7 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 			goto done;
 		}
 	}
+	outbox_ride_outages(ob, c->db_outage_max, pump, &w);
 	for (;;) {
 		t = now_s();
 		stopping = *stop || w.fatal || (t_end > 0 && t >= t_end);
@@ -751,6 +766,7 @@ done:
 	log_int(&l, "exit", rc);
 	log_ms(&l, "ms", (now_s() - t_start) * 1000);
 	log_end(&l);
+	outbox_ride_outages(ob, 0, NULL, NULL);
 	ask_free(w.ask);
 	free(w.fds);
 	graph_free(w.g);

@@ -212,6 +212,9 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 	if (env_double("WAHOOK_REPLY_WINDOW", 86400, 0, 30 * 86400.0, &c->reply_window, err,
 	    errlen) == -1)
 		goto fail;
+	if (env_double("WAHOOK_DB_OUTAGE_MAX", 60, 0, 86400, &c->db_outage_max, err,
+	    errlen) == -1)
+		goto fail;
 	return 0;
 fail:
 	drain_config_free(c);

@@ -49,6 +49,7 @@ struct drain_config {
 	double		 max_age;	/* seconds from arrival (or requeue) to dead */
 	double		 lease;		/* seconds a claim hides a row from other drainers */
 	double		 http_timeout;	/* seconds per Graph call, <= lease / 2 */
+	double		 db_outage_max;	/* seconds to ride out a lost database */
 };
 
 /*

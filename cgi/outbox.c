@@ -14,10 +14,15 @@
 
 #include <libpq-fe.h>
 
+#include "log.h"
+
 struct outbox {
 	const char	*conninfo;
 	PGconn		*conn;
 	char		 err[512];
+	double		 outage_max;	/* seconds; 0: fail after one reconnect */
+	int		(*wait)(void *, double);
+	void		*wait_arg;
 };
 
 struct stmt {
@@ -260,33 +265,103 @@ outbox_close(struct outbox *ob)
 	free(ob);
 }
 
+void
+outbox_ride_outages(struct outbox *ob, double max_s, int (*wait)(void *, double),
+    void *arg)
+{
+	ob->outage_max = max_s;
+	ob->wait = wait;
+	ob->wait_arg = arg;
+}
+
+/*
+ * The connection, not the statement, failed: no SQLSTATE (libpq's own
+ * failure: "server closed the connection unexpectedly", which can come while
+ * PQstatus() still says CONNECTION_OK), class 08 (connection exception), 57P
+ * (the server is shutting down or starting), or 25006 (a read-only
+ * transaction: this server was a primary and is a standby now, so another
+ * host of a multi-host WAHOOK_DB may be the primary).
+ */
+static int
+conn_lost(const PGconn *conn, const PGresult *r)
+{
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK || st == NULL)
+		return 1;
+	return strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0 ||
+	    strcmp(st, "25006") == 0;
+}
+
+static void
+log_outage(const struct outbox *ob, const char *level, const char *ev, double ms,
+    const char *msg)
+{
+	struct logline l;
+
+	log_begin(&l, level, ev);
+	if (ms >= 0)
+		log_ms(&l, "ms", ms);
+	if (*ob->err)
+		log_str(&l, "err", ob->err);
+	log_str(&l, "msg", msg);
+	log_end(&l);
+}
+
 /*
  * Runs prepared statement name; returns the result (the caller PQclears it) when
- * its status is want, else NULL with ob->err set. A dead connection is reopened
- * and the statement tried once more.
+ * its status is want, else NULL with ob->err set. A lost connection is reopened
+ * and the statement run again: once at once, then (outbox_ride_outages) with
+ * backoff until outage_max seconds have passed since the first failure.
  */
 static PGresult *
 run(struct outbox *ob, const char *name, int n, const char *const *vals,
     ExecStatusType want)
 {
 	PGresult *r = NULL;
+	double t0 = 0, delay = 0.05, waited;
 	int tries;
 
-	for (tries = 0; tries < 2; tries++) {
-		if (ob->conn == NULL && connect_db(ob) == -1)
+	for (tries = 0; ; tries++) {
+		if (ob->conn != NULL || connect_db(ob) == 0) {
+			r = PQexecPrepared(ob->conn, name, n, vals, NULL, NULL, 0);
+			if (PQresultStatus(r) == want) {
+				if (t0 > 0)
+					log_outage(ob, "info", "db_back", log_now_ms() - t0,
+					    "the database answers again: carrying on");
+				return r;
+			}
+			set_err(ob, name, r);
+			if (!conn_lost(ob->conn, r)) {
+				PQclear(r);
+				return NULL;	/* the statement failed, not the connection */
+			}
+			PQclear(r);
+			r = NULL;
+			PQfinish(ob->conn);
+			ob->conn = NULL;
+			if (tries == 0)
+				continue;	/* a stale connection: one fresh try at once */
+		}
+		if (ob->wait == NULL)
 			return NULL;
-		r = PQexecPrepared(ob->conn, name, n, vals, NULL, NULL, 0);
-		if (PQresultStatus(r) == want)
-			return r;
-		set_err(ob, name, r);
-		PQclear(r);
-		r = NULL;
-		if (PQstatus(ob->conn) == CONNECTION_OK)
-			break;	/* the statement failed, not the connection */
-		PQfinish(ob->conn);
-		ob->conn = NULL;
+		if (t0 == 0) {
+			t0 = log_now_ms();
+			log_outage(ob, "warn", "db_outage", -1, "lost the database: "
+			    "reconnecting with backoff for up to WAHOOK_DB_OUTAGE_MAX");
+		}
+		waited = (log_now_ms() - t0) / 1000;
+		if (waited >= ob->outage_max) {
+			log_outage(ob, "error", "db_outage", waited * 1000,
+			    "the database stayed unreachable past WAHOOK_DB_OUTAGE_MAX");
+			return NULL;
+		}
+		/* jittered: drainers on several hosts do not reconnect in step */
+		delay = delay * 2 > 2 ? 2 : delay * 2;
+		if (ob->wait(ob->wait_arg, delay * (0.5 + (double)arc4random() /
+		    4294967296.0 / 2)) != 0)
+			return NULL;
 	}
-	return NULL;
 }
 
 /* Runs a write keyed by the claim: OUTBOX_OK when it touched the row. */

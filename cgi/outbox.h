@@ -79,6 +79,18 @@ struct outbox;
 struct outbox *outbox_open(const char *conninfo, char *err, size_t errlen);
 void	outbox_close(struct outbox *);
 
+/*
+ * Rides through outages: when the connection is lost (a restart, a failover)
+ * every statement reconnects with backoff (0.1 s doubling to 2 s, jittered)
+ * for up to max_s seconds from the first failure, calling wait(arg, seconds)
+ * instead of sleeping, so the caller keeps its HTTP calls moving. wait returns
+ * nonzero to give up at once (a stop was asked). Without this (max_s 0, the
+ * default) a lost connection is reopened once and then the statement fails.
+ * Every write is keyed by its claim token, so repeating one is harmless.
+ */
+void	outbox_ride_outages(struct outbox *, double max_s, int (*wait)(void *arg,
+	    double seconds), void *arg);
+
 /* The last failure's reason (PostgreSQL's first line and SQLSTATE), for logs. */
 const char *outbox_error(const struct outbox *);
 

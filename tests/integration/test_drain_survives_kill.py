@@ -119,13 +119,17 @@ class DrainerUnderFire(unittest.TestCase):
 
     def test_database_goes_away_mid_run(self):
         convs = dk.feed(self.srv, conversations=6, per_conv=4)
-        p = dk.start(self.pg, self.g, ["--for", "20"], **drain_env())
+        # the database stays away longer than the drainer rides out an outage
+        p = dk.start(self.pg, self.g, ["--for", "20"], WAHOOK_DB_OUTAGE_MAX=2,
+                     **drain_env())
         self.g.wait_calls(6)
         self.pg.stop("immediate")
         t0 = time.monotonic()
-        r = dk.finish(p, timeout=30)
-        took = time.monotonic() - t0
-        self.pg.start()
+        try:
+            r = dk.finish(p, timeout=30)
+            took = time.monotonic() - t0
+        finally:
+            self.pg.start()
         self.assertEqual(r.rc, 4, r)
         self.assertLess(took, 15, "the drainer took %.1f s to give up" % took)
         self.assertNotIn(dk.ACCESS_TOKEN, r.err + r.out)
