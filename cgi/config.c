@@ -4,6 +4,7 @@
  * line) so a misdeployment is loud but the GET verification still works.
  */
 #include "config.h"
+#include "db.h"
 #include "env.h"
 
 #include <stdio.h>
@@ -68,6 +69,9 @@ config_load(struct config *c, char *err, size_t errlen)
 	c->max_body = (size_t)max_body;
 	if (env_double("WAHOOK_DB_TIMEOUT", CONFIG_DEFAULT_DB_TIMEOUT, 1, 300,
 	    &c->db_timeout, err, errlen) == -1)
+		goto fail;
+	if (env_choice("WAHOOK_DB_PREPARE", db_prepare_names, DB_PREPARE_AUTO,
+	    &c->db_prepare, err, errlen) == -1)
 		goto fail;
 	if (env_double("WAHOOK_BODY_TIMEOUT", CONFIG_DEFAULT_BODY_TIMEOUT, 1, 600,
 	    &c->body_timeout, err, errlen) == -1)

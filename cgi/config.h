@@ -26,6 +26,7 @@ struct config {
 	const char	*db;				/* libpq conninfo; "" = PG* defaults */
 	size_t		 max_body;			/* bytes */
 	double		 db_timeout;			/* seconds per database call */
+	int		 db_prepare;			/* WAHOOK_DB_PREPARE: enum db_prepare */
 	double		 body_timeout;			/* seconds to read a whole body */
 	long long	 body_min_rate;			/* bytes/s a body must keep up */
 	char		*storage_;			/* owns the secret strings */
@@ -36,7 +37,7 @@ struct config {
 /*
  * Fills *c from WAHOOK_APP_SECRET[_FILE], WAHOOK_VERIFY_TOKEN[_FILE], WAHOOK_DB
  * (checked with PQconninfoParse, not connected to), WAHOOK_MAX_BODY,
- * WAHOOK_DB_TIMEOUT, WAHOOK_BODY_TIMEOUT and WAHOOK_BODY_MIN_RATE (the names of
+ * WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_BODY_TIMEOUT and WAHOOK_BODY_MIN_RATE (the names of
  * env_names_fcgi). Returns 0, or -1 with a message naming the variable in err
  * (the caller prints it and exits 2). Free with config_free().
  */

@@ -17,8 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+const char *const db_prepare_names[] = { "auto", "on", "off", NULL };
+
 struct db {
 	struct db_opts	 o;
+	int		 unnamed;	/* statements go unprepared (see enum db_prepare) */
 	PGconn		*conn;
 	char		 err[DB_ERR_MAX];
 	char		 state[6];
@@ -60,6 +63,7 @@ db_new(const struct db_opts *opts)
 		db->o.connect_timeout = 5;
 	if (db->o.app_name == NULL)
 		db->o.app_name = "wahook";
+	db->unnamed = db->o.prepare == DB_PREPARE_OFF;
 	return db;
 }
 
@@ -108,7 +112,33 @@ db_state_is_data(const char *s)
 static int
 state_is_lost(const char *s)
 {
-	return *s == '\0' || strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0;
+	return *s == '\0' || strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0 ||
+	    strcmp(s, "25006") == 0;
+}
+
+/*
+ * WAHOOK_DB_PREPARE=auto met a server that does not keep this connection's
+ * prepared statements: 26000 (one prepared earlier "does not exist") or 42P05
+ * (another client's "already exists"). That is a pooler handing each
+ * transaction to any server connection (PgBouncer before 1.21 in transaction
+ * mode). Switches to unnamed statements for good; 1 when it did.
+ */
+static int
+lost_prepared(struct db *db)
+{
+	struct logline l;
+
+	if (db->o.prepare != DB_PREPARE_AUTO || db->unnamed ||
+	    (strcmp(db->state, "26000") != 0 && strcmp(db->state, "42P05") != 0))
+		return 0;
+	db->unnamed = 1;
+	log_begin(&l, "warn", "db_prepare");
+	log_str(&l, "sqlstate", db->state);
+	log_str(&l, "msg", "the server does not keep our prepared statements (a pooler "
+	    "in transaction mode?): sending them unprepared from now on; "
+	    "WAHOOK_DB_PREPARE=off says so from the start");
+	log_end(&l);
+	return 1;
 }
 
 /*
@@ -338,11 +368,11 @@ connect_db(struct db *db, double deadline)
 	if (db->o.session_sql != NULL && setup_step(db, deadline, "session setup",
 	    PQsendQuery(db->conn, db->o.session_sql)) == -1)
 		return -1;
-	for (i = 0; !db->o.no_prepare && i < db->o.nstmts; i++)
+	for (i = 0; !db->unnamed && i < db->o.nstmts; i++)
 		if (setup_step(db, deadline, "prepare (are the migrations applied?)",
 		    PQsendPrepare(db->conn, db->o.stmts[i].name, db->o.stmts[i].sql,
 		    db->o.stmts[i].nparams, NULL)) == -1)
-			return -1;
+			return lost_prepared(db) ? connect_db(db, deadline) : -1;
 	return 0;
 }
 
@@ -387,7 +417,7 @@ static int
 send_stmt(struct db *db, const struct db_stmt *s, const char *const *values,
     const int *lengths, const int *formats)
 {
-	if (db->o.no_prepare)
+	if (db->unnamed)
 		return PQsendQueryParams(db->conn, s->sql, s->nparams, NULL, values,
 		    lengths, formats, 0);
 	return PQsendQueryPrepared(db->conn, s->name, s->nparams, values, lengths,
@@ -442,6 +472,10 @@ db_run(struct db *db, size_t stmt, const char *const *values, const int *lengths
 		    state_is_lost(db->state);
 		PQclear(r);
 		r = NULL;
+		if (!lost && lost_prepared(db)) {
+			attempt--;	/* it never ran; happens once per process */
+			continue;
+		}
 		if (!lost)
 			return DB_FAILED;
 		db_disconnect(db);

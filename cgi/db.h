@@ -34,6 +34,21 @@ struct db_stmt {
 	int		 idempotent;
 };
 
+/* WAHOOK_DB_PREPARE: how statements reach the server. */
+enum db_prepare {
+	DB_PREPARE_AUTO = 0,	/* prepare at connect; when the server turns out to
+				   have lost them (SQLSTATE 26000 or 42P05: a pooler
+				   in transaction mode), send them unprepared from
+				   then on, for the life of the process */
+	DB_PREPARE_ON,		/* always prepared */
+	DB_PREPARE_OFF		/* always the statement's text with its parameters
+				   (unnamed statements), for poolers that keep no
+				   prepared statements across transactions */
+};
+
+/* The names WAHOOK_DB_PREPARE takes, in enum order, NULL-terminated. */
+extern const char *const db_prepare_names[];
+
 struct db_opts {
 	const char		*conninfo;	/* the user's WAHOOK_DB ("" = PG* defaults);
 						   not copied: must outlive the db */
@@ -47,9 +62,7 @@ struct db_opts {
 	const char		*session_sql;
 	double			 timeout;	/* seconds: the deadline of one call */
 	int			 connect_timeout; /* seconds per host, libpq's connect_timeout */
-	int			 no_prepare;	/* 1: send each statement's text with its
-						   parameters (for poolers that keep no
-						   prepared statements), 0: prepare at connect */
+	enum db_prepare		 prepare;
 };
 
 enum db_rc {

@@ -4,6 +4,7 @@
  * HTTP timeout longer than half the lease would let a claim expire mid-call.
  */
 #include "drain_config.h"
+#include "db.h"
 #include "env.h"
 #include "tokens.h"
 #include "reply.h"
@@ -214,6 +215,11 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 		goto fail;
 	if (env_double("WAHOOK_DB_OUTAGE_MAX", 60, 0, 86400, &c->db_outage_max, err,
 	    errlen) == -1)
+		goto fail;
+	if (env_double("WAHOOK_DB_TIMEOUT", 10, 1, 300, &c->db_timeout, err, errlen) == -1)
+		goto fail;
+	if (env_choice("WAHOOK_DB_PREPARE", db_prepare_names, DB_PREPARE_AUTO,
+	    &c->db_prepare, err, errlen) == -1)
 		goto fail;
 	return 0;
 fail:

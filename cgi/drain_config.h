@@ -50,6 +50,8 @@ struct drain_config {
 	double		 lease;		/* seconds a claim hides a row from other drainers */
 	double		 http_timeout;	/* seconds per Graph call, <= lease / 2 */
 	double		 db_outage_max;	/* seconds to ride out a lost database */
+	double		 db_timeout;	/* seconds per database call */
+	int		 db_prepare;	/* WAHOOK_DB_PREPARE: enum db_prepare */
 };
 
 /*

@@ -163,6 +163,32 @@ env_double(const char *name, double def, double min, double max,
 	return 0;
 }
 
+int
+env_choice(const char *name, const char *const *choices, int def, int *out,
+    char *err, size_t errlen)
+{
+	const char *v = getenv(name);
+	size_t used;
+	int i, n;
+
+	*out = def;
+	if (v == NULL || *v == '\0')
+		return 0;
+	for (i = 0; choices[i] != NULL; i++) {
+		if (strcmp(v, choices[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	n = snprintf(err, errlen, "%s=%.40s: want one of", name, v);
+	used = n < 0 ? 0 : (size_t)n;
+	for (i = 0; choices[i] != NULL && used < errlen; i++) {
+		n = snprintf(err + used, errlen - used, " %s", choices[i]);
+		used += n < 0 ? 0 : (size_t)n;
+	}
+	return -1;
+}
+
 void
 env_free_secret(char *s)
 {
@@ -222,7 +248,8 @@ env_conninfo(const char *name, const char **out, char *err, size_t errlen)
 const char *const env_names_fcgi[] = {
 	"WAHOOK_APP_SECRET", "WAHOOK_APP_SECRET_FILE", "WAHOOK_VERIFY_TOKEN",
 	"WAHOOK_VERIFY_TOKEN_FILE", "WAHOOK_DB", "WAHOOK_MAX_BODY", "WAHOOK_DB_TIMEOUT",
-	"WAHOOK_BODY_TIMEOUT", "WAHOOK_BODY_MIN_RATE", "WAHOOK_LOG", NULL
+	"WAHOOK_DB_PREPARE", "WAHOOK_BODY_TIMEOUT", "WAHOOK_BODY_MIN_RATE", "WAHOOK_LOG",
+	NULL
 };
 
 const char *const env_names_drain[] = {
@@ -232,11 +259,13 @@ const char *const env_names_drain[] = {
 	"WAHOOK_REPLY_URL_SECRET", "WAHOOK_REPLY_URL_SECRET_FILE", "WAHOOK_REPLY_TIMEOUT",
 	"WAHOOK_REPLY_WINDOW", "WAHOOK_TYPING", "WAHOOK_CONCURRENCY", "WAHOOK_MAX_RPS",
 	"WAHOOK_RETRY_MIN", "WAHOOK_RETRY_MAX", "WAHOOK_MAX_ATTEMPTS", "WAHOOK_MAX_AGE",
-	"WAHOOK_LEASE", "WAHOOK_HTTP_TIMEOUT", "WAHOOK_LOG", NULL
+	"WAHOOK_LEASE", "WAHOOK_HTTP_TIMEOUT", "WAHOOK_DB_TIMEOUT", "WAHOOK_DB_PREPARE",
+	"WAHOOK_DB_OUTAGE_MAX", "WAHOOK_LOG", NULL
 };
 
 const char *const env_names_scripts[] = {
-	"WAHOOK_SQL_DIR", "WAHOOK_RETENTION_DAYS", "WAHOOK_PORT", "WAHOOK_SECRET_FILE",
+	"WAHOOK_SQL_DIR", "WAHOOK_RETENTION_DAYS", "WAHOOK_PRUNE_BATCH", "WAHOOK_PRUNE_PAUSE",
+	"WAHOOK_PORT", "WAHOOK_SECRET_FILE",
 	NULL
 };
 

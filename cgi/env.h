@@ -36,6 +36,14 @@ int	env_long(const char *name, long long def, long long min, long long max,
 int	env_double(const char *name, double def, double min, double max,
 	    double *out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * Reads NAME as one of the words in choices (NULL-terminated); unset or empty
+ * gives def. *out is the word's index. Returns 0, or -1 with a reason listing
+ * the words in err.
+ */
+int	env_choice(const char *name, const char *const *choices, int def, int *out,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Overwrites and frees a secret (NULL is fine). */
 void	env_free_secret(char *);
 

@@ -2,8 +2,9 @@
  * outbox.c - the drainer's statements (see outbox.h). The claim is one
  * statement: a MATERIALIZED CTE picks due head rows FOR UPDATE SKIP LOCKED
  * (doc/postgresql.md: the queue pattern that survives several consumers), and the
- * UPDATE around it sets the lease and a fresh claim token. A connection that
- * dies between statements is reopened once; every write is keyed by the claim
+ * UPDATE around it sets the lease and a fresh claim token. Connecting, the
+ * deadline and the reconnect rule are db.c's; this file keeps the statements
+ * and the drainer's patience with an outage. Every write is keyed by the claim
  * token, so repeating one after a reconnect is harmless.
  */
 #include "outbox.h"
@@ -12,23 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
+#include "db.h"
 #include "log.h"
 
 struct outbox {
-	const char	*conninfo;
-	PGconn		*conn;
-	char		 err[512];
+	struct db	*db;
+	char		 err[DB_ERR_MAX];
 	double		 outage_max;	/* seconds; 0: fail after one reconnect */
 	int		(*wait)(void *, double);
 	void		*wait_arg;
-};
-
-struct stmt {
-	const char	*name;
-	int		 nparams;
-	const char	*sql;
 };
 
 /*
@@ -69,10 +62,21 @@ static const char claim_sql[] =
 
 #define MINE "WHERE message_id = $1 AND claim_token = $2::uuid AND state = 'pending'"
 
-static const struct stmt stmts[] = {
-	{ "claim", 3, claim_sql },
+/* The statement table, in the order of enum stmt. Every one may run twice
+ * (db.h's idempotent): the writes are keyed by the claim token (and the reply
+ * steps by their state and count), a read is a read, and a claim repeated
+ * after its commit was lost only hides those rows until their lease ends (no
+ * call was made for them). */
+enum stmt {
+	ST_CLAIM, ST_RENEW, ST_READ_DONE, ST_REPLY_DONE, ST_REPLY_INPUT, ST_REPLY_RECORD,
+	ST_REPLY_SKIP, ST_REPLY_SENT, ST_RETRY, ST_DEAD, ST_RELEASE, ST_STATS, ST_REFUSED,
+	ST_REQUEUE_ALL, ST_REQUEUE_ONE, NSTMTS
+};
+
+static const struct db_stmt stmts[NSTMTS] = {
+	{ "claim", 3, claim_sql, 1 },
 	{ "renew", 3, "UPDATE wa_outbox SET lease_until = now() + make_interval(secs => $3) "
-	    MINE },
+	    MINE, 1 },
 	/*
 	 * Meta marks every earlier message of the chat read along with this one;
 	 * what stays unread is this conversation's later pending rows not yet
@@ -88,23 +92,23 @@ static const struct stmt stmts[] = {
 	  "       AND e.phone_number_id = r.phone_number_id AND e.sender = r.sender"
 	  "       AND e.message_id <> $1), updated_at = now()"
 	  "   FROM r WHERE c.phone_number_id = r.phone_number_id AND c.sender = r.sender)"
-	  " SELECT count(*) FROM r" },
+	  " SELECT count(*) FROM r", 1 },
 	{ "reply_done", 3,
 	  "UPDATE wa_outbox SET reply_message_id = $3, replied_at = now(), state = 'done',"
 	  " reply_state = 'sent', reply_sent = 1, reply_message_ids = ARRAY[$3],"
 	  " done_at = now(), lease_until = NULL, claim_token = NULL " MINE
-	  " AND read_at IS NOT NULL" },
+	  " AND read_at IS NOT NULL", 1 },
 	{ "reply_input", 1,
 	  "SELECT payload::text, type, display_phone_number, profile_name"
-	  " FROM wa_messages WHERE message_id = $1" },
+	  " FROM wa_messages WHERE message_id = $1", 1 },
 	{ "reply_record", 4,
 	  "UPDATE wa_outbox SET reply = $3::jsonb, reply_state = 'recorded', reply_sent = 0,"
 	  " lease_until = now() + make_interval(secs => $4) " MINE
-	  " AND reply_state IS NULL" },
+	  " AND reply_state IS NULL", 1 },
 	{ "reply_skip", 5,
 	  "UPDATE wa_outbox SET reply_state = $3, reply_reason = $4,"
 	  " reply = coalesce($5::jsonb, reply), state = 'done', done_at = now(),"
-	  " lease_until = NULL, claim_token = NULL " MINE " AND read_at IS NOT NULL" },
+	  " lease_until = NULL, claim_token = NULL " MINE " AND read_at IS NOT NULL", 1 },
 	/*
 	 * One message of a recorded reply went out. $5 (its index) guards against
 	 * counting one twice; the last one ends the row.
@@ -124,17 +128,17 @@ static const struct stmt stmts[] = {
 	  " claim_token = CASE WHEN reply_sent + 1 >= jsonb_array_length(reply)"
 	  "   THEN NULL ELSE claim_token END "
 	  MINE " AND reply_state = 'recorded' AND reply_sent = $5::int"
-	  " RETURNING state" },
+	  " RETURNING state", 1 },
 	{ "retry", 4,
 	  "UPDATE wa_outbox SET attempts = attempts + 1,"
 	  " next_attempt_at = now() + make_interval(secs => $3), last_error = $4,"
-	  " lease_until = NULL, claim_token = NULL " MINE },
+	  " lease_until = NULL, claim_token = NULL " MINE, 1 },
 	{ "dead", 4,
 	  "UPDATE wa_outbox SET state = 'dead', done_at = now(), last_error = $3,"
-	  " attempts = attempts + $4, lease_until = NULL, claim_token = NULL " MINE },
+	  " attempts = attempts + $4, lease_until = NULL, claim_token = NULL " MINE, 1 },
 	{ "release", 3,
 	  "UPDATE wa_outbox SET lease_until = NULL, claim_token = NULL,"
-	  " last_error = coalesce($3, last_error) " MINE },
+	  " last_error = coalesce($3, last_error) " MINE, 1 },
 	{ "stats", 0,
 	  "SELECT p.n, p.due, p.retrying, p.leased,"
 	  "  (SELECT count(*) FROM wa_outbox WHERE state = 'dead'),"
@@ -157,20 +161,20 @@ static const struct stmt stmts[] = {
 	  "         AND e.sender = o.sender"
 	  "         AND (e.wa_timestamp, e.received_at, e.position, e.message_id)"
 	  "           < (o.wa_timestamp, o.received_at, o.position, o.message_id)) AS head"
-	  "     FROM wa_outbox o WHERE o.state = 'pending') x) p" },
+	  "     FROM wa_outbox o WHERE o.state = 'pending') x) p", 1 },
 	{ "refused", 1,
 	  "SELECT phone_number_id, count(*), count(*) OVER () FROM wa_outbox"
 	  " WHERE state = 'pending' GROUP BY phone_number_id"
 	  " HAVING bool_or(starts_with(last_error, $1))"
-	  " ORDER BY phone_number_id LIMIT " REFUSED_SHOWN_S },
+	  " ORDER BY phone_number_id LIMIT " REFUSED_SHOWN_S, 1 },
 	{ "requeue_all", 0,
 	  "UPDATE wa_outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),"
 	  " done_at = NULL, lease_until = NULL, claim_token = NULL, requeued_at = now()"
-	  " WHERE state = 'dead'" },
+	  " WHERE state = 'dead'", 1 },
 	{ "requeue_one", 1,
 	  "UPDATE wa_outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),"
 	  " done_at = NULL, lease_until = NULL, claim_token = NULL, requeued_at = now()"
-	  " WHERE state = 'dead' AND message_id = $1" },
+	  " WHERE state = 'dead' AND message_id = $1", 1 },
 };
 
 const char *
@@ -179,77 +183,27 @@ outbox_error(const struct outbox *ob)
 	return ob->err;
 }
 
-static void
-set_err(struct outbox *ob, const char *what, const PGresult *r)
-{
-	const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(ob->conn);
-	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	size_t n;
-
-	if (m == NULL || *m == '\0')
-		m = ob->conn ? PQerrorMessage(ob->conn) : "no connection";
-	n = strcspn(m, "\n");
-	snprintf(ob->err, sizeof(ob->err), "%s: %.*s%s%s%s", what,
-	    (int)(n > 300 ? 300 : n), m, st ? " (SQLSTATE " : "", st ? st : "",
-	    st ? ")" : "");
-}
-
-static int
-connect_db(struct outbox *ob)
-{
-	static const char *const keys[] = {
-		"connect_timeout", "application_name", "dbname", NULL
-	};
-	const char *vals[] = { "5", "wahook-drain", ob->conninfo, NULL };
-	PGresult *r = NULL;
-	size_t i;
-
-	if (ob->conn != NULL)
-		PQfinish(ob->conn);
-	ob->conn = PQconnectdbParams(keys, vals, 1);
-	if (ob->conn == NULL || PQstatus(ob->conn) != CONNECTION_OK) {
-		set_err(ob, "connect", NULL);
-		goto fail;
-	}
-	/* every statement is short; a stuck one must not hold leases forever */
-	r = PQexec(ob->conn, "SELECT set_config('statement_timeout', '10s', false)");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		set_err(ob, "session setup", r);
-		goto fail;
-	}
-	PQclear(r);
-	r = NULL;
-	for (i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
-		r = PQprepare(ob->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			set_err(ob, "prepare (are the migrations applied?)", r);
-			goto fail;
-		}
-		PQclear(r);
-		r = NULL;
-	}
-	return 0;
-fail:
-	PQclear(r);
-	if (ob->conn != NULL)
-		PQfinish(ob->conn);
-	ob->conn = NULL;
-	return -1;
-}
-
 struct outbox *
-outbox_open(const char *conninfo, char *err, size_t errlen)
+outbox_open(const char *conninfo, double timeout, int prepare, char *err, size_t errlen)
 {
+	struct db_opts o = {
+		.conninfo = conninfo,
+		.app_name = "wahook-drain",
+		.stmts = stmts,
+		.nstmts = NSTMTS,
+		.timeout = timeout,
+		.prepare = (enum db_prepare)prepare,
+	};
 	struct outbox *ob;
 
-	if ((ob = calloc(1, sizeof(*ob))) == NULL) {
+	if ((ob = calloc(1, sizeof(*ob))) == NULL || (ob->db = db_new(&o)) == NULL) {
+		free(ob);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	ob->conninfo = conninfo;
-	if (connect_db(ob) == -1) {
-		snprintf(err, errlen, "%s", ob->err);
-		free(ob);
+	if (db_connect(ob->db, 0) != DB_OK) {
+		snprintf(err, errlen, "%s", db_error(ob->db));
+		outbox_close(ob);
 		return NULL;
 	}
 	return ob;
@@ -260,8 +214,7 @@ outbox_close(struct outbox *ob)
 {
 	if (ob == NULL)
 		return;
-	if (ob->conn != NULL)
-		PQfinish(ob->conn);
+	db_free(ob->db);
 	free(ob);
 }
 
@@ -272,25 +225,6 @@ outbox_ride_outages(struct outbox *ob, double max_s, int (*wait)(void *, double)
 	ob->outage_max = max_s;
 	ob->wait = wait;
 	ob->wait_arg = arg;
-}
-
-/*
- * The connection, not the statement, failed: no SQLSTATE (libpq's own
- * failure: "server closed the connection unexpectedly", which can come while
- * PQstatus() still says CONNECTION_OK), class 08 (connection exception), 57P
- * (the server is shutting down or starting), or 25006 (a read-only
- * transaction: this server was a primary and is a standby now, so another
- * host of a multi-host WAHOOK_DB may be the primary).
- */
-static int
-conn_lost(const PGconn *conn, const PGresult *r)
-{
-	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-
-	if (conn == NULL || PQstatus(conn) != CONNECTION_OK || st == NULL)
-		return 1;
-	return strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0 ||
-	    strcmp(st, "25006") == 0;
 }
 
 static void
@@ -309,39 +243,30 @@ log_outage(const struct outbox *ob, const char *level, const char *ev, double ms
 }
 
 /*
- * Runs prepared statement name; returns the result (the caller PQclears it) when
- * its status is want, else NULL with ob->err set. A lost connection is reopened
- * and the statement run again: once at once, then (outbox_ride_outages) with
- * backoff until outage_max seconds have passed since the first failure.
+ * Runs statement stmt; returns the result (the caller PQclears it), else NULL
+ * with ob->err set. db.c reconnects once when that is safe; past that, a lost
+ * database is waited for (outbox_ride_outages) with backoff until outage_max
+ * seconds have passed since the first failure.
  */
 static PGresult *
-run(struct outbox *ob, const char *name, int n, const char *const *vals,
-    ExecStatusType want)
+run(struct outbox *ob, enum stmt stmt, const char *const *vals)
 {
 	PGresult *r = NULL;
 	double t0 = 0, delay = 0.05, waited;
-	int tries;
 
-	for (tries = 0; ; tries++) {
-		if (ob->conn != NULL || connect_db(ob) == 0) {
-			r = PQexecPrepared(ob->conn, name, n, vals, NULL, NULL, 0);
-			if (PQresultStatus(r) == want) {
-				if (t0 > 0)
-					log_outage(ob, "info", "db_back", log_now_ms() - t0,
-					    "the database answers again: carrying on");
-				return r;
-			}
-			set_err(ob, name, r);
-			if (!conn_lost(ob->conn, r)) {
-				PQclear(r);
-				return NULL;	/* the statement failed, not the connection */
-			}
-			PQclear(r);
-			r = NULL;
-			PQfinish(ob->conn);
-			ob->conn = NULL;
-			if (tries == 0)
-				continue;	/* a stale connection: one fresh try at once */
+	for (;;) {
+		switch (db_run(ob->db, stmt, vals, NULL, NULL, 0, &r)) {
+		case DB_OK:
+			if (t0 > 0)
+				log_outage(ob, "info", "db_back", log_now_ms() - t0,
+				    "the database answers again: carrying on");
+			return r;
+		case DB_FAILED:		/* the statement failed, not the connection */
+			snprintf(ob->err, sizeof(ob->err), "%s", db_error(ob->db));
+			return NULL;
+		case DB_UNAVAILABLE:
+			snprintf(ob->err, sizeof(ob->err), "%s", db_error(ob->db));
+			break;
 		}
 		if (ob->wait == NULL)
 			return NULL;
@@ -366,12 +291,12 @@ run(struct outbox *ob, const char *name, int n, const char *const *vals,
 
 /* Runs a write keyed by the claim: OUTBOX_OK when it touched the row. */
 static int
-run_mine(struct outbox *ob, const char *name, int n, const char *const *vals)
+run_mine(struct outbox *ob, enum stmt stmt, const char *const *vals)
 {
 	PGresult *r;
 	int rc;
 
-	if ((r = run(ob, name, n, vals, PGRES_COMMAND_OK)) == NULL)
+	if ((r = run(ob, stmt, vals)) == NULL)
 		return OUTBOX_FAIL;
 	rc = strcmp(PQcmdTuples(r), "1") == 0 ? OUTBOX_OK : OUTBOX_LOST;
 	PQclear(r);
@@ -451,7 +376,7 @@ outbox_claim(struct outbox *ob, int max, double lease, const char *const *skip,
 		goto fail;
 	}
 	vals[2] = sskip;
-	if ((r = run(ob, "claim", 3, vals, PGRES_TUPLES_OK)) == NULL)
+	if ((r = run(ob, ST_CLAIM, vals)) == NULL)
 		goto fail;
 	for (i = 0; i < PQntuples(r) && i < max; i++) {
 		struct outbox_row *w = &rows[i];
@@ -496,7 +421,7 @@ outbox_renew(struct outbox *ob, const struct outbox_row *w, double lease)
 	const char *vals[3] = { w->message_id, w->token, slease };
 
 	snprintf(slease, sizeof(slease), "%.3f", lease);
-	return run_mine(ob, "renew", 3, vals);
+	return run_mine(ob, ST_RENEW, vals);
 }
 
 int
@@ -508,7 +433,7 @@ outbox_read_done(struct outbox *ob, const struct outbox_row *w, double lease)
 	int rc;
 
 	snprintf(slease, sizeof(slease), "%.3f", lease);
-	if ((r = run(ob, "read_done", 3, vals, PGRES_TUPLES_OK)) == NULL)
+	if ((r = run(ob, ST_READ_DONE, vals)) == NULL)
 		return OUTBOX_FAIL;
 	rc = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "1") == 0 ?
 	    OUTBOX_OK : OUTBOX_LOST;
@@ -521,7 +446,7 @@ outbox_reply_done(struct outbox *ob, const struct outbox_row *w, const char *wam
 {
 	const char *vals[3] = { w->message_id, w->token, wamid };
 
-	return run_mine(ob, "reply_done", 3, vals);
+	return run_mine(ob, ST_REPLY_DONE, vals);
 }
 
 static char *
@@ -548,7 +473,7 @@ outbox_reply_input(struct outbox *ob, const struct outbox_row *w, struct outbox_
 	int oom = 0, rc = OUTBOX_LOST;
 
 	memset(in, 0, sizeof(*in));
-	if ((r = run(ob, "reply_input", 1, vals, PGRES_TUPLES_OK)) == NULL)
+	if ((r = run(ob, ST_REPLY_INPUT, vals)) == NULL)
 		return OUTBOX_FAIL;
 	if (PQntuples(r) == 1) {
 		in->message_json = dup_nullable(r, 0, &oom);
@@ -573,7 +498,7 @@ outbox_reply_record(struct outbox *ob, const struct outbox_row *w, const char *r
 	const char *vals[4] = { w->message_id, w->token, reply, slease };
 
 	snprintf(slease, sizeof(slease), "%.3f", lease);
-	return run_mine(ob, "reply_record", 4, vals);
+	return run_mine(ob, ST_REPLY_RECORD, vals);
 }
 
 int
@@ -582,7 +507,7 @@ outbox_reply_skip(struct outbox *ob, const struct outbox_row *w, const char *sta
 {
 	const char *vals[5] = { w->message_id, w->token, state, reason, recorded };
 
-	return run_mine(ob, "reply_skip", 5, vals);
+	return run_mine(ob, ST_REPLY_SKIP, vals);
 }
 
 int
@@ -597,7 +522,7 @@ outbox_reply_sent(struct outbox *ob, const struct outbox_row *w, int index,
 	*done = 0;
 	snprintf(slease, sizeof(slease), "%.3f", lease);
 	snprintf(sidx, sizeof(sidx), "%d", index);
-	if ((r = run(ob, "reply_sent", 5, vals, PGRES_TUPLES_OK)) == NULL)
+	if ((r = run(ob, ST_REPLY_SENT, vals)) == NULL)
 		return OUTBOX_FAIL;
 	rc = PQntuples(r) == 1 ? OUTBOX_OK : OUTBOX_LOST;
 	if (rc == OUTBOX_OK)
@@ -614,7 +539,7 @@ outbox_retry(struct outbox *ob, const struct outbox_row *w, double delay,
 	const char *vals[4] = { w->message_id, w->token, sdelay, last_error };
 
 	snprintf(sdelay, sizeof(sdelay), "%.3f", delay);
-	return run_mine(ob, "retry", 4, vals);
+	return run_mine(ob, ST_RETRY, vals);
 }
 
 int
@@ -623,7 +548,7 @@ outbox_dead(struct outbox *ob, const struct outbox_row *w, const char *last_erro
 {
 	const char *vals[4] = { w->message_id, w->token, last_error, counted ? "1" : "0" };
 
-	return run_mine(ob, "dead", 4, vals);
+	return run_mine(ob, ST_DEAD, vals);
 }
 
 int
@@ -631,7 +556,7 @@ outbox_release(struct outbox *ob, const struct outbox_row *w, const char *last_e
 {
 	const char *vals[3] = { w->message_id, w->token, last_error };
 
-	return run_mine(ob, "release", 3, vals);
+	return run_mine(ob, ST_RELEASE, vals);
 }
 
 int
@@ -642,7 +567,7 @@ outbox_stats(struct outbox *ob, struct outbox_stats *st)
 	int i;
 
 	memset(st, 0, sizeof(*st));
-	if ((r = run(ob, "stats", 0, NULL, PGRES_TUPLES_OK)) == NULL)
+	if ((r = run(ob, ST_STATS, NULL)) == NULL)
 		return OUTBOX_FAIL;
 	if (PQntuples(r) == 1) {
 		st->pending = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -655,7 +580,7 @@ outbox_stats(struct outbox *ob, struct outbox_stats *st)
 		st->queued = strtoll(PQgetvalue(r, 0, 7), NULL, 10);
 	}
 	PQclear(r);
-	if ((r = run(ob, "refused", 1, prefix, PGRES_TUPLES_OK)) == NULL)
+	if ((r = run(ob, ST_REFUSED, prefix)) == NULL)
 		return OUTBOX_FAIL;
 	for (i = 0; i < PQntuples(r) && i < OUTBOX_REFUSED_SHOWN; i++) {
 		snprintf(st->refused[i].number, sizeof(st->refused[i].number), "%s",
@@ -677,7 +602,7 @@ outbox_requeue(struct outbox *ob, char *const *ids, int nids, long long *n)
 
 	*n = 0;
 	if (nids == 0) {
-		if ((r = run(ob, "requeue_all", 0, NULL, PGRES_COMMAND_OK)) == NULL)
+		if ((r = run(ob, ST_REQUEUE_ALL, NULL)) == NULL)
 			return OUTBOX_FAIL;
 		*n = strtoll(PQcmdTuples(r), NULL, 10);
 		PQclear(r);
@@ -685,7 +610,7 @@ outbox_requeue(struct outbox *ob, char *const *ids, int nids, long long *n)
 	}
 	for (i = 0; i < nids; i++) {
 		vals[0] = ids[i];
-		if ((r = run(ob, "requeue_one", 1, vals, PGRES_COMMAND_OK)) == NULL)
+		if ((r = run(ob, ST_REQUEUE_ONE, vals)) == NULL)
 			return OUTBOX_FAIL;
 		*n += strtoll(PQcmdTuples(r), NULL, 10);
 		PQclear(r);

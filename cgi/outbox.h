@@ -74,9 +74,14 @@ struct outbox_stats {
 
 struct outbox;
 
-/* Connects to conninfo ("" = PG* defaults) and prepares the statements.
- * Returns NULL with PostgreSQL's reason in err. */
-struct outbox *outbox_open(const char *conninfo, char *err, size_t errlen);
+/*
+ * Connects to conninfo ("" = PG* defaults; not copied: must outlive the
+ * outbox) through db.c, every call bounded by timeout seconds, statements sent
+ * as prepare (WAHOOK_DB_PREPARE, an enum db_prepare) says. Returns NULL with
+ * the reason in err.
+ */
+struct outbox *outbox_open(const char *conninfo, double timeout, int prepare, char *err,
+	    size_t errlen);
 void	outbox_close(struct outbox *);
 
 /*

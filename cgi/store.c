@@ -73,7 +73,7 @@ struct store {
 };
 
 struct store *
-store_new(const char *conninfo, double timeout)
+store_new(const char *conninfo, double timeout, int prepare)
 {
 	struct db_opts o = {
 		.conninfo = conninfo,
@@ -82,6 +82,7 @@ store_new(const char *conninfo, double timeout)
 		.nstmts = NSTMTS,
 		.session_sql = session_sql,
 		.timeout = timeout,
+		.prepare = (enum db_prepare)prepare,
 	};
 	struct store *s;
 

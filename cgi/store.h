@@ -25,9 +25,10 @@ enum store_result {
 struct store;
 
 /* Allocates a store for conninfo (not copied: must outlive the store), whose
- * every database call (connecting included) ends within timeout seconds. Does
- * not connect: the first call does. Returns NULL only when out of memory. */
-struct store *store_new(const char *conninfo, double timeout);
+ * every database call (connecting included) ends within timeout seconds, with
+ * statements sent as prepare (WAHOOK_DB_PREPARE: an enum db_prepare) says.
+ * Does not connect: the first call does. Returns NULL only when out of memory. */
+struct store *store_new(const char *conninfo, double timeout, int prepare);
 
 /*
  * Stores everything p lists, taking each object from body (the raw request

@@ -53,9 +53,11 @@ static const char usage[] =
 "WAHOOK_REPLY_URL_SECRET[_FILE], WAHOOK_REPLY, WAHOOK_REPLY_TIMEOUT,\n"
 "WAHOOK_REPLY_WINDOW, WAHOOK_TYPING, WAHOOK_CONCURRENCY,\n"
 "WAHOOK_MAX_RPS, WAHOOK_RETRY_MIN, WAHOOK_RETRY_MAX, WAHOOK_MAX_ATTEMPTS,\n"
-"WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT); see wahook-drain(8).\n"
+"WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT, WAHOOK_ACCESS_TOKENS_FILE,\n"
+"WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_DB_OUTAGE_MAX); see wahook-drain(8).\n"
 "Exit: 0 nothing left pending, 1 rows left for a later run, 2 bad configuration\n"
-"or usage, 3 the Graph API refused the access token, 4 the database failed.\n";
+"or usage, 3 a number's access token was refused (its rows wait), 4 the database\n"
+"failed.\n";
 
 static int
 bad_usage(const char *why)
@@ -185,7 +187,7 @@ main(int argc, char **argv)
 	install_signals();
 	/* unlike the responder, which waits for the database and answers 503,
 	 * a drainer run without its database has nothing to do: exit 4, loudly */
-	if ((ob = outbox_open(cfg.db, err, sizeof(err))) == NULL) {
+	if ((ob = outbox_open(cfg.db, cfg.db_timeout, cfg.db_prepare, err, sizeof(err))) == NULL) {
 		log_begin(&l, "error", "db");
 		log_str(&l, "msg", "cannot use the database of WAHOOK_DB");
 		log_str(&l, "error", err);

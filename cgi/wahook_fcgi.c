@@ -262,7 +262,7 @@ main(void)
 	}
 	st.cfg = &cfg;
 	env_warn_unknown(environ, known_names);
-	if ((st.store = store_new(cfg.db, cfg.db_timeout)) == NULL) {
+	if ((st.store = store_new(cfg.db, cfg.db_timeout, cfg.db_prepare)) == NULL) {
 		log_msg("error", "start", "out of memory");
 		config_free(&cfg);
 		return 1;

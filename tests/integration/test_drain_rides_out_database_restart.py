@@ -6,7 +6,10 @@ database that stays away longer than WAHOOK_DB_OUTAGE_MAX ends the run with
 exit 4 within that bound, saying so.
 """
 import collections
+import signal
 import time
+
+import harness
 
 import drainkit as dk
 
@@ -26,14 +29,18 @@ class RidesOutRestart(dk.DrainCase):
         convs = dk.feed(server, conversations=24, per_conv=4)
         total = sum(len(v) for v in convs.values())
         self.g.delay = 0.03
-        p = dk.start(pg, self.g, ["--for", "14"], WAHOOK_CONCURRENCY=6,
+        p = dk.start(pg, self.g, ["--for", "300"], WAHOOK_CONCURRENCY=6,
                      WAHOOK_MAX_RPS=1000)
-        self.g.wait_calls(40, timeout=20)
+        self.g.wait_calls(40, timeout=30)
         pg.stop("fast")
         down_at = len(self.g.snapshot())
         time.sleep(2)
         pg.start()
-        r = dk.finish(p, timeout=40)
+        # done when every row is; SIGTERM then ends the run (0: nothing pending)
+        harness.wait_for(lambda: pg.scalar("SELECT count(*) FROM wa_outbox WHERE "
+                                           "state <> 'done'") == "0", 120, "the drain")
+        p.send_signal(signal.SIGTERM)
+        r = dk.finish(p, timeout=30)
         self.assertEqual(r.rc, 0, r)
         self.assertIn("ev=db_outage", r.err)
         self.assertIn("ev=db_back", r.err)
