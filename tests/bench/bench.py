@@ -46,6 +46,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
+import pgtopo  # noqa: E402
 from graph_standin import GraphStandin  # noqa: E402
 
 ROOT = harness.ROOT
@@ -407,8 +408,8 @@ def pgbench_script(d):
     return script, defs
 
 
-def pgbench(pg, script, defs, clients, seconds):
-    argv = (["pgbench", "-n", "-M", "prepared", "-f", script, "-c", str(clients),
+def pgbench(pg, script, defs, clients, seconds, mode="prepared"):
+    argv = (["pgbench", "-n", "-M", mode, "-f", script, "-c", str(clients),
              "-j", str(min(2, clients)), "-T", str(seconds)] + defs +
             ["-h", pg.sock, "-U", pg.user, "postgres"])
     p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
@@ -417,12 +418,45 @@ def pgbench(pg, script, defs, clients, seconds):
     fail = re.search(r"number of failed transactions: (\d+)", p.stdout)
     if p.returncode != 0 or not m:
         raise SystemExit("bench: pgbench failed:\n" + p.stdout + p.stderr)
-    r = {"clients": clients, "tps": float(m.group(1)),
+    r = {"clients": clients, "mode": mode, "tps": float(m.group(1)),
          "lat_ms": float(lat.group(1)) if lat else None,
          "failed": int(fail.group(1)) if fail else 0, "load": load()}
-    log("pgbench c=%-3d %7.0f tx/s  latency avg %.2f ms  failed %d  load %s"
-        % (clients, r["tps"], r["lat_ms"] or 0, r["failed"], r["load"]))
+    log("pgbench -M %s c=%-3d %7.0f tx/s  latency avg %.2f ms  failed %d  load %s"
+        % (mode, clients, r["tps"], r["lat_ms"] or 0, r["failed"], r["load"]))
     return r
+
+
+# --- PgBouncer ------------------------------------------------------------------------
+
+PGB_CONNS = 16
+
+
+def run_pgbouncer(pg, ngx, fcgi, work, pool):
+    """The responders at PGB_CONNS connections, back to back: straight to PostgreSQL
+    with prepared and with unprepared statements (WAHOOK_DB_PREPARE=on/off), then
+    through Debian's pgbouncer in session mode (prepared) and in transaction mode
+    (off, as 1.18 needs), each pool one server connection per responder."""
+    fcgi.stop()
+    bouncers = {m: pgtopo.PgBouncer(pg, m, pool_size=PROCS) for m in ("session", "transaction")}
+    cases = [("direct", "on", pg.dsn), ("direct", "off", pg.dsn),
+             ("pgbouncer session", "on", bouncers["session"].dsn),
+             ("pgbouncer transaction", "off", bouncers["transaction"].dsn)]
+    rows = []
+    try:
+        for name, prepare, dsn in cases:
+            log("pgbouncer phase: %s, WAHOOK_DB_PREPARE=%s" % (name, prepare))
+            f = Fcgi(work, fcgi.binary, PROCS, harness.responder_env(
+                pgtopo.Dsn(dsn), WAHOOK_DB_PREPARE=prepare))
+            f.start()
+            r = checked_wrk(pg, ngx.url, PGB_CONNS, pool, DURATION)
+            r.update(setup=name, prepare=prepare)
+            rows.append(r)
+            f.stop()
+    finally:
+        for b in bouncers.values():
+            b.stop()
+        fcgi.start()
+    return rows
 
 
 # --- batches and the drainer ----------------------------------------------------------
@@ -622,6 +656,22 @@ def report(R):
              cd["wrk"]["p99_ms"], top["rps"], top["p99_ms"], cd["pg"]["clients"],
              cd["pg"]["tps"], R["pg_at"].get(cd["pg"]["clients"], 0)))
     w("")
+    if R.get("pgbouncer"):
+        w("### Through PgBouncer (Debian's 1.18), %d connections\n" % PGB_CONNS)
+        w("| path | WAHOOK_DB_PREPARE | requests/s | vs direct, prepared | p50 ms | p99 ms | check | load |")
+        w("|---|---|---:|---:|---:|---:|---|---|")
+        ref = R["pgbouncer"][0]["rps"] or 1
+        for r in R["pgbouncer"]:
+            w("| %s | %s | %.0f | %.2f | %.2f | %.2f | %s | %s |"
+              % (r["setup"], r["prepare"], r["rps"], r["rps"] / ref, r["p50_ms"],
+                 r["p99_ms"], "no loss" if r["valid"] else "**VOID**", r["load"]))
+        pe = R.get("pg_extended")
+        if pe:
+            pp = R["pg_at"].get(pe["clients"], 0)
+            w("\npgbench at %d clients, the same statement: prepared %.0f tx/s, unprepared "
+              "(`-M extended`, parsed and planned each time) %.0f tx/s (%.2f of prepared)."
+              % (pe["clients"], pp, pe["tps"], pe["tps"] / pp if pp else 0))
+        w("")
     w("### Limits measured in the same run\n")
     w("| limit | " + " | ".join("c=%d" % r["clients"] for r in R["pgbench"]) + " |")
     w("|---|" + "---:|" * len(R["pgbench"]))
@@ -803,6 +853,9 @@ def main():
             f2.stop()
         fcgi.start()
 
+    # 1b. through PgBouncer: what unprepared statements and the pooler cost
+    R["pgbouncer"] = run_pgbouncer(pg, ngx, fcgi, work, pool)
+
     # 2. the limits: pgbench on the same SQL, then the null responder
     log("phase 2: pgbench running sql/statements/ingest.sql")
     script, defs = pgbench_script(work)
@@ -810,6 +863,9 @@ def main():
     R["pgbench"] = [pgbench(pg, script, defs, c, DURATION) for c in PG_CLIENTS]
     R["pg_ceiling"] = max(R["pgbench"], key=lambda r: r["tps"])
     R["pg_at"] = {r["clients"]: r["tps"] for r in R["pgbench"]}
+    # the statement unprepared (parsed and planned on every execution), as
+    # WAHOOK_DB_PREPARE=off sends it
+    R["pg_extended"] = pgbench(pg, script, defs, PGB_CONNS, DURATION, mode="extended")
     if not QUICK:
         # commit_delay, honestly: the same peak and the same pgbench with it on
         cd = {"delay": 200, "siblings": 5}

@@ -121,7 +121,7 @@ class KnownNames(unittest.TestCase):
             with open(os.path.join(harness.ROOT, "cgi", fn)) as f:
                 src = f.read()
             for kind, name in re.findall(r'(env_string|env_long|env_double|env_secret|'
-                                         r'env_conninfo|getenv)\(\s*"(WAHOOK_\w+)"', src):
+                                         r'env_conninfo|env_choice|getenv)\(\s*"(WAHOOK_\w+)"', src):
                 names.add(name)
                 if kind == "env_secret":
                     names.add(name + "_FILE")

@@ -31,7 +31,8 @@ class Dsn:
 
 def make_primary():
     """A harness.Postgres that waits for STANDBY_NAME's flush on every commit
-    (the settings README's failover section gives)."""
+    (the settings README's failover section gives): start the Standby before
+    anything commits there."""
     pg = harness.Postgres()
     # wal_level = replica and max_wal_senders = 10 are PostgreSQL 15's defaults;
     # these two take a reload, not a restart
@@ -57,6 +58,14 @@ class Standby(harness.Postgres):
             harness.PGBIN + "/pg_basebackup", "-D", self.data, "-h", primary.sock,
             "-U", primary.user, "-X", "stream", "-c", "fast", "--no-sync"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # pg_basebackup copies the primary's ALTER SYSTEM settings: a promoted
+        # standby that still named a synchronous standby of its own would wait
+        # for it on every commit
+        auto = os.path.join(self.data, "postgresql.auto.conf")
+        with open(auto) as f:
+            keep = [x for x in f if not x.startswith("synchronous_standby_names")]
+        with open(auto, "w") as f:
+            f.writelines(keep)
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("unix_socket_directories = '%s'\nhot_standby = on\n"
                     "primary_conninfo = 'host=%s user=%s application_name=%s'\n"
