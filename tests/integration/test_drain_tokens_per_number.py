@@ -48,7 +48,7 @@ class TokensPerNumber(dk.DrainCase):
                  FALLBACK_NUMBER: feed(FALLBACK_NUMBER, 3, 2)}
         self.g.refused.add(self.tok[TWO])
         tf = dk.tokens_file(self.dir, [(ONE, self.tok[ONE]), (TWO, self.tok[TWO])])
-        r = dk.run(pg, self.g, ["--for", "1.5"], WAHOOK_ACCESS_TOKENS_FILE=tf,
+        r = dk.run(pg, self.g, WAHOOK_ACCESS_TOKENS_FILE=tf,
                    WAHOOK_CONCURRENCY=4)
         self.assertEqual(r.rc, 3, r)
         self.assertEqual(self.g.violations, [])

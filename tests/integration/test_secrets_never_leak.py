@@ -207,7 +207,7 @@ class SecretsStayHidden(unittest.TestCase):
                 drainkit.post(srv, [("4917000001%d" % i, "wamid.secrets.t%d" % i,
                                      1700000010 + i)], pnid=n)
             tf = drainkit.tokens_file(self.dir, pairs)
-            r = drainkit.run(self.pg, g, ["--for", "1"], WAHOOK_ACCESS_TOKENS_FILE=tf)
+            r = drainkit.run(self.pg, g, WAHOOK_ACCESS_TOKENS_FILE=tf)
             self.assertEqual(r.rc, 3, r)
             self.assertIn("ev=credentials", r.err)
             self.assert_no_secret(r.err + r.out, "the drainer's output (tokens file)")
