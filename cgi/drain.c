@@ -3,6 +3,8 @@
  * of its conversation) from claim to done/dead/retry; its slot number is its
  * libcurl slot. Every outcome is written by its own short statement before the
  * job moves on, so a crash repeats at most the calls that were in flight.
+ * Claims ask the pacer first: a number that may not be called now gets no
+ * slot, so it never holds up the others.
  */
 #include "drain.h"
 
@@ -19,8 +21,10 @@
 #define POLL_S		0.05	/* claim poll when idle: the issue asks for <= 100 ms */
 #define RENEW_MARGIN_S	0.5	/* renew a lease that would end this close to a call's end */
 #define HOLD_DEFAULT_S	1.0	/* a 429/130429 without Retry-After pauses the number this long */
+#define SHORT_WAIT_S	1.0	/* a one-pass run waits for a bucket refilling this soon */
 #define LASTERR_MAX	512
 #define REFUSED_MAX	1024	/* numbers whose token was refused, kept per run */
+#define LIM_MAX(njobs)	((size_t)(njobs) + PACE_MAX_NUMBERS + REFUSED_MAX)
 
 struct job {
 	struct outbox_row row;
@@ -41,14 +45,18 @@ struct work {
 	struct pace		*pace;
 	struct job		*jobs;
 	struct outbox_row	*claimed;
+	struct outbox_limit	*lim;		/* njobs + PACE_MAX_NUMBERS + REFUSED_MAX */
+	int			*idle;		/* per lim entry: its jobs not calling */
 	int			 njobs;
 	int			 active;
 	volatile sig_atomic_t	*stop;
-	int			 fatal;		/* 0 or DRAIN_DB */
+	int			 fatal;		/* 0, DRAIN_AUTH (too many refused), DRAIN_DB, DRAIN_GRAPH */
 	char			*refused[REFUSED_MAX];	/* numbers stopped by their token */
 	int			 nrefused;
+	int			 soon;		/* a number waits for its bucket only */
+	int			 paused;	/* numbers on hold at the last claim */
 	double			 next_claim;
-	long long		 calls, done, dead, retries, lost, asked;
+	long long		 calls, done, dead, retries, lost, asked, unanswered, no_wamid;
 };
 
 /* (libm stays out of the link: these are all the drainer needs) */
@@ -145,9 +153,10 @@ log_call(const struct job *j, const struct graph_result *r, const char *outcome,
 	char code[24];
 	const char *level = "info";
 
-	if (r->cls == GRAPH_AUTH || r->cls == GRAPH_PERMANENT || strcmp(outcome, "dead") == 0)
+	if (r->cls == GRAPH_AUTH || r->cls == GRAPH_PERMANENT || r->cls == GRAPH_CONFIG ||
+	    strcmp(outcome, "dead") == 0)
 		level = "error";
-	else if (r->cls != GRAPH_OK)
+	else if (r->cls != GRAPH_OK || r->no_wamid || j->row.reply_unanswered > 0)
 		level = "warn";
 	fmt_code(code, sizeof(code), r->code);
 	log_begin(&l, level, "graph");
@@ -158,15 +167,40 @@ log_call(const struct job *j, const struct graph_result *r, const char *outcome,
 	log_str(&l, "code", code);
 	log_ms(&l, "ms", r->ms);
 	log_str(&l, "outcome", outcome);
+	if (r->step == GRAPH_REPLY && j->row.reply_unanswered > 0)
+		log_str(&l, "may_duplicate", "yes");	/* an earlier POST got no answer */
+	if (r->resend_refused)
+		log_str(&l, "resend_refused", "yes");
 	if (r->cls != GRAPH_OK) {
 		log_str(&l, "class", graph_class_name(r->cls));
-		log_int(&l, "attempts", j->row.attempts + (r->cls == GRAPH_AUTH ? 0 : 1));
+		log_int(&l, "attempts", j->row.attempts + (r->cls == GRAPH_AUTH ||
+		    r->cls == GRAPH_CONFIG ? 0 : 1));
 		if (retry_in > 0)
 			log_ms(&l, "retry_in_ms", retry_in * 1000);
 		log_str(&l, "err", r->msg);
+	} else if (r->step == GRAPH_REPLY && r->no_wamid) {
+		log_str(&l, "reply_id", "unknown");
+		log_str(&l, "note", r->msg);
 	} else if (r->step == GRAPH_REPLY)
 		log_str(&l, "reply_id", r->reply_id);
 	log_end(&l);
+}
+
+/* Gives back the rows of number that wait for a call (not j): a paused number
+ * holds no slots. Their steps done stay done; nothing is counted. */
+static void
+release_number(struct work *w, const char *number, const struct job *except)
+{
+	struct job *k;
+	int i;
+
+	for (i = 0; i < w->njobs && !w->fatal; i++) {
+		k = &w->jobs[i];
+		if (!k->used || k->calling || k == except ||
+		    strcmp(k->row.phone_number_id, number) != 0)
+			continue;
+		ended(w, k, outbox_release(w->ob, &k->row, NULL), "release");
+	}
 }
 
 /* A failed call that will be tried again, unless the limits say dead. */
@@ -175,33 +209,42 @@ failed_transient(struct work *w, struct job *j, const struct graph_result *r,
     const char *lasterr, double t)
 {
 	const struct drain_config *c = w->c;
-	int failures = j->row.attempts + 1, i;
+	int failures = j->row.attempts + 1, i, unanswered = r->cls == GRAPH_UNANSWERED;
 	double floor_s = r->retry_after, delay, age = j->row.age + (t - j->claimed_at);
-	char why[LASTERR_MAX + 64];
+	char why[LASTERR_MAX + 96], number[128];
 
 	if (r->rate_limited)	/* the whole number is over its throughput */
 		pace_hold(w->pace, j->row.phone_number_id, t,
 		    dmin(r->retry_after > 0 ? r->retry_after : HOLD_DEFAULT_S, c->retry_max));
-	if (failures >= c->max_attempts || age > c->max_age) {
+	snprintf(number, sizeof(number), "%s", j->row.phone_number_id);
+	if (unanswered && j->row.reply_unanswered > 0) {
+		snprintf(why, sizeof(why), "%s (a reply went out twice without an answer: "
+		    "not sent again, it may have been delivered)", lasterr);
+		log_call(j, r, "dead", 0);
+		w->dead++;
+		ended(w, j, outbox_dead(w->ob, &j->row, why, 1), "dead");
+	} else if (failures >= c->max_attempts || age > c->max_age) {
 		snprintf(why, sizeof(why), "%s (%s)", lasterr, failures >= c->max_attempts ?
 		    "WAHOOK_MAX_ATTEMPTS reached" : "WAHOOK_MAX_AGE passed");
 		log_call(j, r, "dead", 0);
 		w->dead++;
 		ended(w, j, outbox_dead(w->ob, &j->row, why, 1), "dead");
-		return;
-	}
-	/* 131056: Meta asks for 4^n seconds between retries to one user */
-	if (r->cls == GRAPH_PAIR_RATE) {
-		double four_n = 1;
+	} else {
+		/* 131056: Meta asks for 4^n seconds between retries to one user */
+		if (r->cls == GRAPH_PAIR_RATE) {
+			double four_n = 1;
 
-		for (i = 0; i < failures && four_n < c->retry_max; i++)
-			four_n *= 4;
-		floor_s = dmax(floor_s, four_n);
+			for (i = 0; i < failures && four_n < c->retry_max; i++)
+				four_n *= 4;
+			floor_s = dmax(floor_s, four_n);
+		}
+		delay = pace_backoff(c->retry_min, c->retry_max, failures, floor_s, uniform());
+		log_call(j, r, unanswered ? "resend_once" : "retry", delay);
+		w->retries++;
+		ended(w, j, outbox_retry(w->ob, &j->row, delay, lasterr, unanswered), "retry");
 	}
-	delay = pace_backoff(c->retry_min, c->retry_max, failures, floor_s, uniform());
-	log_call(j, r, "retry", delay);
-	w->retries++;
-	ended(w, j, outbox_retry(w->ob, &j->row, delay, lasterr), "retry");
+	if (r->rate_limited)
+		release_number(w, number, NULL);
 }
 
 /* Nonzero when number's token was refused in this run. */
@@ -229,13 +272,15 @@ refuse(struct work *w, const char *number)
 		w->fatal = DRAIN_AUTH;
 }
 
-/* One message of a recorded reply went out: count it; the last one ends the row. */
+/* One message of a recorded reply went out (wamid NULL: accepted, unreadable,
+ * note says why): count it; the last one ends the row. */
 static void
-reply_sent(struct work *w, struct job *j, const char *wamid, double t)
+reply_sent(struct work *w, struct job *j, const char *wamid, const char *note, double t)
 {
 	int done = 0, rc;
 
-	rc = outbox_reply_sent(w->ob, &j->row, j->row.reply_sent, wamid, w->c->lease, &done);
+	rc = outbox_reply_sent(w->ob, &j->row, j->row.reply_sent, wamid, note, w->c->lease,
+	    &done);
 	if (rc != OUTBOX_OK || done) {
 		if (rc == OUTBOX_OK)
 			w->done++;
@@ -303,7 +348,7 @@ ask_failed(struct work *w, struct job *j, const char *why, double ms, double t)
 		ended(w, j, outbox_dead(w->ob, &j->row, lasterr, 1), "dead");
 	} else {
 		w->retries++;
-		ended(w, j, outbox_retry(w->ob, &j->row, delay, lasterr), "retry");
+		ended(w, j, outbox_retry(w->ob, &j->row, delay, lasterr, 0), "retry");
 	}
 }
 
@@ -457,6 +502,27 @@ call_start(struct work *w, struct job *j, int slot, struct graph_result *r)
 	return rc;
 }
 
+/* The Graph URL answered like no Graph API (exit 5): the run stops. The row
+ * goes back untouched but for last_error; nothing is marked dead. */
+static void
+stop_run(struct work *w, struct job *j, const struct graph_result *r,
+    const char *lasterr)
+{
+	struct logline l;
+
+	log_call(j, r, "stop", 0);
+	log_begin(&l, "error", "graph_url");
+	log_str(&l, "host", w->c->graph_host);
+	log_int(&l, "http", r->http);
+	log_str(&l, "msg", "answered without a Graph API error object: a proxy or a "
+	    "wrong WAHOOK_GRAPH_URL, not Meta judging the message; stopping the run "
+	    "(exit 5), no row is marked dead");
+	log_end(&l);
+	if (w->fatal == 0)
+		w->fatal = DRAIN_GRAPH;
+	ended(w, j, outbox_release(w->ob, &j->row, lasterr), "release");
+}
+
 /* Records the outcome of a finished call (or one that could not start). */
 static void
 finish(struct work *w, struct job *j, const struct graph_result *r)
@@ -480,13 +546,23 @@ finish(struct work *w, struct job *j, const struct graph_result *r)
 				j->lease_end = t + w->c->lease;
 			} else
 				ended(w, j, rc, "read_done");
-		} else if (j->row.reply_recorded)
-			reply_sent(w, j, r->reply_id, t);
-		else {
+		} else {
+			/* a 2xx is an acceptance: sent, with or without its wamid */
+			if (r->no_wamid)
+				w->no_wamid++;
+			if (j->row.reply_recorded) {
+				reply_sent(w, j, r->no_wamid ? NULL : r->reply_id,
+				    r->no_wamid ? r->msg : NULL, t);
+				break;
+			}
 			w->done++;
-			ended(w, j, outbox_reply_done(w->ob, &j->row, r->reply_id), "reply_done");
+			ended(w, j, outbox_reply_done(w->ob, &j->row, r->no_wamid ? NULL :
+			    r->reply_id, r->no_wamid ? r->msg : NULL), "reply_done");
 		}
 		break;
+	case GRAPH_UNANSWERED:
+		w->unanswered++;
+		/* FALLTHROUGH */
 	case GRAPH_TRANSIENT:
 	case GRAPH_PAIR_RATE:
 		failed_transient(w, j, r, lasterr, t);
@@ -513,23 +589,105 @@ finish(struct work *w, struct job *j, const struct graph_result *r)
 		    OUTBOX_AUTH_PREFIX, code, r->http, r->msg);
 		ended(w, j, outbox_release(w->ob, &j->row, lasterr), "release");
 		break;
+	case GRAPH_CONFIG:
+		stop_run(w, j, r, lasterr);
+		break;
 	}
+}
+
+/*
+ * Fills w->lim with what each number may have in this claim: numbers that hold
+ * jobs (their load), numbers the pacer limits (paused, or a bucket short of
+ * full) and numbers whose token was refused (no room). Sets w->soon when a
+ * number waits only for its bucket, w->paused to the numbers on hold. Returns
+ * the entries filled.
+ */
+static int
+limits(struct work *w, double t, double *wake)
+{
+	struct outbox_limit *e;
+	const char *num;
+	int n = 0, i, k, held, room, burst = pace_burst(w->pace);
+	size_t b;
+	double wait;
+
+	w->soon = 0;
+	w->paused = 0;
+	for (i = 0; i < w->njobs; i++) {
+		if (!w->jobs[i].used)
+			continue;
+		num = w->jobs[i].row.phone_number_id;
+		for (k = 0; k < n && strcmp(w->lim[k].number, num) != 0; k++)
+			;
+		if (k == n) {
+			w->lim[n].number = num;
+			w->lim[n].load = 0;
+			w->idle[n++] = 0;
+		}
+		w->lim[k].load++;
+		if (!w->jobs[i].calling)
+			w->idle[k]++;
+	}
+	for (k = 0; k < n; k++)	/* may teach the pacer a number: before the walk below */
+		w->lim[k].room = pace_room(w->pace, w->lim[k].number, t, &held, &wait);
+	for (b = 0; b < pace_count(w->pace); b++) {
+		num = pace_number(w->pace, b);
+		for (k = 0; k < n && strcmp(w->lim[k].number, num) != 0; k++)
+			;
+		if (k < n)
+			continue;
+		room = pace_room(w->pace, num, t, &held, &wait);
+		if (room >= burst)
+			continue;	/* as for a number never seen */
+		w->lim[n].number = num;
+		w->lim[n].load = 0;
+		w->lim[n].room = room;
+		w->idle[n++] = 0;
+	}
+	for (i = 0; i < w->nrefused; i++) {	/* their token was refused: none */
+		for (k = 0; k < n && strcmp(w->lim[k].number, w->refused[i]) != 0; k++)
+			;
+		if (k == n) {
+			w->lim[n].number = w->refused[i];
+			w->lim[n].load = 0;
+			w->idle[n++] = 0;
+		}
+		w->lim[k].room = 0;
+		w->idle[k] = 0;
+	}
+	for (k = 0; k < n; k++) {
+		e = &w->lim[k];
+		if (refused(w, e->number))
+			continue;
+		/* jobs waiting to call will take tokens first */
+		e->room = e->room > w->idle[k] ? e->room - w->idle[k] : 0;
+		pace_room(w->pace, e->number, t, &held, &wait);
+		if (held)
+			w->paused++;
+		else if (e->room == 0 && wait <= SHORT_WAIT_S) {
+			w->soon = 1;
+			*wake = dmin(*wake, wait);
+		}
+	}
+	return n;
 }
 
 /* Claims head rows into free jobs; returns how many were claimed (0 on failure). */
 static int
 claim(struct work *w, double t)
 {
-	int want = w->njobs - w->active, n = 0, i, k;
+	int want = w->njobs - w->active, n = 0, i, k, nlim;
 	struct job *j;
 	char why[LASTERR_MAX + 128];
+	double wake = POLL_S;
 
-	if (outbox_claim(w->ob, want, w->c->lease, (const char *const *)w->refused,
-	    w->nrefused, w->claimed, &n) != OUTBOX_OK) {
+	nlim = limits(w, t, &wake);
+	if (outbox_claim(w->ob, want, w->c->lease, pace_burst(w->pace), w->lim, nlim,
+	    w->claimed, &n) != OUTBOX_OK) {
 		db_fail(w);
 		return 0;
 	}
-	w->next_claim = n < want ? t + POLL_S : 0;
+	w->next_claim = n < want ? t + wake : 0;
 	for (i = 0, k = 0; i < n; i++) {
 		while (w->jobs[k].used)
 			k++;
@@ -569,7 +727,8 @@ start_calls(struct work *w, double t)
 	double wake = POLL_S, wait, t0;
 	struct graph_result r;
 	struct job *j;
-	int i, rc;
+	struct logline l;
+	int i, rc, held;
 
 	for (i = 0; i < w->njobs && !w->fatal; i++) {
 		j = &w->jobs[i];
@@ -594,16 +753,30 @@ start_calls(struct work *w, double t)
 		}
 		if (!next_is_call(w, j, i, t))
 			continue;
-		if ((wait = pace_take(w->pace, j->row.phone_number_id, t)) > 0) {
+		if (pace_room(w->pace, j->row.phone_number_id, t, &held, &wait) == 0) {
+			if (held) {	/* paused: the slot goes to someone else */
+				ended(w, j, outbox_release(w->ob, &j->row, NULL), "release");
+				continue;
+			}
 			j->not_before = t + wait;
 			wake = dmin(wake, wait);
 			continue;
 		}
+		(void)pace_take(w->pace, j->row.phone_number_id, t);
 		if (call_start(w, j, i, &r) == -1) {
 			finish(w, j, &r);
 			continue;
 		}
 		j->calling = 1;
+		if (j->row.read_done && j->row.reply_unanswered > 0) {
+			log_begin(&l, "warn", "resend");
+			log_str(&l, "id", j->row.message_id);
+			log_str(&l, "number", j->row.phone_number_id);
+			log_str(&l, "may_duplicate", "yes");
+			log_str(&l, "msg", "the last reply POST got no answer and may have been "
+			    "delivered: sending it once more, the user may see it twice");
+			log_end(&l);
+		}
 	}
 	return wake;
 }
@@ -700,6 +873,8 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 	t_end = for_seconds > 0 ? t_start + for_seconds : 0;
 	if ((w.jobs = calloc((size_t)w.njobs, sizeof(*w.jobs))) == NULL ||
 	    (w.claimed = calloc((size_t)w.njobs, sizeof(*w.claimed))) == NULL ||
+	    (w.lim = calloc(LIM_MAX(w.njobs), sizeof(*w.lim))) == NULL ||
+	    (w.idle = calloc(LIM_MAX(w.njobs), sizeof(*w.idle))) == NULL ||
 	    (w.pace = pace_new(c->max_rps)) == NULL) {
 		log_msg("error", "start", "out of memory");
 		rc = DRAIN_LEFT;
@@ -723,8 +898,9 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 		t = now_s();
 		stopping = *stop || w.fatal || (t_end > 0 && t >= t_end);
 		if (!stopping && w.active < w.njobs && t >= w.next_claim) {
-			if (claim(&w, t) == 0 && w.active == 0 && t_end == 0 && !w.fatal)
-				break;		/* one pass: nothing claimable, nothing running */
+			if (claim(&w, t) == 0 && w.active == 0 && t_end == 0 && !w.fatal &&
+			    !w.soon)
+				break;		/* one pass: nothing callable now, nothing running */
 			continue;		/* start the new jobs at once */
 		}
 		if (stopping) {
@@ -761,6 +937,9 @@ done:
 		log_int(&l, "numbers_refused", w.nrefused);
 	if (w.ask != NULL)
 		log_int(&l, "asked", w.asked);
+	log_int(&l, "unanswered", w.unanswered);
+	log_int(&l, "no_wamid", w.no_wamid);
+	log_int(&l, "paused_numbers", w.paused);
 	if (pending >= 0)
 		log_int(&l, "pending", pending);
 	log_int(&l, "exit", rc);
@@ -776,6 +955,8 @@ done:
 	free(w.claimed);
 	for (i = 0; i < w.nrefused; i++)
 		free(w.refused[i]);
+	free(w.lim);
+	free(w.idle);
 	pace_free(w.pace);
 	return rc;
 }

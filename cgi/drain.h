@@ -5,7 +5,9 @@
  * Single-threaded: libcurl's multi interface carries up to
  * WAHOOK_CONCURRENCY calls at once (one per conversation), and the short
  * PostgreSQL statements run between polls. One conversation is held by at
- * most one job, so its messages go strictly in order.
+ * most one job, so its messages go strictly in order. A statement that waits
+ * (a lock, a slow server) delays the recording of answers but never turns
+ * one into a timeout: graph_wait() measures the limit on the transfer.
  */
 #ifndef WAHOOK_DRAIN_H
 #define WAHOOK_DRAIN_H
@@ -21,12 +23,15 @@ enum {
 	DRAIN_LEFT = 1,		/* rows left for a later run (retry, lease, new) */
 	DRAIN_CONFIG = 2,	/* bad configuration (decided by the caller) */
 	DRAIN_AUTH = 3,		/* the Graph API refused a number's token: its rows wait */
-	DRAIN_DB = 4		/* the database failed */
+	DRAIN_DB = 4,		/* the database failed */
+	DRAIN_GRAPH = 5		/* WAHOOK_GRAPH_URL answered like no Graph API (a
+				 * 3xx/4xx without a Graph error object) */
 };
 
 /*
- * Drains ob with configuration c. for_seconds == 0: every row claimable now and
- * those that become claimable while it runs, then return; > 0: keep polling
+ * Drains ob with configuration c. for_seconds == 0: every row callable now and
+ * those that become callable while it runs, then return (rows of a paused
+ * number, or waiting for a retry, are left: exit 1); > 0: keep polling
  * (every 50 ms when idle) until that many seconds have passed. When *stop
  * becomes nonzero (SIGTERM/SIGINT), no new call starts: the calls in flight
  * finish and are recorded, claimed rows not yet called are released. Returns

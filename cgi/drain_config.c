@@ -17,6 +17,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The host[:port] of url (checked by load_url()) into dst: the authority
+ * without any user:password@, which must never reach a log. */
+static void
+url_host(const char *url, char *dst, size_t dstlen)
+{
+	const char *p = strstr(url, "://") + 3, *h;
+	size_t n = strcspn(p, "/?#");
+
+	if ((h = memrchr(p, '@', n)) != NULL) {
+		n -= (size_t)(h + 1 - p);
+		p = h + 1;
+	}
+	if (n >= dstlen)
+		n = dstlen - 1;
+	memcpy(dst, p, n);
+	dst[n] = '\0';
+}
+
 /* An http(s) URL without spaces or control characters, its trailing slashes
  * cut when trim, into dst with room to spare bytes after it. */
 static int
@@ -163,6 +181,7 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 	if (load_url("WAHOOK_GRAPH_URL", env_string("WAHOOK_GRAPH_URL", DRAIN_GRAPH_URL_DEFAULT),
 	    1, c->graph_url, sizeof(c->graph_url), 64, err, errlen) == -1)
 		goto fail;
+	url_host(c->graph_url, c->graph_host, sizeof(c->graph_host));
 	if (load_reply(c, err, errlen) == -1)
 		goto fail;
 	if (env_long("WAHOOK_TYPING", 0, 0, 1, &v, err, errlen) == -1)

@@ -30,6 +30,8 @@ struct drain_config {
 	char		*token;		/* WAHOOK_ACCESS_TOKEN[_FILE]: the fallback; may be NULL */
 	struct tokens	*tokens;	/* WAHOOK_ACCESS_TOKENS_FILE: per number; may be NULL */
 	char		 graph_url[DRAIN_URL_MAX];	/* no trailing slash */
+	char		 graph_host[DRAIN_URL_MAX];	/* its host[:port], for logs: no
+							 * userinfo, path or query */
 	enum drain_reply reply;
 	const char	*reply_text;	/* WAHOOK_REPLY_TEXT, valid UTF-8, not empty */
 	char		 reply_command[4096];	/* WAHOOK_REPLY_COMMAND, made absolute */

@@ -2,8 +2,9 @@
  * graph.c - Graph API calls on libcurl's multi interface (see graph.h).
  * Each slot owns one easy handle, reused call after call; the multi handle's
  * connection cache is what keeps connections to Meta warm. Answers are read
- * into a capped buffer; classification looks at the status and error.code only
- * (never on the message text: doc/graph-api.md, "Errors").
+ * into a capped buffer; classification looks at the status and error.code only,
+ * never at the message text. Request bodies flow through on_read(), which hands
+ * each byte out once: libcurl cannot resend a POST behind our back.
  */
 #include "graph.h"
 #include "tokens.h"
@@ -17,17 +18,30 @@
 
 #include "log.h"
 
-#define PNID_MAX 64
+#define PNID_MAX	32
+/*
+ * Idle connections older than this are not reused (libcurl's default is
+ * 118 s). Servers close idle keep-alive connections after a few seconds (5 s
+ * is a common default); a POST written into a connection the server is
+ * closing gets no answer, and costs the message its one resend.
+ */
+#define MAXAGE_CONN_S	4L
 
 struct slot {
 	CURL		*easy;
 	int		 busy;
+	int		 done;		/* finished or expired, waiting in g->finished */
 	enum graph_step	 step;
 	char		*body;		/* request, freed when the call ends */
 	struct curl_slist *headers;	/* this call's, with its number's token: wiped */
+	size_t		 bodylen;
+	size_t		 bodyoff;	/* bytes handed to libcurl: never handed again */
+	int		 resend_refused;
 	char		*ans;		/* answer bytes, up to GRAPH_ANSWER_MAX */
 	size_t		 anslen;
-	double		 t0;
+	int		 truncated;	/* the answer was longer: the transfer was cut */
+	double		 t0;		/* log_now_ms() at the start */
+	struct graph_result res;	/* valid when done */
 	char		 url[DRAIN_URL_MAX];
 	char		 errbuf[CURL_ERROR_SIZE];
 };
@@ -36,6 +50,8 @@ struct graph {
 	const struct drain_config *c;
 	CURLM			*multi;
 	struct slot		*slots;
+	int			*finished;	/* slots done, in order, not yet collected */
+	int			 nfinished;
 	int			 nslots;
 	int			 running;	/* calls added and not yet collected */
 };
@@ -49,6 +65,8 @@ graph_class_name(enum graph_class c)
 	case GRAPH_PAIR_RATE:	return "pair_rate";
 	case GRAPH_AUTH:	return "auth";
 	case GRAPH_PERMANENT:	return "permanent";
+	case GRAPH_CONFIG:	return "config";
+	case GRAPH_UNANSWERED:	return "unanswered";
 	}
 	return "unknown";
 }
@@ -193,7 +211,7 @@ is_auth_code(long code)
 
 enum graph_class
 graph_classify(enum graph_step step, long http, const char *body, size_t len,
-    struct graph_result *r)
+    int truncated, struct graph_result *r)
 {
 	json_tokener *tok = NULL;
 	json_object *root = NULL, *err = NULL, *v, *msgs, *m0, *id;
@@ -203,9 +221,10 @@ graph_classify(enum graph_step step, long http, const char *body, size_t len,
 	r->http = http;
 	r->code = r->subcode = GRAPH_NO_CODE;
 	r->rate_limited = 0;
+	r->no_wamid = 0;
 	r->reply_id[0] = '\0';
 	r->msg[0] = '\0';
-	if (body != NULL && len > 0 && len <= GRAPH_ANSWER_MAX &&
+	if (body != NULL && len > 0 && len <= GRAPH_ANSWER_MAX && !truncated &&
 	    (tok = json_tokener_new()) != NULL) {
 		root = json_tokener_parse_ex(tok, body, (int)len);
 		if (json_tokener_get_error(tok) != json_tokener_success) {
@@ -245,9 +264,12 @@ graph_classify(enum graph_step step, long http, const char *body, size_t len,
 				    json_object_get_string(id),
 				    (size_t)json_object_get_string_len(id));
 			} else {
-				r->cls = GRAPH_PERMANENT;
-				snprintf(r->msg, sizeof(r->msg), "answer %ld without "
-				    "messages[0].id: not sent again, it may have gone out", http);
+				/* accepted all the same: a resend would answer twice */
+				r->no_wamid = 1;
+				snprintf(r->msg, sizeof(r->msg), "accepted (HTTP %ld) but the "
+				    "wamid could not be read: %s", http, truncated ?
+				    "answer over 64 KiB" : root == NULL ?
+				    "answer is not JSON" : "no messages[0].id in the answer");
 			}
 		}
 		goto done;
@@ -258,8 +280,10 @@ graph_classify(enum graph_step step, long http, const char *body, size_t len,
 	r->rate_limited = http == 429 || r->code == 130429;
 	/*
 	 * The order matters: a known code decides before the status does. Among
-	 * the rest, 5xx/429/408 and odd statuses (1xx, 3xx, a 2xx with an error
-	 * object) are worth a retry; any other 4xx is final.
+	 * the rest, 5xx/429/408 and odd statuses (1xx, a 2xx with an error object)
+	 * are worth a retry. A 3xx or 4xx without a Graph error object is not Meta
+	 * judging the message: a proxy or a wrong URL answered, and every row
+	 * would meet the same fate, so the run stops. Any other 4xx is final.
 	 */
 	if (r->code == 131056)
 		r->cls = GRAPH_PAIR_RATE;
@@ -267,8 +291,10 @@ graph_classify(enum graph_step step, long http, const char *body, size_t len,
 		r->cls = GRAPH_AUTH;
 	else if (transient_flag || is_transient_code(r->code) ||
 	    (!is_permanent_code(r->code) &&
-	    (http >= 500 || http == 429 || http == 408 || http < 400)))
+	    (http >= 500 || http == 429 || http == 408 || http < 300)))
 		r->cls = GRAPH_TRANSIENT;
+	else if (err == NULL)
+		r->cls = GRAPH_CONFIG;
 	else
 		r->cls = GRAPH_PERMANENT;
 done:
@@ -282,14 +308,49 @@ on_data(char *p, size_t size, size_t n, void *arg)
 	struct slot *s = arg;
 	size_t len = size * n, keep;
 
-	if (s->anslen < GRAPH_ANSWER_MAX) {
-		keep = GRAPH_ANSWER_MAX - s->anslen;
-		if (keep > len)
-			keep = len;
-		memcpy(s->ans + s->anslen, p, keep);
-		s->anslen += keep;
+	keep = GRAPH_ANSWER_MAX - s->anslen;
+	if (keep > len)
+		keep = len;
+	memcpy(s->ans + s->anslen, p, keep);
+	s->anslen += keep;
+	if (keep < len) {
+		/* no answer of Meta's is that big: stop reading (the status is known) */
+		s->truncated = 1;
+		return 0;
 	}
-	return len;	/* the rest is read and dropped: an error body is never that big */
+	return len;
+}
+
+/* Hands out the request body, each byte once. Asked again after the end, it
+ * is libcurl starting the request over without a rewind: refused. */
+static size_t
+on_read(char *buf, size_t size, size_t n, void *arg)
+{
+	struct slot *s = arg;
+	size_t room = size * n, left = s->bodylen - s->bodyoff;
+
+	if (left == 0 && s->bodyoff > 0) {
+		s->resend_refused = 1;
+		return CURL_READFUNC_ABORT;
+	}
+	if (left > room)
+		left = room;
+	memcpy(buf, s->body + s->bodyoff, left);
+	s->bodyoff += left;
+	return left;
+}
+
+/* libcurl rewinds the body only to send it again (its retry of a request on a
+ * kept-alive connection that died): refused once any byte went out. */
+static int
+on_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct slot *s = arg;
+
+	if (offset == 0 && origin == SEEK_SET && s->bodyoff == 0)
+		return CURL_SEEKFUNC_OK;
+	s->resend_refused = 1;
+	return CURL_SEEKFUNC_FAIL;
 }
 
 struct graph *
@@ -311,6 +372,8 @@ graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 	}
 	curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)nslots + 4);
+	if ((g->finished = calloc((size_t)nslots, sizeof(*g->finished))) == NULL)
+		goto oom;
 	for (i = 0; i < nslots; i++) {
 		if ((g->slots[i].easy = curl_easy_init()) == NULL ||
 		    (g->slots[i].ans = malloc(GRAPH_ANSWER_MAX)) == NULL)
@@ -372,7 +435,7 @@ graph_free(struct graph *g)
 		struct slot *s = &g->slots[i];
 
 		if (s->easy != NULL) {
-			if (s->busy && g->multi != NULL)
+			if (s->busy && !s->done && g->multi != NULL)
 				curl_multi_remove_handle(g->multi, s->easy);
 			curl_easy_cleanup(s->easy);
 		}
@@ -381,19 +444,19 @@ graph_free(struct graph *g)
 		drop_headers(s);
 	}
 	free(g->slots);
+	free(g->finished);
 	if (g->multi != NULL)
 		curl_multi_cleanup(g->multi);
 	free(g);
 }
 
-static int
-url_safe(const char *s)
+int
+graph_id_valid(const char *s)
 {
 	size_t n = 0;
 
 	for (; *s != '\0'; s++, n++) {
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-		    (*s >= 'A' && *s <= 'Z') || *s == '_' || *s == '-' || *s == '.'))
+		if (*s < '0' || *s > '9')
 			return 0;
 	}
 	return n > 0 && n <= PNID_MAX;
@@ -419,10 +482,11 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 	long timeout_ms = (long)(g->c->http_timeout * 1000);
 	const char *token = drain_config_token(g->c, pnid);
 
-	if (!url_safe(pnid) || (size_t)snprintf(s->url, sizeof(s->url), "%s/%s/messages",
-	    g->c->graph_url, pnid) >= sizeof(s->url)) {
+	if (!graph_id_valid(pnid) || (size_t)snprintf(s->url, sizeof(s->url),
+	    "%s/%s/messages", g->c->graph_url, pnid) >= sizeof(s->url)) {
 		free(body);
-		local_failure(r, step, "phone_number_id is not a URL-safe id");
+		local_failure(r, step, "phone_number_id is not a numeric id: refused, "
+		    "never put into the URL");
 		return -1;
 	}
 	if (token == NULL) {
@@ -440,25 +504,44 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 		local_failure(r, step, "out of memory building the request");
 		return -1;
 	}
+	s->bodylen = strlen(s->body);
+	s->bodyoff = 0;
+	s->resend_refused = 0;
 	s->anslen = 0;
+	s->truncated = 0;
+	s->done = 0;
 	s->errbuf[0] = '\0';
 	s->step = step;
 	curl_easy_setopt(e, CURLOPT_URL, s->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+#ifdef GRAPH_BENCH_REWINDABLE_BODY
+	/* make bench only: the body as libcurl's own copy, which it may resend */
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(s->body));
+	s->bodyoff = s->bodylen;
+#else
+	curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(e, CURLOPT_READDATA, s);
+	curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+	curl_easy_setopt(e, CURLOPT_SEEKDATA, s);
+#endif
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->bodylen);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	/* no CURLOPT_TIMEOUT_MS: graph_wait() measures the limit on the transfer */
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
-	/* h2 where TLS ALPN offers it, else HTTP/1.1; wait for a multiplexable
-	 * connection rather than opening a parallel one */
+	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, MAXAGE_CONN_S);
+	/* h2 where TLS ALPN offers it, else HTTP/1.1. Over TLS, wait for a
+	 * multiplexable connection rather than opening a parallel one (ALPN says
+	 * within the handshake). Over plain http there is no h2: waiting would hold
+	 * every call behind a first one that hangs. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncmp(g->c->graph_url, "https:", 6) == 0 ?
+	    1L : 0L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
 	if (curl_multi_add_handle(g->multi, e) != CURLM_OK) {
@@ -472,6 +555,68 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 	s->t0 = log_now_ms();
 	g->running++;
 	return 0;
+}
+
+/*
+ * Judges a call that ended: rc is libcurl's result (CURLE_OPERATION_TIMEDOUT
+ * for our own time limit). A status line that arrived counts even when the
+ * rest of the answer did not: a 2xx is an acceptance.
+ */
+static void
+judge(struct slot *s, CURLcode rc, struct graph_result *r)
+{
+	long http = 0;
+	curl_off_t ra = -1;
+	const char *why;
+
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
+	if (rc == CURLE_OK && http > 0)
+		graph_classify(s->step, http, s->ans, s->anslen, 0, r);
+	else if (http > 0) {
+		/* the status came, the rest did not (stall, reset, short, too big) */
+		graph_classify(s->step, http, s->ans, s->anslen, s->truncated, r);
+		if (r->cls == GRAPH_OK && r->no_wamid && !s->truncated)
+			snprintf(r->msg, sizeof(r->msg), "accepted (HTTP %ld) but the wamid "
+			    "could not be read: answer cut off: %.60s%s%.120s", http,
+			    curl_easy_strerror(rc), s->errbuf[0] ? ": " : "", s->errbuf);
+	} else {
+		memset(r, 0, sizeof(*r));
+		r->step = s->step;
+		r->code = r->subcode = GRAPH_NO_CODE;
+		/*
+		 * No status. A mark-read is idempotent: retry freely. A reply whose
+		 * body went out may have reached Meta; one whose body never left
+		 * (no connection) is safe to send again.
+		 */
+		r->cls = s->step == GRAPH_REPLY && s->bodyoff > 0 ? GRAPH_UNANSWERED :
+		    GRAPH_TRANSIENT;
+		why = s->resend_refused ? "connection closed after the request went out; "
+		    "libcurl's resend refused" : s->errbuf;
+		/* curl's strerror, then its detail (cut to fit: the detail may repeat it) */
+		snprintf(r->msg, sizeof(r->msg), "curl: %.60s%s%.180s",
+		    curl_easy_strerror(rc), why[0] ? ": " : "", why);
+	}
+	if (http > 0 && curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+	    ra > 0)
+		r->retry_after = (double)ra;
+	else
+		r->retry_after = 0;
+	r->sent = s->bodyoff > 0;
+	r->resend_refused = s->resend_refused;
+	r->ms = log_now_ms() - s->t0;
+}
+
+/* Ends the call in slot s (answered or not) and queues it for graph_next(). */
+static void
+end_call(struct graph *g, struct slot *s, CURLcode rc)
+{
+	judge(s, rc, &s->res);
+	curl_multi_remove_handle(g->multi, s->easy);
+	free(s->body);
+	s->body = NULL;
+	drop_headers(s);
+	s->done = 1;
+	g->finished[g->nfinished++] = (int)(s - g->slots);
 }
 
 int
@@ -499,58 +644,66 @@ graph_wait(struct graph *g, int timeout_ms)
 int
 graph_wait_fds(struct graph *g, struct curl_waitfd *extra, unsigned n, int timeout_ms)
 {
-	int numfds = 0, still = 0;
+	int numfds = 0, still = 0, left, i;
+	double now, limit_ms = g->c->http_timeout * 1000, due;
+	CURLMsg *m;
+	char *priv;
+	struct slot *s;
 
+	/* wake up in time for the oldest call's limit */
+	now = log_now_ms();
+	for (i = 0; i < g->nslots; i++) {
+		s = &g->slots[i];
+		if (s->busy && !s->done) {
+			due = s->t0 + limit_ms - now;
+			if (due < timeout_ms)
+				timeout_ms = due < 0 ? 0 : (int)due + 1;
+		}
+	}
 	if (curl_multi_poll(g->multi, extra, n, timeout_ms, &numfds) != CURLM_OK)
 		return -1;
 	if (curl_multi_perform(g->multi, &still) != CURLM_OK)
 		return -1;
+	while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		priv = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+		s = (struct slot *)(void *)priv;
+		if (s != NULL && s->busy && !s->done)
+			end_call(g, s, m->data.result);
+	}
+	/*
+	 * The limit is measured on the transfer: this pass has just read whatever
+	 * had arrived, however long the caller was busy elsewhere (a database
+	 * stall), so a call still unanswered now really was unanswered in time.
+	 */
+	now = log_now_ms();
+	for (i = 0; i < g->nslots; i++) {
+		s = &g->slots[i];
+		if (s->busy && !s->done && now - s->t0 >= limit_ms) {
+			snprintf(s->errbuf, sizeof(s->errbuf), "no answer within "
+			    "WAHOOK_HTTP_TIMEOUT (%.0f ms)", limit_ms);
+			end_call(g, s, CURLE_OPERATION_TIMEDOUT);
+		}
+	}
 	return 0;
 }
 
 int
 graph_next(struct graph *g, int *slotp, struct graph_result *r)
 {
-	CURLMsg *m;
-	struct slot *s = NULL;
-	int left;
-	long http = 0;
-	curl_off_t ra = -1;
-	char *priv = NULL;
+	struct slot *s;
 
-	while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
-		if (m->msg == CURLMSG_DONE)
-			break;
-	}
-	if (m == NULL)
+	if (g->nfinished == 0)
 		return 0;
-	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-	s = (struct slot *)(void *)priv;
-	*slotp = (int)(s - g->slots);
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
-	if (m->data.result == CURLE_OK && http > 0) {
-		graph_classify(s->step, http, s->ans, s->anslen, r);
-		if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
-		    ra > 0)
-			r->retry_after = (double)ra;
-		else
-			r->retry_after = 0;
-	} else {
-		/* network error or timeout: no answer to judge, so transient */
-		memset(r, 0, sizeof(*r));
-		r->cls = GRAPH_TRANSIENT;
-		r->step = s->step;
-		r->code = r->subcode = GRAPH_NO_CODE;
-		/* curl's strerror, then its detail (cut to fit: the detail may repeat it) */
-		snprintf(r->msg, sizeof(r->msg), "curl: %.60s%s%.180s",
-		    curl_easy_strerror(m->data.result), s->errbuf[0] ? ": " : "", s->errbuf);
-	}
-	r->ms = log_now_ms() - s->t0;
-	curl_multi_remove_handle(g->multi, s->easy);
-	free(s->body);
-	s->body = NULL;
-	drop_headers(s);
+	*slotp = g->finished[0];
+	g->nfinished--;
+	memmove(g->finished, g->finished + 1, (size_t)g->nfinished * sizeof(*g->finished));
+	s = &g->slots[*slotp];
+	*r = s->res;
 	s->busy = 0;
+	s->done = 0;
 	g->running--;
 	return 1;
 }

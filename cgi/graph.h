@@ -2,6 +2,14 @@
  * graph.h - the two Graph API calls (mark read, reply) on libcurl's multi
  * interface, and the classification of their answers.
  *
+ * A reply is not idempotent (Meta has no idempotency key), so a request body
+ * is handed to libcurl once and can never be sent again by libcurl itself:
+ * the body comes from a read callback that refuses to rewind, and libcurl's
+ * quiet resend on a dead kept-alive connection fails instead (doc/graph-calls.md).
+ * The time limit is measured on the transfer, after libcurl has read what
+ * arrived, so time the caller spends elsewhere never turns an answer into a
+ * timeout.
+ *
  * One multi handle runs every call of the process: its connection cache keeps
  * connections to Meta open between calls and multiplexes them over HTTP/2
  * where the server offers it. Calls occupy numbered slots (one per conversation
@@ -34,7 +42,11 @@ enum graph_class {
 	GRAPH_TRANSIENT,	/* retry with backoff */
 	GRAPH_PAIR_RATE,	/* 131056: retry this conversation later */
 	GRAPH_AUTH,		/* token refused (or none): stop this number */
-	GRAPH_PERMANENT		/* dead-letter */
+	GRAPH_PERMANENT,	/* dead-letter */
+	GRAPH_CONFIG,		/* 3xx/4xx without a Graph error object: not Meta
+				 * answering (a proxy, a wrong WAHOOK_GRAPH_URL): stop */
+	GRAPH_UNANSWERED	/* a reply went out and no status came back: it may
+				 * have been delivered (resent at most once) */
 };
 
 struct graph_result {
@@ -46,6 +58,11 @@ struct graph_result {
 	int		 rate_limited;	/* 429 or 130429: the whole number should slow down */
 	double		 retry_after;	/* seconds asked by Retry-After; 0 when absent */
 	double		 ms;		/* duration of the call */
+	int		 sent;		/* request body bytes were handed to libcurl */
+	int		 resend_refused; /* libcurl wanted to send the body again on a
+					 * fresh connection and was refused */
+	int		 no_wamid;	/* GRAPH_OK reply whose messages[0].id could not
+					 * be read: accepted, msg says why */
 	char		 reply_id[GRAPH_ID_MAX];	/* messages[0].id of a reply */
 	char		 msg[GRAPH_MSG_MAX];	/* error.message or the network error */
 };
@@ -67,8 +84,8 @@ void	graph_free(struct graph *);
  * phone_number_id) in slot, which must be free. Returns 0, or -1 when the call
  * cannot even be built: then r holds a result saying why and the slot stays
  * free (GRAPH_AUTH when no token serves phone_number_id, else GRAPH_PERMANENT:
- * phone_number_id not URL-safe, out of memory). The token is the number's own
- * (WAHOOK_ACCESS_TOKENS_FILE) or the single one.
+ * phone_number_id not graph_id_valid(), out of memory). The token is the
+ * number's own (WAHOOK_ACCESS_TOKENS_FILE) or the single one.
  */
 int	graph_start(struct graph *, int slot, enum graph_step step,
 	    const char *phone_number_id, const char *message_id, const char *sender,
@@ -83,8 +100,10 @@ int	graph_start_body(struct graph *, int slot, const char *phone_number_id,
 
 /*
  * Waits up to timeout_ms for network activity (also when nothing is running,
- * so it doubles as the loop's sleep) and advances every call. Returns 0, or -1
- * when libcurl's multi handle failed (not a call: the process should stop).
+ * so it doubles as the loop's sleep) and advances every call; then ends every
+ * call older than WAHOOK_HTTP_TIMEOUT that is still unanswered after that
+ * pass read what had arrived. Returns 0, or -1 when libcurl's multi handle
+ * failed (not a call: the process should stop).
  */
 int	graph_wait(struct graph *, int timeout_ms) __attribute__((warn_unused_result));
 
@@ -97,6 +116,10 @@ int	graph_wait_fds(struct graph *, struct curl_waitfd *extra, unsigned n, int ti
  * again), or 0 when no call has finished. */
 int	graph_next(struct graph *, int *slot, struct graph_result *r);
 
+/* Nonzero when id is a phone_number_id that may go into the URL: 1 to 32
+ * ASCII digits (Graph's ids are numeric; "..", "/" or "%2e" never reach a path). */
+int	graph_id_valid(const char *id);
+
 /* Number of calls running. */
 int	graph_running(const struct graph *);
 
@@ -105,13 +128,15 @@ int	graph_running(const struct graph *);
  * NULL/0, need not be JSON). Fills r (code, subcode, msg, rate_limited,
  * reply_id for a successful reply) and returns r->cls. Known codes decide before
  * the status (131056, then auth, then transient codes or is_transient, then
- * doc/graph-api.md's permanent codes); otherwise 5xx/429/408 and odd statuses are
- * transient and other 4xx permanent. A 2xx reply answer
- * without messages[0].id is GRAPH_PERMANENT: Meta may have accepted it, and
- * sending it again could answer twice. Pure; exposed for the unit tests.
+ * the permanent codes); otherwise 5xx/429/408 are transient, 401 is auth, a
+ * 3xx or 4xx without a Graph error object is GRAPH_CONFIG, other 4xx are
+ * permanent. A 2xx means accepted: a 2xx reply answer without a readable
+ * messages[0].id is GRAPH_OK with no_wamid set and the reason in msg (sending
+ * it again would answer twice). truncated: the body was cut at
+ * GRAPH_ANSWER_MAX. Pure; exposed for the unit tests.
  */
 enum graph_class graph_classify(enum graph_step step, long http, const char *body,
-	    size_t len, struct graph_result *r);
+	    size_t len, int truncated, struct graph_result *r);
 
 /*
  * The request bodies, exactly as doc/graph-api.md shows, built with json-c (so every

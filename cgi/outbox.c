@@ -31,30 +31,57 @@ struct outbox {
  * and nothing else; a row leased by another drainer does the same, which is
  * what keeps two drainers off one conversation. FOR UPDATE OF o: the probe's
  * rows are only read, never locked.
+ *
+ * Numbers are served side by side, not in one global queue: nums lists the
+ * phone_number_ids with pending rows (a loose index scan: one probe per
+ * number), each gets at most its room ($4/$5/$6: the drainer's pacer; 0 for
+ * a paused number, whose rows stay unclaimed), and the free slots go to the
+ * least loaded numbers first. So a backlog, a pause or a hang on one number
+ * never fills the slots another number needs.
  */
 static const char claim_sql[] =
-"WITH cand AS MATERIALIZED ("
-" SELECT o.message_id FROM wa_outbox o"
-" WHERE o.state = 'pending' AND o.next_attempt_at <= now()"
-"   AND (o.lease_until IS NULL OR o.lease_until <= now())"
-"   AND o.phone_number_id <> ALL ($3::text[])"
-"   AND NOT EXISTS (SELECT 1 FROM wa_outbox e"
-"     WHERE e.state = 'pending' AND e.phone_number_id = o.phone_number_id"
-"       AND e.sender = o.sender"
-"       AND (e.wa_timestamp, e.received_at, e.position, e.message_id)"
-"         < (o.wa_timestamp, o.received_at, o.position, o.message_id))"
-" ORDER BY o.next_attempt_at"
-" LIMIT $1"
-" FOR UPDATE OF o SKIP LOCKED)"
+"WITH RECURSIVE nums(pnid) AS ("
+"  (SELECT phone_number_id FROM wa_outbox WHERE state = 'pending'"
+"   ORDER BY phone_number_id LIMIT 1)"
+"  UNION ALL"
+"  SELECT (SELECT o.phone_number_id FROM wa_outbox o"
+"    WHERE o.state = 'pending' AND o.phone_number_id > nums.pnid"
+"    ORDER BY o.phone_number_id LIMIT 1)"
+"  FROM nums WHERE nums.pnid IS NOT NULL),"
+" lim AS ("
+"  SELECT n.pnid, coalesce(l.load, 0) AS load, least(coalesce(l.room, $3), $1) AS room"
+"  FROM nums n LEFT JOIN unnest($4::text[], $5::int[], $6::int[]) AS l(pnid, load, room)"
+"    ON l.pnid = n.pnid"
+"  WHERE n.pnid IS NOT NULL),"
+" cand AS MATERIALIZED ("
+"  SELECT c.message_id, c.next_attempt_at, lim.load,"
+"    row_number() OVER (PARTITION BY lim.pnid ORDER BY c.next_attempt_at) AS rk"
+"  FROM lim CROSS JOIN LATERAL ("
+"   SELECT o.message_id, o.next_attempt_at FROM wa_outbox o"
+"   WHERE o.state = 'pending' AND o.phone_number_id = lim.pnid"
+"     AND o.next_attempt_at <= now()"
+"     AND (o.lease_until IS NULL OR o.lease_until <= now())"
+"     AND NOT EXISTS (SELECT 1 FROM wa_outbox e"
+"       WHERE e.state = 'pending' AND e.phone_number_id = o.phone_number_id"
+"         AND e.sender = o.sender"
+"         AND (e.wa_timestamp, e.received_at, e.position, e.message_id)"
+"           < (o.wa_timestamp, o.received_at, o.position, o.message_id))"
+"   ORDER BY o.next_attempt_at"
+"   LIMIT lim.room"
+"   FOR UPDATE OF o SKIP LOCKED) c"
+"  WHERE lim.room > 0),"
+" pick AS ("
+"  SELECT message_id FROM cand ORDER BY load + rk, next_attempt_at LIMIT $1)"
 " UPDATE wa_outbox o SET lease_until = now() + make_interval(secs => $2),"
 "   claim_token = gen_random_uuid()"
-" FROM cand WHERE o.message_id = cand.message_id"
+" FROM pick WHERE o.message_id = pick.message_id"
 " RETURNING o.message_id, o.phone_number_id, o.sender, o.claim_token::text,"
 "   coalesce(o.last_error, ''), (o.read_at IS NOT NULL)::int,"
 "   (o.reply_message_id IS NOT NULL)::int, o.attempts,"
 "   extract(epoch FROM now() - coalesce(o.requeued_at, o.received_at))::float8,"
 "   extract(epoch FROM now() - o.wa_timestamp)::float8,"
-"   CASE WHEN o.reply_state = 'recorded' THEN o.reply::text ELSE '' END, o.reply_sent";
+"   CASE WHEN o.reply_state = 'recorded' THEN o.reply::text ELSE '' END, o.reply_sent,"
+"   o.reply_unanswered";
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -74,7 +101,7 @@ enum stmt {
 };
 
 static const struct db_stmt stmts[NSTMTS] = {
-	{ "claim", 3, claim_sql, 1 },
+	{ "claim", 6, claim_sql, 1 },
 	{ "renew", 3, "UPDATE wa_outbox SET lease_until = now() + make_interval(secs => $3) "
 	    MINE, 1 },
 	/*
@@ -93,10 +120,12 @@ static const struct db_stmt stmts[NSTMTS] = {
 	  "       AND e.message_id <> $1), updated_at = now()"
 	  "   FROM r WHERE c.phone_number_id = r.phone_number_id AND c.sender = r.sender)"
 	  " SELECT count(*) FROM r", 1 },
-	{ "reply_done", 3,
+	/* $3 NULL: accepted, but the wamid could not be read; $4 then says why */
+	{ "reply_done", 4,
 	  "UPDATE wa_outbox SET reply_message_id = $3, replied_at = now(), state = 'done',"
 	  " reply_state = 'sent', reply_sent = 1, reply_message_ids = ARRAY[$3],"
-	  " done_at = now(), lease_until = NULL, claim_token = NULL " MINE
+	  " done_at = now(), lease_until = NULL, claim_token = NULL,"
+	  " last_error = coalesce($4, last_error) " MINE
 	  " AND read_at IS NOT NULL", 1 },
 	{ "reply_input", 1,
 	  "SELECT payload::text, type, display_phone_number, profile_name"
@@ -111,10 +140,11 @@ static const struct db_stmt stmts[NSTMTS] = {
 	  " lease_until = NULL, claim_token = NULL " MINE " AND read_at IS NOT NULL", 1 },
 	/*
 	 * One message of a recorded reply went out. $5 (its index) guards against
-	 * counting one twice; the last one ends the row.
+	 * counting one twice; the last one ends the row. $3 NULL: accepted, its
+	 * wamid unreadable (a NULL in reply_message_ids keeps the places); $6 why.
 	 */
-	{ "reply_sent", 5,
-	  "UPDATE wa_outbox SET reply_sent = reply_sent + 1,"
+	{ "reply_sent", 6,
+	  "UPDATE wa_outbox SET reply_sent = reply_sent + 1, last_error = coalesce($6, last_error),"
 	  " reply_message_ids = coalesce(reply_message_ids, '{}') || $3::text,"
 	  " reply_message_id = coalesce(reply_message_id, $3), replied_at = now(),"
 	  " reply_state = CASE WHEN reply_sent + 1 >= jsonb_array_length(reply)"
@@ -129,9 +159,11 @@ static const struct db_stmt stmts[NSTMTS] = {
 	  "   THEN NULL ELSE claim_token END "
 	  MINE " AND reply_state = 'recorded' AND reply_sent = $5::int"
 	  " RETURNING state", 1 },
-	{ "retry", 4,
+	/* $5: 1 when the failed call was a reply that went out unanswered */
+	{ "retry", 5,
 	  "UPDATE wa_outbox SET attempts = attempts + 1,"
 	  " next_attempt_at = now() + make_interval(secs => $3), last_error = $4,"
+	  " reply_unanswered = reply_unanswered + $5,"
 	  " lease_until = NULL, claim_token = NULL " MINE, 1 },
 	{ "dead", 4,
 	  "UPDATE wa_outbox SET state = 'dead', done_at = now(), last_error = $3,"
@@ -326,56 +358,67 @@ outbox_row_clear(struct outbox_row *row)
 }
 
 /*
- * A text[] literal of the n strings: {"a","b"}, each quoted, '"' and '\\'
- * escaped. Returns a malloc'd string, or NULL when out of memory.
+ * Sets *buf to a malloc'd PostgreSQL array literal {a,b,...} of field which
+ * (0 number, 1 load, 2 room) of the nlim limits (numbers are quoted: they came
+ * from the database and may hold anything). Returns 0, or -1 out of memory.
  */
-static char *
-text_array(const char *const *v, int n)
+static int
+array_literal(char **buf, const struct outbox_limit *lim, int nlim, int which)
 {
-	size_t len = 3;
+	size_t cap = 16, len = 0, need;
+	char *b = NULL, item[32];
 	const char *p;
-	char *s, *q;
 	int i;
 
-	for (i = 0; i < n; i++)
-		len += 3 + 2 * strlen(v[i]);
-	if ((s = malloc(len)) == NULL)
-		return NULL;
-	q = s;
-	*q++ = '{';
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < nlim; i++)
+		cap += which == 0 ? 2 * strlen(lim[i].number) + 3 : sizeof(item);
+	if ((b = malloc(cap)) == NULL)
+		return -1;
+	b[len++] = '{';
+	for (i = 0; i < nlim; i++) {
 		if (i > 0)
-			*q++ = ',';
-		*q++ = '"';
-		for (p = v[i]; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				*q++ = '\\';
-			*q++ = *p;
+			b[len++] = ',';
+		if (which == 0) {
+			b[len++] = '"';
+			for (p = lim[i].number; *p != '\0'; p++) {
+				if (*p == '"' || *p == '\\')
+					b[len++] = '\\';
+				b[len++] = *p;
+			}
+			b[len++] = '"';
+		} else {
+			need = (size_t)snprintf(item, sizeof(item), "%d",
+			    which == 1 ? lim[i].load : lim[i].room);
+			memcpy(b + len, item, need);
+			len += need;
 		}
-		*q++ = '"';
 	}
-	*q++ = '}';
-	*q = '\0';
-	return s;
+	b[len++] = '}';
+	b[len] = '\0';
+	*buf = b;
+	return 0;
 }
 
 int
-outbox_claim(struct outbox *ob, int max, double lease, const char *const *skip,
-    int nskip, struct outbox_row *rows, int *n)
+outbox_claim(struct outbox *ob, int max, double lease, int room_default,
+    const struct outbox_limit *lim, int nlim, struct outbox_row *rows, int *n)
 {
-	char smax[16], slease[32], *sskip = NULL;
-	const char *vals[3] = { smax, slease, NULL };
+	char smax[16], slease[32], sroom[16], *arr[3] = { NULL, NULL, NULL };
+	const char *vals[6] = { smax, slease, sroom, NULL, NULL, NULL };
 	PGresult *r = NULL;
 	int i, oom = 0;
 
 	*n = 0;
 	snprintf(smax, sizeof(smax), "%d", max);
 	snprintf(slease, sizeof(slease), "%.3f", lease);
-	if ((sskip = text_array(skip, nskip)) == NULL) {
-		snprintf(ob->err, sizeof(ob->err), "claim: out of memory");
-		goto fail;
+	snprintf(sroom, sizeof(sroom), "%d", room_default);
+	for (i = 0; i < 3; i++) {
+		if (array_literal(&arr[i], lim, nlim, i) == -1) {
+			snprintf(ob->err, sizeof(ob->err), "claim: out of memory");
+			goto fail;
+		}
+		vals[3 + i] = arr[i];
 	}
-	vals[2] = sskip;
 	if ((r = run(ob, ST_CLAIM, vals)) == NULL)
 		goto fail;
 	for (i = 0; i < PQntuples(r) && i < max; i++) {
@@ -395,6 +438,7 @@ outbox_claim(struct outbox *ob, int max, double lease, const char *const *skip,
 		w->reply = dup_value(r, i, 10, &oom);
 		w->reply_recorded = PQgetvalue(r, i, 10)[0] != '\0';
 		w->reply_sent = (int)strtol(PQgetvalue(r, i, 11), NULL, 10);
+		w->reply_unanswered = (int)strtol(PQgetvalue(r, i, 12), NULL, 10);
 		*n = i + 1;
 	}
 	if (oom) {
@@ -403,14 +447,16 @@ outbox_claim(struct outbox *ob, int max, double lease, const char *const *skip,
 		goto fail;
 	}
 	PQclear(r);
-	free(sskip);
+	for (i = 0; i < 3; i++)
+		free(arr[i]);
 	return OUTBOX_OK;
 fail:
 	for (i = 0; i < *n; i++)
 		outbox_row_clear(&rows[i]);
 	*n = 0;
 	PQclear(r);
-	free(sskip);
+	for (i = 0; i < 3; i++)
+		free(arr[i]);
 	return OUTBOX_FAIL;
 }
 
@@ -442,9 +488,10 @@ outbox_read_done(struct outbox *ob, const struct outbox_row *w, double lease)
 }
 
 int
-outbox_reply_done(struct outbox *ob, const struct outbox_row *w, const char *wamid)
+outbox_reply_done(struct outbox *ob, const struct outbox_row *w, const char *wamid,
+    const char *note)
 {
-	const char *vals[3] = { w->message_id, w->token, wamid };
+	const char *vals[4] = { w->message_id, w->token, wamid, note };
 
 	return run_mine(ob, ST_REPLY_DONE, vals);
 }
@@ -512,10 +559,10 @@ outbox_reply_skip(struct outbox *ob, const struct outbox_row *w, const char *sta
 
 int
 outbox_reply_sent(struct outbox *ob, const struct outbox_row *w, int index,
-    const char *wamid, double lease, int *done)
+    const char *wamid, const char *note, double lease, int *done)
 {
 	char slease[32], sidx[16];
-	const char *vals[5] = { w->message_id, w->token, wamid, slease, sidx };
+	const char *vals[6] = { w->message_id, w->token, wamid, slease, sidx, note };
 	PGresult *r;
 	int rc;
 
@@ -533,10 +580,11 @@ outbox_reply_sent(struct outbox *ob, const struct outbox_row *w, int index,
 
 int
 outbox_retry(struct outbox *ob, const struct outbox_row *w, double delay,
-    const char *last_error)
+    const char *last_error, int unanswered)
 {
 	char sdelay[32];
-	const char *vals[4] = { w->message_id, w->token, sdelay, last_error };
+	const char *vals[5] = { w->message_id, w->token, sdelay, last_error,
+	    unanswered ? "1" : "0" };
 
 	snprintf(sdelay, sizeof(sdelay), "%.3f", delay);
 	return run_mine(ob, ST_RETRY, vals);

@@ -29,6 +29,7 @@ struct outbox_row {
 	int	 read_done;	/* step 1 recorded earlier */
 	int	 reply_done;	/* step 2 recorded earlier */
 	int	 attempts;	/* failed calls so far */
+	int	 reply_unanswered; /* reply POSTs that went out and got no answer */
 	double	 age;		/* seconds since arrival, or since the last requeue */
 	double	 msg_age;	/* seconds since Meta's timestamp (the reply window) */
 	char	*reply;		/* the recorded reply (JSON array text), "" when none */
@@ -99,14 +100,23 @@ void	outbox_ride_outages(struct outbox *, double max_s, int (*wait)(void *arg,
 /* The last failure's reason (PostgreSQL's first line and SQLSTATE), for logs. */
 const char *outbox_error(const struct outbox *);
 
+/* What the caller allows one phone_number_id in a claim. */
+struct outbox_limit {
+	const char	*number;
+	int		 load;	/* rows of it the caller holds now: the least loaded
+				 * numbers get the free slots first */
+	int		 room;	/* at most this many new rows of it (0: none) */
+};
+
 /*
  * Claims up to max head rows (see sql/002_drain.sql), each leased for lease
- * seconds, of any number but the nskip in skip. rows must hold max entries; *n
- * is set to the number claimed. Returns OUTBOX_OK or OUTBOX_FAIL (then *n = 0
- * and nothing is owned).
+ * seconds, at most room_default of any number not in lim (nlim entries, the
+ * strings not kept). rows must hold max entries; *n is set to the number
+ * claimed. Returns OUTBOX_OK or OUTBOX_FAIL (then *n = 0 and nothing is owned).
  */
-int	outbox_claim(struct outbox *, int max, double lease, const char *const *skip,
-	    int nskip, struct outbox_row *rows, int *n) __attribute__((warn_unused_result));
+int	outbox_claim(struct outbox *, int max, double lease, int room_default,
+	    const struct outbox_limit *lim, int nlim, struct outbox_row *rows, int *n)
+	    __attribute__((warn_unused_result));
 
 /* Extends the lease of row to lease seconds from now. */
 int	outbox_renew(struct outbox *, const struct outbox_row *, double lease)
@@ -117,9 +127,11 @@ int	outbox_renew(struct outbox *, const struct outbox_row *, double lease)
 int	outbox_read_done(struct outbox *, const struct outbox_row *, double lease)
 	    __attribute__((warn_unused_result));
 
-/* Step 2 done: reply_message_id = wamid, state 'done', the claim released. */
-int	outbox_reply_done(struct outbox *, const struct outbox_row *, const char *wamid)
-	    __attribute__((warn_unused_result));
+/* Step 2 done: reply_message_id = wamid, state 'done', the claim released.
+ * wamid NULL: Meta accepted the reply but its id could not be read; note (not
+ * NULL then) goes to last_error to say why. */
+int	outbox_reply_done(struct outbox *, const struct outbox_row *, const char *wamid,
+	    const char *note) __attribute__((warn_unused_result));
 
 /* The message behind row, for its reply program. OUTBOX_LOST: no such message.
  * Free in with outbox_input_clear() on every outcome. */
@@ -139,14 +151,18 @@ int	outbox_reply_skip(struct outbox *, const struct outbox_row *, const char *st
 
 /* Message index (0-based, = reply_sent) of the recorded reply went out as
  * wamid: counted, its wamid kept (the first also in reply_message_id); the
- * last one makes the row done ('sent', *done = 1), else the lease is renewed. */
+ * last one makes the row done ('sent', *done = 1), else the lease is renewed.
+ * wamid NULL: Meta accepted it but the wamid could not be read; note (then
+ * not NULL) goes to last_error. */
 int	outbox_reply_sent(struct outbox *, const struct outbox_row *, int index,
-	    const char *wamid, double lease, int *done) __attribute__((warn_unused_result));
+	    const char *wamid, const char *note, double lease, int *done)
+	    __attribute__((warn_unused_result));
 
 /* A failed call to retry: attempts + 1, next_attempt_at = now + delay seconds,
- * last_error, the claim released. */
+ * last_error, the claim released; unanswered 1 also counts a reply that went
+ * out without an answer (reply_unanswered + 1). */
 int	outbox_retry(struct outbox *, const struct outbox_row *, double delay,
-	    const char *last_error) __attribute__((warn_unused_result));
+	    const char *last_error, int unanswered) __attribute__((warn_unused_result));
 
 /* Dead-letter: state 'dead', last_error, attempts + 1 when counted is 1. */
 int	outbox_dead(struct outbox *, const struct outbox_row *, const char *last_error,

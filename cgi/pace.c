@@ -67,6 +67,51 @@ find(struct pace *p, const char *number, double now)
 	return b;
 }
 
+/* Brings b's tokens up to now. */
+static void
+refill(const struct pace *p, struct bucket *b, double now)
+{
+	if (now > b->last) {
+		b->tokens += (now - b->last) * p->rps;
+		if (b->tokens > p->burst)
+			b->tokens = p->burst;
+		b->last = now;
+	}
+}
+
+size_t
+pace_count(const struct pace *p)
+{
+	return p->n;
+}
+
+const char *
+pace_number(const struct pace *p, size_t i)
+{
+	return p->b[i].number;
+}
+
+int
+pace_burst(const struct pace *p)
+{
+	return (int)p->burst;
+}
+
+int
+pace_room(struct pace *p, const char *number, double now, int *held, double *wait)
+{
+	struct bucket *b = find(p, number, now);
+
+	*held = now < b->hold_until;
+	if (*held) {
+		*wait = b->hold_until - now;
+		return 0;
+	}
+	refill(p, b, now);
+	*wait = b->tokens >= 1 ? 0 : (1 - b->tokens) / p->rps;
+	return (int)b->tokens;
+}
+
 double
 pace_take(struct pace *p, const char *number, double now)
 {
@@ -75,12 +120,7 @@ pace_take(struct pace *p, const char *number, double now)
 	b->used = now;
 	if (now < b->hold_until)
 		return b->hold_until - now;
-	if (now > b->last) {
-		b->tokens += (now - b->last) * p->rps;
-		if (b->tokens > p->burst)
-			b->tokens = p->burst;
-		b->last = now;
-	}
+	refill(p, b, now);
 	if (b->tokens >= 1) {
 		b->tokens -= 1;
 		return 0;

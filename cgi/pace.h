@@ -28,6 +28,22 @@ void	pace_free(struct pace *);
  */
 double	pace_take(struct pace *, const char *number, double now);
 
+/* The numbers the pacer knows (up to PACE_MAX_NUMBERS): pace_number(p, i) for
+ * i < pace_count(p); valid until the next call that may learn a new number. */
+size_t	pace_count(const struct pace *);
+const char *pace_number(const struct pace *, size_t i);
+
+/* The calls a number never seen may start at once (its full bucket). */
+int	pace_burst(const struct pace *);
+
+/*
+ * How many calls number may start at now without waiting: 0 during a hold or
+ * with an empty bucket, else the whole tokens in its bucket (a number never
+ * seen has a full one). Takes nothing. *held is set to 1 during a hold, else
+ * 0; *wait to the seconds until one call may start (0 when room > 0).
+ */
+int	pace_room(struct pace *, const char *number, double now, int *held, double *wait);
+
 /* Holds every call of number back until now + seconds (a 429 or 130429 for the
  * whole number); never shortens an existing hold. */
 void	pace_hold(struct pace *, const char *number, double now, double seconds);

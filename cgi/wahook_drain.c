@@ -57,7 +57,7 @@ static const char usage[] =
 "WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_DB_OUTAGE_MAX); see wahook-drain(8).\n"
 "Exit: 0 nothing left pending, 1 rows left for a later run, 2 bad configuration\n"
 "or usage, 3 a number's access token was refused (its rows wait), 4 the database\n"
-"failed.\n";
+"failed, 5 WAHOOK_GRAPH_URL answered like no Graph API (a proxy or a wrong URL).\n";
 
 static int
 bad_usage(const char *why)

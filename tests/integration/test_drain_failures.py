@@ -38,7 +38,6 @@ class DrainFailures(dk.DrainCase):
         self.g.slow_s = 0.3
         self.g.hang_s = 3
         runs = dk.drain_until_done(pg, self.g, WAHOOK_HTTP_TIMEOUT=1, WAHOOK_LEASE=3)
-        self.assertGreater(len(runs), 1, "a retry should have left rows for a later run")
         self.assertEqual(self.g.violations, [])
         rows = dk.outbox(pg)
         self.assertEqual({r["state"] for r in rows.values()}, {"done"})

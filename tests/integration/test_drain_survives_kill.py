@@ -109,7 +109,7 @@ class DrainerUnderFire(unittest.TestCase):
             if {r["state"] for r in rows.values()} == {"done"}:
                 break
         # one last run, not killed, finishes what is left once the leases lapse
-        r = dk.run(self.pg, self.g, ["--for", "3"], **drain_env())
+        r = dk.run(self.pg, self.g, ["--for", "6"], **drain_env())
         self.assertEqual(r.rc, 0, r)
         self.assertNotIn(dk.ACCESS_TOKEN, r.err)
         repeats = self.check_finished(convs, budget)
@@ -135,7 +135,7 @@ class DrainerUnderFire(unittest.TestCase):
         self.assertNotIn(dk.ACCESS_TOKEN, r.err + r.out)
         rows = dk.outbox(self.pg)
         budget = collections.Counter(self.unrecorded(self.g.snapshot(), rows))
-        r = dk.run(self.pg, self.g, ["--for", "3"], **drain_env())
+        r = dk.run(self.pg, self.g, ["--for", "6"], **drain_env())
         self.assertEqual(r.rc, 0, r)
         repeats = self.check_finished(convs, budget)
         print("\n  drainer: database stopped mid-run, exit 4 after %.1f s, %d in flight, "

@@ -18,10 +18,28 @@ what the test asked for:
 Kinds: ok, 5xx (503, not JSON), 500 (JSON code 1), 429 (HTTP 429, code 130429,
 retry_after= sets Retry-After), 131047, 131009, 131056, 401 (code 190),
 transient_flag (400 with is_transient true), hang (no answer until the test ends
-or `hang_s`), slow (answers ok after `slow_s`). Standard library only.
+or `hang_s`), slow (answers ok after `slow_s`).
+
+Faults an HTTP library would smooth over are written byte by byte on the socket
+(call["kind"] says which one a call got):
+    drop          the request is read, the connection closed without a byte
+    reset         the same with a TCP reset (SO_LINGER 0)
+    drop_reused   drop, but only on a connection that already served a call
+                  (a kept-alive connection the server gave up on)
+    stall_body    a 200 status line and headers, half the body, then nothing
+                  until `hang_s`
+    short_body    a 200 whose Content-Length promises more than is sent, then close
+    reset_after_status  "HTTP/1.1 200 OK" and a TCP reset
+    big_body      a 200 whose JSON answer is over 64 KiB (its wamid at the end)
+    proxy_400, proxy_403, proxy_404, proxy_407  an HTML page with that status,
+                  as a proxy or a wrong base URL answers (no Graph error object)
+Rules can be limited to a phone_number_id (pnid=). g.on_call(call), when set, runs
+in the server thread as each call arrives; a number it returns is that call's delay. Standard library only.
 """
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,22 +72,26 @@ ERRORS = {
                              "type": "OAuthException", "code": 99999, "is_transient": True,
                              "fbtrace_id": "AbCdEf7"}),
 }
-KINDS = set(ERRORS) | {"ok", "5xx", "hang", "slow"}
+PROXY = {"proxy_400": 400, "proxy_403": 403, "proxy_404": 404, "proxy_407": 407}
+RAW = {"drop", "reset", "drop_reused", "stall_body", "short_body", "reset_after_status",
+       "big_body"}
+KINDS = set(ERRORS) | set(PROXY) | RAW | {"ok", "5xx", "hang", "slow"}
 
 READ_KEYS = {"messaging_product", "status", "message_id"}
 REPLY_KEYS = {"messaging_product", "recipient_type", "to", "type", "text", "context"}
 
 
 class Rule:
-    def __init__(self, kind, step, message_id, times, retry_after):
+    def __init__(self, kind, step, message_id, times, retry_after, pnid=None):
         if kind not in KINDS:
             raise ValueError("unknown kind " + kind)
         self.kind, self.step, self.message_id = kind, step, message_id
-        self.times, self.retry_after = times, retry_after
+        self.times, self.retry_after, self.pnid = times, retry_after, pnid
 
     def matches(self, call):
         return ((self.times is None or self.times > 0)
                 and (self.step is None or self.step == call["step"])
+                and (self.pnid is None or self.pnid == call["pnid"])
                 and (self.message_id is None or self.message_id == call["message_id"]))
 
 
@@ -133,17 +155,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self._reply(405, {"error": {"message": "GET not served", "code": 100}})
 
+    served = 0      # calls answered on this connection before the current one
+
     def do_POST(self):
         g = self.server.standin
         t0 = time.monotonic()
+        reused = self.served > 0
+        self.served += 1
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n > 0 else b""
         call = {"method": "POST", "path": self.path, "t": t0, "t_end": None,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "auth": self.headers.get("Authorization"), "raw": raw, "body": None,
                 "step": None, "message_id": None, "to": None, "pnid": None,
-                "conn": self.client_address[1], "status": None, "kind": None,
-                "violations": []}
+                "conn": self.client_address[1], "reused": reused, "status": None,
+                "kind": None, "violations": []}
         viol = call["violations"]
         m = PATH_RE.match(self.path)
         if not m:
@@ -178,14 +204,26 @@ class _Handler(BaseHTTPRequestHandler):
             g.calls.append(call)
             if viol:
                 g.violations.append((call["n"], viol))
-            rule = None if refused else next((r for r in g.rules if r.matches(call)), None)
+            rule = None if refused else next((r for r in g.rules if r.matches(call)
+                                              and (r.kind != "drop_reused" or reused)), None)
             if rule is not None and rule.times is not None:
                 rule.times -= 1
             kind = "401" if refused else rule.kind if rule else "ok"
             call["kind"] = kind
             delay = g.delay
+            hook = g.on_call
+        if hook is not None:
+            d = hook(call)
+            if d is not None:       # the hook may set this call's delay
+                delay = d
         if delay:
             time.sleep(delay)
+        if kind in RAW:
+            return self._raw(kind, call)
+        if kind in PROXY:
+            return self._reply(PROXY[kind], None, call, ctype="text/html", raw_body=(
+                "<html><head><title>%d</title></head><body><h1>%d</h1><hr>"
+                "<center>nginx</center></body></html>" % (PROXY[kind], PROXY[kind])).encode())
         if kind == "hang":
             g.release.wait(g.hang_s)
             call["t_end"] = time.monotonic()
@@ -215,6 +253,65 @@ class _Handler(BaseHTTPRequestHandler):
             if rule is not None and rule.retry_after is not None:
                 headers["Retry-After"] = str(rule.retry_after)
             self._reply(http, {"error": err}, call, headers=headers)
+
+    def _ok_body(self, call, pad=0):
+        g = self.server.standin
+        with g.lock:
+            g.reply_seq += 1
+            rid = "wamid.REPLY%06d" % g.reply_seq
+        call["reply_id"] = rid
+        ans = {"messaging_product": "whatsapp",
+               "contacts": [{"input": call["to"], "wa_id": call["to"],
+                             "padding": "x" * pad}],
+               "messages": [{"id": rid}]}
+        return json.dumps(ans).encode()
+
+    def _raw(self, kind, call):
+        """Answers with a fault, writing on the socket itself; the connection ends."""
+        g = self.server.standin
+        sock = self.connection
+        self.close_connection = True
+        call["status"] = 0
+
+        def rst():
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+        def head(n):
+            return ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    "Content-Length: %d\r\n\r\n" % n).encode()
+        try:
+            if kind in ("drop", "drop_reused"):
+                pass
+            elif kind == "reset":
+                rst()
+            elif kind == "reset_after_status":
+                sock.sendall(b"HTTP/1.1 200 OK\r\n")
+                call["status"] = 200
+                time.sleep(0.05)
+                rst()
+            elif kind == "stall_body":
+                body = self._ok_body(call)
+                sock.sendall(head(len(body)) + body[:len(body) // 2])
+                call["status"] = 200
+                g.release.wait(g.hang_s)
+            elif kind == "short_body":
+                body = self._ok_body(call)
+                sock.sendall(head(len(body) + 100) + body[:len(body) // 2])
+                call["status"] = 200
+            elif kind == "big_body":
+                body = self._ok_body(call, pad=70 * 1024)
+                sock.sendall(head(len(body)) + body)
+                call["status"] = 200
+        except OSError:
+            pass
+        call["t_end"] = time.monotonic()
+        if kind in ("reset", "reset_after_status"):
+            sock.close()    # with SO_LINGER 0: the last reference going sends the RST
+        else:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)     # a FIN now, not at garbage collection
+            except OSError:
+                pass
 
     def _reply(self, status, obj, call=None, raw_body=None, ctype="application/json",
                headers=None):
@@ -255,6 +352,7 @@ class GraphStandin:
         self.slow_s = 0.5
         self.hang_s = 30.0
         self.reply_seq = 0
+        self.on_call = None
         self.release = threading.Event()
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.standin = self
@@ -263,10 +361,11 @@ class GraphStandin:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def answer(self, kind, step=None, message_id=None, times=None, retry_after=None):
+    def answer(self, kind, step=None, message_id=None, times=None, retry_after=None,
+               pnid=None):
         """From now on, answer matching calls with kind (times: how many; None: all)."""
         with self.lock:
-            self.rules.append(Rule(kind, step, message_id, times, retry_after))
+            self.rules.append(Rule(kind, step, message_id, times, retry_after, pnid))
 
     def clear_rules(self):
         with self.lock:

@@ -99,6 +99,40 @@ test_bucket_many_numbers(void **state)
 	pace_free(p);
 }
 
+/* What the claim asks: how many calls a number may start now, without taking. */
+static void
+test_room(void **state)
+{
+	struct pace *p = pace_new(5);
+	double wait;
+	int held, i;
+
+	(void)state;
+	assert_int_equal(pace_burst(p), 5);
+	assert_int_equal(pace_room(p, "111", 10, &held, &wait), 5);	/* never seen: full */
+	assert_int_equal(held, 0);
+	assert_true(wait == 0);
+	assert_int_equal(pace_room(p, "111", 10, &held, &wait), 5);	/* nothing taken */
+	for (i = 0; i < 5; i++)
+		assert_true(pace_take(p, "111", 10) == 0);
+	assert_int_equal(pace_room(p, "111", 10, &held, &wait), 0);	/* empty bucket */
+	assert_int_equal(held, 0);
+	assert_true(wait > 0.19 && wait < 0.21);
+	assert_int_equal(pace_room(p, "111", 10.45, &held, &wait), 2);	/* refilling */
+	/* a hold: no room, held, and the wait is the hold's */
+	pace_hold(p, "222", 10, 30);
+	assert_int_equal(pace_room(p, "222", 11, &held, &wait), 0);
+	assert_int_equal(held, 1);
+	assert_true(wait > 28.99 && wait < 29.01);
+	assert_int_equal(pace_room(p, "222", 40.5, &held, &wait), 5);
+	assert_int_equal(held, 0);
+	/* the pacer lists what it knows */
+	assert_int_equal((int)pace_count(p), 2);
+	assert_string_equal(pace_number(p, 0), "111");
+	assert_string_equal(pace_number(p, 1), "222");
+	pace_free(p);
+}
+
 static void
 test_backoff(void **state)
 {
@@ -123,6 +157,7 @@ main(void)
 		cmocka_unit_test(test_bucket),
 		cmocka_unit_test(test_bucket_slow_rate),
 		cmocka_unit_test(test_bucket_many_numbers),
+		cmocka_unit_test(test_room),
 		cmocka_unit_test(test_backoff),
 	};
 
