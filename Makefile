@@ -25,13 +25,13 @@ LIBS_FCGI  = $(shell $(PKG_CONFIG) --libs fcgi json-c libcrypto libpq 2>/dev/nul
 LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/null || echo -lcurl -ljson-c -lpq -lcrypto) -pthread -lm
 
 # modules; each cgi/X.c has cgi/X.h
-COMMON_OBJS = log env db
+COMMON_OBJS = log env db dynbuf
 FCGI_OBJS   = wahook_fcgi http config verify payload store
 DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report reply ask \
               child verify
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
-              test_tokens test_reply test_drain_config test_report
+              test_tokens test_reply test_drain_config test_report test_dynbuf
 
 obj = $(patsubst %,$(B)/obj/%.o,$(1))
 
@@ -120,7 +120,7 @@ FZ = build/fuzz
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
        -fno-sanitize-recover=all -fno-omit-frame-pointer -Icgi -I$(B)/gen \
        $(shell $(PKG_CONFIG) --cflags fcgi json-c libcrypto libpq 2>/dev/null)
-FUZZ_MODS = log env config verify payload store db http
+FUZZ_MODS = log env config verify payload store db dynbuf http
 $(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst %,cgi/%.c,$(FUZZ_MODS)) $(B)/gen/ingest_sql.h \
     $(B)/gen/ingest_lean_sql.h
 	@mkdir -p $(@D)

@@ -50,7 +50,7 @@ int
 config_load(struct config *c, char *err, size_t errlen)
 {
 	char *secrets = NULL;
-	long long max_body;
+	long long max_body, n;
 
 	memset(c, 0, sizeof(*c));
 	if (env_secret("WAHOOK_APP_SECRET", &secrets, err, errlen) == -1)
@@ -79,6 +79,10 @@ config_load(struct config *c, char *err, size_t errlen)
 	if (env_long("WAHOOK_BODY_MIN_RATE", CONFIG_DEFAULT_BODY_MIN_RATE, 0,
 	    1024L * 1024 * 1024, &c->body_min_rate, err, errlen) == -1)
 		goto fail;
+	if (env_long("WAHOOK_THREADS", CONFIG_DEFAULT_THREADS, 1, 256, &n, err,
+	    errlen) == -1)
+		goto fail;
+	c->threads = (int)n;
 	return 0;
 fail:
 	config_free(c);

@@ -13,6 +13,7 @@
 #define CONFIG_DEFAULT_DB_TIMEOUT 15		/* seconds, every database call */
 #define CONFIG_DEFAULT_BODY_TIMEOUT 10		/* seconds, the whole body */
 #define CONFIG_DEFAULT_BODY_MIN_RATE 16384	/* bytes per second after the first */
+#define CONFIG_DEFAULT_THREADS 16		/* requests in hand per process */
 
 struct secret {
 	const char	*key;
@@ -29,6 +30,7 @@ struct config {
 	int		 db_prepare;			/* WAHOOK_DB_PREPARE: enum db_prepare */
 	double		 body_timeout;			/* seconds to read a whole body */
 	long long	 body_min_rate;			/* bytes/s a body must keep up */
+	int		 threads;			/* FastCGI worker threads */
 	char		*storage_;			/* owns the secret strings */
 	size_t		 storage_len_;
 	char		*token_storage_;
@@ -37,8 +39,8 @@ struct config {
 /*
  * Fills *c from WAHOOK_APP_SECRET[_FILE], WAHOOK_VERIFY_TOKEN[_FILE], WAHOOK_DB
  * (checked with PQconninfoParse, not connected to), WAHOOK_MAX_BODY,
- * WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_BODY_TIMEOUT and WAHOOK_BODY_MIN_RATE (the names of
- * env_names_fcgi). Returns 0, or -1 with a message naming the variable in err
+ * WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_BODY_TIMEOUT, WAHOOK_BODY_MIN_RATE and
+ * WAHOOK_THREADS (the names of env_names_fcgi). Returns 0, or -1 with a message naming the variable in err
  * (the caller prints it and exits 2). Free with config_free().
  */
 int	config_load(struct config *c, char *err, size_t errlen)

@@ -18,6 +18,10 @@
 #include <time.h>
 
 const char *const db_prepare_names[] = { "auto", "on", "off", NULL };
+/* libpq grows its send and receive buffers to the largest message and never
+ * shrinks them: after a call that sent more than this, the connection is
+ * closed, which frees them (the next call reconnects, a few ms). */
+#define DB_BIG_CALL (1024 * 1024)
 
 struct db {
 	struct db_opts	 o;
@@ -290,8 +294,8 @@ setup_step(struct db *db, double deadline, const char *what, int sent)
 		goto fail;
 	}
 	if (wait_result(db, deadline, &r) == W_TIMEOUT) {
-		snprintf(db->err, sizeof(db->err), "%s: no answer within the deadline "
-		    "of %g s", what, db->o.timeout);
+		snprintf(db->err, sizeof(db->err), "%s: no answer within the deadline",
+		    what);
 		db->state[0] = '\0';
 		cancel_async(db->conn);
 		goto fail;
@@ -424,6 +428,25 @@ send_stmt(struct db *db, const struct db_stmt *s, const char *const *values,
 	    formats, 0);
 }
 
+/* Bytes of the parameters of one call (text ones by strlen). */
+static size_t
+sent_bytes(const struct db_stmt *s, const char *const *values, const int *lengths,
+    const int *formats)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < s->nparams; i++) {
+		if (values == NULL || values[i] == NULL)
+			continue;
+		if (formats != NULL && formats[i] == 1 && lengths != NULL)
+			n += (size_t)lengths[i];
+		else
+			n += strlen(values[i]);
+	}
+	return n;
+}
+
 enum db_rc
 db_run(struct db *db, size_t stmt, const char *const *values, const int *lengths,
     const int *formats, double timeout, PGresult **out)
@@ -456,7 +479,7 @@ db_run(struct db *db, size_t stmt, const char *const *values, const int *lengths
 		}
 		if (wait_result(db, deadline, &r) == W_TIMEOUT) {
 			snprintf(db->err, sizeof(db->err), "%s: no answer within the "
-			    "deadline of %g s", s->name, timeout > 0 ? timeout : db->o.timeout);
+			    "deadline of %.1f s", s->name, timeout > 0 ? timeout : db->o.timeout);
 			db->state[0] = '\0';
 			cancel_async(db->conn);
 			db_disconnect(db);
@@ -465,6 +488,8 @@ db_run(struct db *db, size_t stmt, const char *const *values, const int *lengths
 		st = PQresultStatus(r);
 		if (r != NULL && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
 			*out = r;
+			if (sent_bytes(s, values, lengths, formats) > DB_BIG_CALL)
+				db_disconnect(db);	/* the result outlives it */
 			return DB_OK;
 		}
 		set_err(db, s->name, r);

@@ -9,12 +9,15 @@
 #include "verify.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BUF_KEEP (1024 * 1024)	/* a body buffer larger than this is freed after use */
 #define READ_CHUNK 65536
+#define TRIM_AFTER (256 * 1024)	/* bytes of body after which the heap is trimmed */
+#define TRIM_AFTER_ITEMS 2000
 
 static const char received[] = "EVENT_RECEIVED";
 
@@ -26,6 +29,7 @@ answer(struct http_resp *r, int status, const char *reason, const char *body)
 	r->extra_header = NULL;
 	r->body = body;
 	r->body_len = strlen(body);
+	r->close = 0;
 }
 
 long
@@ -95,15 +99,63 @@ handle_get(struct http_state *st, const struct http_req *req, struct http_resp *
 	log_str(l, "verify", "subscribed");
 }
 
-/* Reads the body under the cap. Returns 0, or the HTTP status to answer. */
-static int
-read_body(struct http_state *st, const struct http_req *req, size_t *lenp,
-    struct logline *l)
+/* What a POST comes to; post_answers[] turns it into the HTTP answer. */
+enum post_outcome {
+	POST_OK,		/* stored, quarantined or ignored: 200 */
+	POST_BAD_REQUEST,
+	POST_UNAUTHORIZED,
+	POST_TIMEOUT,
+	POST_TOO_LARGE,
+	POST_NO_SECRET,
+	POST_UNAVAILABLE,	/* try again: the only answer with Retry-After */
+};
+
+static const struct {
+	int		 status;
+	const char	*reason, *body, *header;
+	int		 close;		/* the body may be unread: do not drain it */
+} post_answers[] = {
+	[POST_OK] = { 200, "OK", received, NULL, 0 },
+	[POST_BAD_REQUEST] = { 400, "Bad Request", "Bad Request\n", NULL, 1 },
+	[POST_UNAUTHORIZED] = { 401, "Unauthorized", "bad signature\n", NULL, 0 },
+	[POST_TIMEOUT] = { 408, "Request Timeout", "Request Timeout\n", NULL, 1 },
+	[POST_TOO_LARGE] = { 413, "Payload Too Large", "Payload Too Large\n", NULL, 1 },
+	[POST_NO_SECRET] = { 500, "Internal Server Error", "no app secret configured\n",
+	    NULL, 1 },
+	[POST_UNAVAILABLE] = { 503, "Service Unavailable", "try again\n",
+	    "Retry-After: 10", 0 },
+};
+
+/*
+ * When the next byte of the body must have arrived: the whole body within
+ * WAHOOK_BODY_TIMEOUT of the start, and after the first second at least
+ * WAHOOK_BODY_MIN_RATE bytes per second on average, so a client trickling a
+ * body is cut off after about a second instead of holding a worker.
+ */
+static double
+body_deadline(const struct config *c, double t0, size_t got)
 {
-	size_t cap = st->cfg->max_body, want, len = 0, ncap;
+	double dl = c->body_timeout > 0 ? t0 + c->body_timeout * 1000.0 : t0 + 1e12;
+	double by_rate;
+
+	if (c->body_min_rate > 0) {
+		by_rate = t0 + 1000.0 + (double)got * 1000.0 / (double)c->body_min_rate;
+		if (by_rate < dl)
+			dl = by_rate;
+	}
+	return dl;
+}
+
+/* Reads the body under the cap and the deadlines into st->body. */
+static enum post_outcome
+read_body(struct http_state *st, const struct http_req *req, struct logline *l)
+{
+	struct dynbuf *b = &st->body;
+	size_t cap = st->cfg->max_body, want, room;
 	unsigned long long cl = 0;
+	double t0 = log_now_ms(), dl;
 	int have_cl = 0;
-	char *end, *nb;
+	char *end;
 	long n;
 
 	if (req->content_length != NULL && *req->content_length != '\0') {
@@ -113,64 +165,59 @@ read_body(struct http_state *st, const struct http_req *req, size_t *lenp,
 		if (errno != 0 || *end != '\0' ||
 		    *req->content_length < '0' || *req->content_length > '9') {
 			log_str(l, "reason", "malformed Content-Length");
-			return 400;
+			return POST_BAD_REQUEST;
 		}
 		have_cl = 1;
 		if (cl > cap) {
 			log_int(l, "content_length", (long long)(cl > (unsigned long long)
 			    INT64_MAX ? INT64_MAX : (long long)cl));
 			log_str(l, "reason", "body larger than WAHOOK_MAX_BODY");
-			return 413;
+			return POST_TOO_LARGE;
 		}
 	}
+	if (b->max != cap + 1)
+		dynbuf_init(b, cap + 1);	/* one byte past the cap tells "too large" */
+	dynbuf_reset(b);
 	/* without Content-Length (chunked via Apache) read to EOF, one byte past the cap */
 	want = have_cl ? (size_t)cl : cap + 1;
-	if (st->cap < want + 1) {
-		ncap = want + 1;
-		if (!have_cl && ncap > READ_CHUNK + 1 && st->cap < READ_CHUNK + 1)
-			ncap = READ_CHUNK + 1;	/* grow as the bytes come */
-		if ((nb = realloc(st->buf, ncap)) == NULL) {
+	while (b->len < want) {
+		/* all of a known length at once; else grow as the bytes come */
+		room = have_cl ? want - b->len :
+		    (want - b->len < READ_CHUNK ? want - b->len : READ_CHUNK);
+		if (dynbuf_reserve(b, room) != DYNBUF_OK) {
 			log_str(l, "reason", "out of memory for the body");
-			return 503;
+			return POST_UNAVAILABLE;
 		}
-		st->buf = nb;
-		st->cap = ncap;
-	}
-	while (len < want) {
-		if (len + 1 >= st->cap) {
-			ncap = st->cap * 2 > want + 1 ? want + 1 : st->cap * 2;
-			/* never 0: st->cap >= 1 above, as max_body <= 256 MiB (config.c)
-			 * keeps want + 1 from wrapping; the analyzer cannot know that */
-			// NOLINTNEXTLINE(clang-analyzer-optin.portability.UnixAPI)
-			if ((nb = realloc(st->buf, ncap)) == NULL) {
-				log_str(l, "reason", "out of memory for the body");
-				return 503;
-			}
-			st->buf = nb;
-			st->cap = ncap;
+		dl = body_deadline(st->cfg, t0, b->len);
+		n = req->read(req->ctx, b->s + b->len, room, dl);
+		if (n == HTTP_READ_TIMEOUT) {
+			log_int(l, "bytes", (long long)b->len);
+			if (have_cl)
+				log_int(l, "content_length", (long long)cl);
+			log_ms(l, "read_ms", log_now_ms() - t0);
+			log_str(l, "reason", dl < t0 + st->cfg->body_timeout * 1000.0 ?
+			    "body slower than WAHOOK_BODY_MIN_RATE" :
+			    "body not received within WAHOOK_BODY_TIMEOUT");
+			return POST_TIMEOUT;
 		}
-		n = req->read(req->ctx, st->buf + len, st->cap - 1 - len > want - len ?
-		    want - len : st->cap - 1 - len);
 		if (n < 0) {
 			log_str(l, "reason", "error reading the body");
-			return 400;
+			return POST_BAD_REQUEST;
 		}
 		if (n == 0)
 			break;
-		len += (size_t)n;
+		dynbuf_commit(b, (size_t)n);
 	}
-	st->buf[len] = '\0';
-	*lenp = len;
-	if (!have_cl && len > cap) {
+	if (!have_cl && b->len > cap) {
 		log_str(l, "reason", "body larger than WAHOOK_MAX_BODY");
-		return 413;
+		return POST_TOO_LARGE;
 	}
-	if (have_cl && len < (size_t)cl) {
+	if (have_cl && b->len < (size_t)cl) {
 		log_int(l, "content_length", (long long)cl);
 		log_str(l, "reason", "body shorter than Content-Length");
-		return 400;
+		return POST_BAD_REQUEST;
 	}
-	return 0;
+	return POST_OK;
 }
 
 /* A reason fit for a text column and a log: ASCII only. */
@@ -211,53 +258,47 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
     struct logline *l)
 {
 	struct payload *p = &st->payload;
+	enum post_outcome o;
 	enum verify_result vr;
 	enum payload_result pr;
 	enum store_result sr;
 	char err[512], reason[600];
-	size_t len = 0, i, nnew = 0, ndup = 0, nign = 0;
-	int status;
+	size_t len, i, nnew = 0, ndup = 0, nign = 0;
 
 	if (st->cfg->nsecrets == 0) {
 		/* fail closed, loudly; read nothing */
-		answer(resp, 500, "Internal Server Error", "no app secret configured\n");
 		log_str(l, "reason", "no app secret configured (WAHOOK_APP_SECRET): "
 		    "refusing every POST");
-		return;
-	}
-	if ((status = read_body(st, req, &len, l)) != 0) {
-		if (status == 413)
-			answer(resp, 413, "Payload Too Large", "Payload Too Large\n");
-		else if (status == 503)
-			answer(resp, 503, "Service Unavailable", "try again\n");
-		else
-			answer(resp, 400, "Bad Request", "Bad Request\n");
+		o = POST_NO_SECRET;
 		goto out;
 	}
+	if ((o = read_body(st, req, l)) != POST_OK)
+		goto out;
+	len = st->body.len;
+	st->big = len;
 	log_int(l, "bytes", (long long)len);
 	vr = verify_signature(st->cfg->secrets, st->cfg->nsecrets, req->signature,
-	    (const unsigned char *)st->buf, len);
+	    (const unsigned char *)st->body.s, len);
 	if (vr != VERIFY_OK) {
-		answer(resp, 401, "Unauthorized", "bad signature\n");
 		log_str(l, "reason", "signature");
 		log_str(l, "signature", verify_result_str(vr));
+		o = POST_UNAUTHORIZED;
 		goto out;
 	}
 
 	/* signed from here on: never 4xx, Meta would retry it for days */
-	pr = payload_parse(p, st->buf, len);
+	pr = payload_parse(p, st->body.s, len);
 	if (pr == PAYLOAD_NOMEM) {
-		answer(resp, 503, "Service Unavailable", "try again\n");
 		log_str(l, "reason", "out of memory parsing the body");
+		o = POST_UNAVAILABLE;
 		goto out;
 	}
 	if (pr == PAYLOAD_NOT_WHATSAPP) {
-		answer(resp, 200, "OK", received);
 		log_str(l, "ignored", p->reason);
 		goto out;
 	}
 	if (pr == PAYLOAD_OK) {
-		sr = store_webhook(st->store, p, st->buf, len, err, sizeof(err));
+		sr = store_webhook(st->store, p, st->body.s, len, err, sizeof(err));
 		if (sr == STORE_OK) {
 			for (i = 0; i < p->nmsgs; i++) {
 				if (p->msgs[i].dup || !p->msgs[i].fresh)
@@ -267,7 +308,6 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
 				else
 					nign++;
 			}
-			answer(resp, 200, "OK", received);
 			log_int(l, "msgs", (long long)p->nmsgs);
 			log_int(l, "new", (long long)nnew);
 			log_int(l, "dup", (long long)ndup);
@@ -279,9 +319,8 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
 			goto out;
 		}
 		if (sr == STORE_UNAVAILABLE) {
-			answer(resp, 503, "Service Unavailable", "try again\n");
-			resp->extra_header = "Retry-After: 10";
 			log_str(l, "reason", err);
+			o = POST_UNAVAILABLE;
 			goto out;
 		}
 		snprintf(reason, sizeof(reason), "database refused the data: %s", err);
@@ -289,28 +328,34 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
 		snprintf(reason, sizeof(reason), "%s", p->reason);
 
 	ascii(reason);
-	if (store_quarantine(st->store, reason, st->buf, len, err, sizeof(err)) != STORE_OK) {
-		answer(resp, 503, "Service Unavailable", "try again\n");
-		resp->extra_header = "Retry-After: 10";
+	if (store_quarantine(st->store, reason, st->body.s, len, err,
+	    sizeof(err)) != STORE_OK) {
 		log_str(l, "reason", err);
 		log_str(l, "quarantine", reason);
+		o = POST_UNAVAILABLE;
 		goto out;
 	}
-	answer(resp, 200, "OK", received);
 	log_str(l, "quarantined", reason);
 out:
-	;	/* the tree and the buffer go in http_release(), after the answer */
+	/* the one place a POST's answer is decided; the tree and the buffer go in
+	 * http_release(), after the answer */
+	answer(resp, post_answers[o].status, post_answers[o].reason, post_answers[o].body);
+	resp->extra_header = post_answers[o].header;
+	resp->close = post_answers[o].close;
 }
 
 void
 http_release(struct http_state *st)
 {
+	size_t items = st->payload.nmsgs + st->payload.nstatuses + st->payload.nevents;
+
 	payload_reset(&st->payload);
-	if (st->cap > BUF_KEEP) {
-		free(st->buf);
-		st->buf = NULL;
-		st->cap = 0;
-	}
+	dynbuf_trim(&st->body, BUF_KEEP);
+	/* a large body's tree was many small blocks: without this their pages
+	 * stay with the process for good */
+	if (st->big > TRIM_AFTER || items > TRIM_AFTER_ITEMS)
+		malloc_trim(0);
+	st->big = 0;
 }
 
 void
@@ -344,7 +389,5 @@ void
 http_state_free(struct http_state *st)
 {
 	payload_free(&st->payload);
-	free(st->buf);
-	st->buf = NULL;
-	st->cap = 0;
+	dynbuf_free(&st->body);
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "dynbuf.h"
 #include "payload.h"
 #include "store.h"
 
@@ -19,10 +20,16 @@ struct http_req {
 	const char	*query;			/* QUERY_STRING, may be NULL */
 	const char	*content_length;	/* CONTENT_LENGTH, may be NULL (chunked) */
 	const char	*signature;		/* HTTP_X_HUB_SIGNATURE_256, may be NULL */
-	/* reads up to n bytes of the body: >0 bytes read, 0 at its end, -1 error */
-	long		(*read)(void *ctx, char *buf, size_t n);
+	/*
+	 * Reads up to n bytes of the body, waiting until deadline at most (ms on
+	 * log_now_ms()'s clock): >0 bytes read, 0 at its end, -1 error,
+	 * HTTP_READ_TIMEOUT when no byte came by the deadline.
+	 */
+	long		(*read)(void *ctx, char *buf, size_t n, double deadline);
 	void		*ctx;
 };
+
+#define HTTP_READ_TIMEOUT (-2)
 
 struct http_resp {
 	int		 status;
@@ -30,6 +37,8 @@ struct http_resp {
 	const char	*extra_header;		/* one "Name: value" line without CRLF, or NULL */
 	const char	*body;			/* text/plain */
 	size_t		 body_len;
+	int		 close;			/* the body was not read to its end: close
+						   the connection instead of draining it */
 };
 
 /* Per-process state reused across requests. */
@@ -37,8 +46,8 @@ struct http_state {
 	const struct config	*cfg;
 	struct store		*store;
 	struct payload		 payload;
-	char			*buf;		/* the request body */
-	size_t			 cap;
+	struct dynbuf		 body;		/* the request body (capped at max_body + 1) */
+	size_t			 big;		/* the last request was large: trim the heap */
 	char			 challenge[512];
 };
 
@@ -51,9 +60,11 @@ struct http_state {
 void	http_handle(struct http_state *, const struct http_req *, struct http_resp *);
 
 /*
- * Drops what the last request left behind: its parse tree, and a body buffer
- * past 1 MiB. Call it once the answer is on its way: freeing a 1000-message
- * tree costs a third of parsing it, and the client need not wait for that.
+ * Drops what the last request left behind: its parse tree, lists and a body
+ * buffer past their keep sizes, and after a large request hands freed heap
+ * back to the system (malloc_trim), so memory returns to its floor. Call it
+ * once the answer is on its way: freeing a 1000-message tree costs a third of
+ * parsing it, and the client need not wait for that.
  * http_handle() calls it first, so a caller that never does wastes memory
  * between requests, nothing else.
  */

@@ -28,22 +28,26 @@ unusable(struct payload *p, const char *fmt, ...)
 	return PAYLOAD_UNUSABLE;
 }
 
-/* Grows a list by one slot; returns the slot zeroed, or NULL. */
+/*
+ * Appends a zeroed item to the list whose storage is b, and points *list at
+ * the storage again (growth may move it). Returns the item, or NULL with
+ * *why set: PAYLOAD_NOMEM, or PAYLOAD_UNUSABLE past PAYLOAD_ITEMS_MAX.
+ */
 static void *
-grow(void **list, size_t *n, size_t *cap, size_t size)
+grow(struct dynbuf *b, void **list, size_t *n, size_t size, enum payload_result *why)
 {
-	void *nl;
-	size_t ncap;
+	enum dynbuf_rc rc;
+	void *item;
 
-	if (*n == *cap) {
-		ncap = *cap ? *cap * 2 : 16;
-		if ((nl = realloc(*list, ncap * size)) == NULL)
-			return NULL;
-		*list = nl;
-		*cap = ncap;
+	if (b->max == 0)
+		dynbuf_init(b, PAYLOAD_ITEMS_MAX * size);
+	if ((item = dynbuf_item(b, size, &rc)) == NULL) {
+		*why = rc == DYNBUF_TOOBIG ? PAYLOAD_UNUSABLE : PAYLOAD_NOMEM;
+		return NULL;
 	}
-	memset((char *)*list + *n * size, 0, size);
-	return (char *)*list + (*n)++ * size;
+	*list = b->s;
+	(*n)++;
+	return item;
 }
 
 /*
@@ -278,6 +282,7 @@ walk_messages(struct payload *p, const struct where *w, struct json_object *list
 {
 	struct payload_msg *m;
 	struct json_object *o, *ctx, *re;
+	enum payload_result r;
 	size_t k, n;
 
 	n = json_object_array_length(list);
@@ -286,9 +291,10 @@ walk_messages(struct payload *p, const struct where *w, struct json_object *list
 		if (!json_object_is_type(o, json_type_object))
 			return unusable(p, "entry[%zu].changes[%zu].%s[%zu] is not an object",
 			    w->e, w->c, listname, k);
-		if ((m = grow((void **)&p->msgs, &p->nmsgs, &p->capmsgs,
-		    sizeof(*m))) == NULL)
-			return PAYLOAD_NOMEM;
+		if ((m = grow(&p->msgbuf, (void **)&p->msgs, &p->nmsgs, sizeof(*m),
+		    &r)) == NULL)
+			return r == PAYLOAD_NOMEM ? r : unusable(p, "more than %d messages",
+			    PAYLOAD_ITEMS_MAX);
 		if (get_str(o, "id", &m->id) != 1 || *m->id == '\0' ||
 		    strlen(m->id) > PAYLOAD_ID_MAX)
 			return unusable(p, "entry[%zu].changes[%zu].%s[%zu].id missing, "
@@ -333,6 +339,7 @@ walk_statuses(struct payload *p, const struct where *w, struct json_object *list
 {
 	struct payload_status *s;
 	struct json_object *o;
+	enum payload_result r;
 	size_t k, n;
 
 	n = json_object_array_length(list);
@@ -340,9 +347,10 @@ walk_statuses(struct payload *p, const struct where *w, struct json_object *list
 		o = json_object_array_get_idx(list, k);
 		if (!json_object_is_type(o, json_type_object))
 			return unusable(p, "statuses[%zu] is not an object", k);
-		if ((s = grow((void **)&p->statuses, &p->nstatuses, &p->capstatuses,
-		    sizeof(*s))) == NULL)
-			return PAYLOAD_NOMEM;
+		if ((s = grow(&p->statusbuf, (void **)&p->statuses, &p->nstatuses,
+		    sizeof(*s), &r)) == NULL)
+			return r == PAYLOAD_NOMEM ? r : unusable(p, "more than %d statuses",
+			    PAYLOAD_ITEMS_MAX);
 		if (get_str(o, "id", &s->id) != 1 || *s->id == '\0' ||
 		    strlen(s->id) > PAYLOAD_ID_MAX)
 			return unusable(p, "statuses[%zu].id missing, not a string, or too long",
@@ -366,10 +374,12 @@ static enum payload_result
 add_event(struct payload *p, const struct where *w)
 {
 	struct payload_event *ev;
+	enum payload_result r;
 
-	if ((ev = grow((void **)&p->events, &p->nevents, &p->capevents,
-	    sizeof(*ev))) == NULL)
-		return PAYLOAD_NOMEM;
+	if ((ev = grow(&p->eventbuf, (void **)&p->events, &p->nevents, sizeof(*ev),
+	    &r)) == NULL)
+		return r == PAYLOAD_NOMEM ? r : unusable(p, "more than %d events",
+		    PAYLOAD_ITEMS_MAX);
 	ev->field = w->field;
 	ev->waba_id = w->waba_id;
 	if (set_path(ev->path, w->e, w->c, NULL, 0) == -1)
@@ -495,6 +505,11 @@ payload_parse(struct payload *p, const char *body, size_t len)
 	}
 	p->root = json_tokener_parse_ex(tok, body, (int)len);
 	jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_error_depth) {
+		r = unusable(p, "nested deeper than %d levels at byte %zu", PAYLOAD_MAX_DEPTH,
+		    json_tokener_get_parse_end(tok));
+		goto out;
+	}
 	if (p->root == NULL || jerr != json_tokener_success) {
 		r = unusable(p, "not JSON: %s at byte %zu",
 		    jerr == json_tokener_continue ? "unexpected end of input" :
@@ -566,6 +581,12 @@ payload_reset(struct payload *p)
 		json_object_put(p->root);
 	p->root = NULL;
 	p->nmsgs = p->nstatuses = p->nevents = 0;
+	dynbuf_trim(&p->msgbuf, PAYLOAD_KEEP);
+	dynbuf_trim(&p->statusbuf, PAYLOAD_KEEP);
+	dynbuf_trim(&p->eventbuf, PAYLOAD_KEEP);
+	p->msgs = (struct payload_msg *)(void *)p->msgbuf.s;
+	p->statuses = (struct payload_status *)(void *)p->statusbuf.s;
+	p->events = (struct payload_event *)(void *)p->eventbuf.s;
 	p->reason[0] = '\0';
 }
 
@@ -573,8 +594,8 @@ void
 payload_free(struct payload *p)
 {
 	payload_reset(p);
-	free(p->msgs);
-	free(p->statuses);
-	free(p->events);
+	dynbuf_free(&p->msgbuf);
+	dynbuf_free(&p->statusbuf);
+	dynbuf_free(&p->eventbuf);
 	memset(p, 0, sizeof(*p));
 }

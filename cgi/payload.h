@@ -12,9 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dynbuf.h"
+
 #define PAYLOAD_PATH_MAX 96
-#define PAYLOAD_MAX_DEPTH 64	/* json-c nesting limit: deeper bodies are quarantined */
+#define PAYLOAD_MAX_DEPTH 64	/* nesting levels, counted from the top (the outer
+				   object is level 1): deeper bodies are quarantined */
 #define PAYLOAD_ID_MAX 1024	/* longest message id we accept */
+#define PAYLOAD_ITEMS_MAX 1000000	/* per list (Meta batches up to 1000): more is quarantined */
+#define PAYLOAD_KEEP (64 * 1024)	/* list storage past this is freed after each body */
 
 /* Why a stored message gets no outbox row (PAYLOAD_ANSWER: it does). */
 enum payload_class {
@@ -75,19 +80,22 @@ enum payload_result {
 
 struct payload {
 	struct json_object	*root;
-	struct payload_msg	*msgs;
-	size_t			 nmsgs, capmsgs;
+	struct payload_msg	*msgs;		/* views into the buffers below */
+	size_t			 nmsgs;
 	struct payload_status	*statuses;
-	size_t			 nstatuses, capstatuses;
+	size_t			 nstatuses;
 	struct payload_event	*events;
-	size_t			 nevents, capevents;
+	size_t			 nevents;
+	struct dynbuf		 msgbuf, statusbuf, eventbuf;	/* the lists' storage */
 	char			 reason[256];	/* for PAYLOAD_UNUSABLE / NOT_WHATSAPP */
 };
 
 /*
  * Parses len bytes of body into p (which the caller zeroes once and may reuse:
- * list storage is kept between calls). Checks strict JSON, valid UTF-8, nesting
- * and the shapes doc/meta-webhooks.md describes; any message without a usable id, from,
+ * list storage up to PAYLOAD_KEEP bytes is kept between calls). A list longer
+ * than PAYLOAD_ITEMS_MAX makes the body PAYLOAD_UNUSABLE. Checks strict JSON,
+ * valid UTF-8, nesting and the shapes doc/meta-webhooks.md describes; any
+ * message without a usable id, from,
  * timestamp or type makes the whole body PAYLOAD_UNUSABLE, so nothing is half
  * stored. On PAYLOAD_OK the lists are filled, classified, and in-body
  * duplicates flagged. Always call payload_reset() (or payload_free()) after.
@@ -95,7 +103,8 @@ struct payload {
 enum payload_result payload_parse(struct payload *p, const char *body, size_t len)
 	    __attribute__((warn_unused_result));
 
-/* Drops the parse tree and empties the lists; keeps their memory. */
+/* Drops the parse tree and empties the lists; frees list storage past
+ * PAYLOAD_KEEP bytes, so one huge body does not pin its lists for good. */
 void	payload_reset(struct payload *p);
 
 /* Frees everything payload_parse() allocated. */

@@ -3,18 +3,26 @@
  * arrays (text-format array literals, one per column) plus the raw body once;
  * each stored jsonb object is taken from the body by its path, so nothing is
  * re-serialised and numbers stay as Meta wrote them. No NOTIFY here: it
- * serialises every commit (doc/postgresql.md); the drainer polls instead.
+ * serialises every commit (doc/postgresql.md); the drainer polls instead. The
+ * store is shared by the worker threads: one caller at a time holds the
+ * connection and the arrays (lock_store()).
  */
 #include "store.h"
 #include "db.h"
+#include "dynbuf.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
-#define KEEP_MAX (1024 * 1024)	/* array buffers larger than this are freed after use */
+#define KEEP_MAX (64 * 1024)	/* an array buffer larger than this is freed after use:
+				   27 columns of it kept warm, at most */
+#define ARRAY_MAX (256 * 1024 * 1024)	/* the cap on one column's array literal */
 
 /* Columns sent per message, status and event; the order is the SQL's $n. */
 enum {
@@ -64,11 +72,12 @@ struct buf {
 };
 
 struct store {
+	pthread_mutex_t	 lock;		/* the connection and the arrays: one caller at a time */
+	double		 timeout;	/* seconds per call, waiting for the lock included */
 	struct db	*db;
-	struct buf	 arr[NPARAMS];
-	size_t		*sent;		/* sent[k] = index in p->msgs of array element k */
-	size_t		 capsent;
-	int		 oom;
+	struct dynbuf	 arr[NPARAMS];	/* text-format array literals, one per column */
+	struct dynbuf	 sent;		/* size_t sent[k] = index in p->msgs of element k */
+	int		 oom;		/* an array hit its cap or memory ran out */
 	int		 lean;		/* this webhook needs only the lean statement */
 };
 
@@ -85,43 +94,38 @@ store_new(const char *conninfo, double timeout, int prepare)
 		.prepare = (enum db_prepare)prepare,
 	};
 	struct store *s;
+	int c;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	if ((s->db = db_new(&o)) == NULL) {
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
 		free(s);
 		return NULL;
 	}
+	if ((s->db = db_new(&o)) == NULL) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return NULL;
+	}
+	s->timeout = timeout;
+	for (c = 0; c < NPARAMS; c++)
+		dynbuf_init(&s->arr[c], ARRAY_MAX);
+	dynbuf_init(&s->sent, ARRAY_MAX);
 	return s;
 }
 
 static void
-put(struct store *s, struct buf *b, const char *p, size_t n)
+put(struct store *s, struct dynbuf *b, const char *p, size_t n)
 {
-	char *ns;
-	size_t ncap;
-
-	if (b->len + n + 1 > b->cap) {
-		ncap = b->cap ? b->cap : 256;
-		while (b->len + n + 1 > ncap)
-			ncap *= 2;
-		if ((ns = realloc(b->s, ncap)) == NULL) {
-			s->oom = 1;
-			return;
-		}
-		b->s = ns;
-		b->cap = ncap;
-	}
-	memcpy(b->s + b->len, p, n);
-	b->len += n;
-	b->s[b->len] = '\0';
+	if (!s->oom && dynbuf_add(b, p, n) != DYNBUF_OK)
+		s->oom = 1;
 }
 
 /* Appends one element to a text[] literal: NULL, or "..." with \ and " escaped. */
 static void
 add_text(struct store *s, int col, const char *v)
 {
-	struct buf *b = &s->arr[col];
+	struct dynbuf *b = &s->arr[col];
 	const char *q;
 
 	put(s, b, b->len > 1 ? "," : "", b->len > 1 ? 1 : 0);
@@ -162,7 +166,7 @@ build_arrays(struct store *s, const struct payload *p)
 	int c;
 
 	for (c = M_ID; c < NPARAMS; c++) {
-		s->arr[c].len = 0;
+		dynbuf_reset(&s->arr[c]);
 		put(s, &s->arr[c], "{", 1);
 	}
 	for (i = 0; i < p->nmsgs; i++) {
@@ -211,17 +215,15 @@ build_arrays(struct store *s, const struct payload *p)
 static int
 map_sent(struct store *s, const struct payload *p)
 {
-	size_t i, k = 0, *ns;
+	size_t i, *slot;
 
-	if (p->nmsgs > s->capsent) {
-		if ((ns = realloc(s->sent, p->nmsgs * sizeof(*ns))) == NULL)
-			return -1;
-		s->sent = ns;
-		s->capsent = p->nmsgs;
-	}
+	dynbuf_reset(&s->sent);
 	for (i = 0; i < p->nmsgs; i++)
-		if (!p->msgs[i].dup)
-			s->sent[k++] = i;
+		if (!p->msgs[i].dup) {
+			if ((slot = dynbuf_item(&s->sent, sizeof(*slot), NULL)) == NULL)
+				return -1;
+			*slot = i;
+		}
 	return 0;
 }
 
@@ -231,10 +233,37 @@ trim(struct store *s)
 	int c;
 
 	for (c = 0; c < NPARAMS; c++)
-		if (s->arr[c].cap > KEEP_MAX) {
-			free(s->arr[c].s);
-			memset(&s->arr[c], 0, sizeof(s->arr[c]));
-		}
+		dynbuf_trim(&s->arr[c], KEEP_MAX);
+	dynbuf_trim(&s->sent, KEEP_MAX);
+}
+
+/*
+ * Takes the store for one call: the deadline (WAHOOK_DB_TIMEOUT) starts now,
+ * so a thread queued behind a stuck call still answers within it. Returns the
+ * seconds left for the call, or -1 when the lock did not come in time.
+ */
+static double
+lock_store(struct store *s)
+{
+	struct timespec mono, abs;
+	double start;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	start = (double)mono.tv_sec + (double)mono.tv_nsec / 1e9;
+	clock_gettime(CLOCK_REALTIME, &abs);
+	abs.tv_sec += (time_t)s->timeout;
+	abs.tv_nsec += (long)((s->timeout - (double)(time_t)s->timeout) * 1e9);
+	if (abs.tv_nsec >= 1000000000L) {
+		abs.tv_sec++;
+		abs.tv_nsec -= 1000000000L;
+	}
+	while ((rc = pthread_mutex_timedlock(&s->lock, &abs)) == EINTR)
+		;
+	if (rc != 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	return s->timeout - ((double)mono.tv_sec + (double)mono.tv_nsec / 1e9 - start);
 }
 
 /*
@@ -244,9 +273,15 @@ trim(struct store *s)
  */
 static enum store_result
 run(struct store *s, size_t stmt, const char *const *values, const int *lengths,
-    const int *formats, PGresult **out, char *err, size_t errlen)
+    const int *formats, double left, PGresult **out, char *err, size_t errlen)
 {
-	switch (db_run(s->db, stmt, values, lengths, formats, 0, out)) {
+	*out = NULL;
+	if (left < 0.001) {
+		snprintf(err, errlen, "store: waited WAHOOK_DB_TIMEOUT (%g s) for the "
+		    "database connection", s->timeout);
+		return STORE_UNAVAILABLE;
+	}
+	switch (db_run(s->db, stmt, values, lengths, formats, left, out)) {
 	case DB_OK:
 		return STORE_OK;
 	case DB_FAILED:
@@ -279,8 +314,10 @@ store_webhook(struct store *s, struct payload *p, const char *body, size_t len,
     char *err, size_t errlen)
 {
 	const char *values[NPARAMS];
+	const size_t *sent;
 	PGresult *r = NULL;
 	enum store_result res;
+	double left;
 	char *end;
 	long k;
 	int c, i, n;
@@ -290,29 +327,39 @@ store_webhook(struct store *s, struct payload *p, const char *body, size_t len,
 		snprintf(err, errlen, "body contains a NUL byte");
 		return STORE_REJECTED;
 	}
+	if ((left = lock_store(s)) < 0) {
+		snprintf(err, errlen, "store: waited WAHOOK_DB_TIMEOUT (%g s) for the "
+		    "database connection", s->timeout);
+		return STORE_UNAVAILABLE;
+	}
 	s->oom = 0;
 	s->lean = lean_enough(p);
 	build_arrays(s, p);
 	if (s->oom || map_sent(s, p) == -1) {
-		snprintf(err, errlen, "out of memory");
+		/* the arrays are capped at ARRAY_MAX: retrying cannot help */
+		snprintf(err, errlen, "out of memory, or a column past %d MiB",
+		    ARRAY_MAX >> 20);
 		res = STORE_UNAVAILABLE;
 		goto out;
 	}
 	values[P_BODY] = body;
 	for (c = M_ID; c < NPARAMS; c++)
 		values[c] = s->arr[c].s;
-	res = run(s, s->lean ? ST_LEAN : ST_INGEST, values, NULL, NULL, &r, err, errlen);
+	res = run(s, s->lean ? ST_LEAN : ST_INGEST, values, NULL, NULL, left, &r, err,
+	    errlen);
 	if (res != STORE_OK)
 		goto out;
 	n = PQntuples(r);
+	sent = (const size_t *)(void *)s->sent.s;
 	for (i = 0; i < n; i++) {
 		k = strtol(PQgetvalue(r, i, 0), &end, 10);
-		if (k >= 1 && (size_t)k <= p->nmsgs)
-			p->msgs[s->sent[k - 1]].fresh = 1;
+		if (k >= 1 && (size_t)k <= s->sent.len / sizeof(*sent))
+			p->msgs[sent[k - 1]].fresh = 1;
 	}
 out:
 	PQclear(r);
 	trim(s);
+	pthread_mutex_unlock(&s->lock);
 	return res;
 }
 
@@ -325,13 +372,20 @@ store_quarantine(struct store *s, const char *reason, const char *body, size_t l
 	int formats[2] = { 0, 1 };	/* the body as binary bytea: any byte goes */
 	PGresult *r = NULL;
 	enum store_result res;
+	double left;
 
 	if (len > (size_t)INT32_MAX) {
 		snprintf(err, errlen, "body too large to quarantine");
 		return STORE_UNAVAILABLE;
 	}
-	res = run(s, ST_QUARANTINE, values, lengths, formats, &r, err, errlen);
+	if ((left = lock_store(s)) < 0) {
+		snprintf(err, errlen, "store: waited WAHOOK_DB_TIMEOUT (%g s) for the "
+		    "database connection", s->timeout);
+		return STORE_UNAVAILABLE;
+	}
+	res = run(s, ST_QUARANTINE, values, lengths, formats, left, &r, err, errlen);
 	PQclear(r);
+	pthread_mutex_unlock(&s->lock);
 	/* a refused quarantine insert (not valid UTF-8 reason?) must not be a 200 */
 	return res == STORE_OK ? STORE_OK : STORE_UNAVAILABLE;
 }
@@ -339,11 +393,17 @@ store_quarantine(struct store *s, const char *reason, const char *body, size_t l
 int
 store_connect(struct store *s, char *err, size_t errlen)
 {
-	if (db_connect(s->db, 0) != DB_OK) {
-		snprintf(err, errlen, "store: %s", db_error(s->db));
+	enum db_rc rc;
+	double left;
+
+	if ((left = lock_store(s)) < 0) {
+		snprintf(err, errlen, "store: waited WAHOOK_DB_TIMEOUT for the connection");
 		return -1;
 	}
-	return 0;
+	if ((rc = db_connect(s->db, left)) != DB_OK)
+		snprintf(err, errlen, "store: %s", db_error(s->db));
+	pthread_mutex_unlock(&s->lock);
+	return rc == DB_OK ? 0 : -1;
 }
 
 void
@@ -355,7 +415,8 @@ store_free(struct store *s)
 		return;
 	db_free(s->db);
 	for (c = 0; c < NPARAMS; c++)
-		free(s->arr[c].s);
-	free(s->sent);
+		dynbuf_free(&s->arr[c]);
+	dynbuf_free(&s->sent);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -26,23 +26,23 @@ verify_hexdigit(unsigned char c)
 	return -1;
 }
 
-/* "sha256=" then exactly 64 hex digits; surrounding blanks are tolerated. */
+/* "sha256=" then exactly 64 hex digits in h[0..n); surrounding blanks are
+ * tolerated. */
 static int
-parse_header(const char *h, unsigned char want[SHA256_DIGEST_LENGTH])
+parse_value(const char *h, size_t n, unsigned char want[SHA256_DIGEST_LENGTH])
 {
-	size_t i, n;
+	size_t i;
 	int hi, lo;
 
-	while (*h == ' ' || *h == '\t')
+	while (n > 0 && (*h == ' ' || *h == '\t')) {
 		h++;
-	if (strncmp(h, "sha256=", 7) != 0)
-		return -1;
-	h += 7;
-	n = strlen(h);
+		n--;
+	}
 	while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
 		n--;
-	if (n != 2 * SHA256_DIGEST_LENGTH)
+	if (n != 7 + 2 * SHA256_DIGEST_LENGTH || strncmp(h, "sha256=", 7) != 0)
 		return -1;
+	h += 7;
 	for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
 		hi = verify_hexdigit((unsigned char)h[2 * i]);
 		lo = verify_hexdigit((unsigned char)h[2 * i + 1]);
@@ -97,23 +97,36 @@ enum verify_result
 verify_signature(const struct secret *secrets, size_t nsecrets,
     const char *header, const unsigned char *body, size_t len)
 {
-	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+	unsigned char want[VERIFY_MAX_VALUES][SHA256_DIGEST_LENGTH];
+	unsigned char got[SHA256_DIGEST_LENGTH];
 	static const unsigned char empty;
-	size_t i;
+	size_t i, j, nvals = 0, nwant = 0, n;
+	const char *p;
 	int match = 0;
 
 	if (nsecrets == 0)
 		return VERIFY_NO_SECRET;
 	if (header == NULL)
 		return VERIFY_MISSING;
-	if (parse_header(header, want) == -1)
+	/* the header's values, as a server joins repeated lines: "v1, v2" */
+	for (p = header; ; p += n + 1) {
+		n = strcspn(p, ",");
+		if (++nvals > VERIFY_MAX_VALUES)
+			return VERIFY_MALFORMED;
+		if (parse_value(p, n, want[nwant]) == 0)
+			nwant++;
+		if (p[n] == '\0')
+			break;
+	}
+	if (nwant == 0)
 		return VERIFY_MALFORMED;
 	if (body == NULL)
 		body = &empty;	/* SHA256_Update() wants a pointer even for 0 bytes */
 	for (i = 0; i < nsecrets; i++) {
 		verify_hmac_sha256((const unsigned char *)secrets[i].key, secrets[i].len, body, len,
 		    got);
-		match |= CRYPTO_memcmp(got, want, SHA256_DIGEST_LENGTH) == 0;
+		for (j = 0; j < nwant; j++)
+			match |= CRYPTO_memcmp(got, want[j], SHA256_DIGEST_LENGTH) == 0;
 	}
 	OPENSSL_cleanse(got, sizeof(got));
 	return match ? VERIFY_OK : VERIFY_MISMATCH;

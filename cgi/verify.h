@@ -18,11 +18,18 @@ enum verify_result {
 	VERIFY_NO_SECRET	/* nothing to verify with: fail closed */
 };
 
+#define VERIFY_MAX_VALUES 8	/* values in one header; more is VERIFY_MALFORMED */
+
 /*
  * Checks header (the X-Hub-Signature-256 value, may be NULL) against
  * HMAC-SHA256(secret, body[0..len)) for each secret; any match is VERIFY_OK.
- * Hex is case-insensitive. Every secret is tried, so the time does not tell
- * which one matched.
+ * A header sent twice arrives as "v1, v2" (lighttpd and Apache join repeated
+ * lines so; the FastCGI front end joins nginx's separate params alike): every
+ * well-formed value is tried, malformed ones are skipped, and any match
+ * verifies. Accepting any is as strong as accepting one, since each value
+ * needs the secret to forge. VERIFY_MALFORMED when no value is well formed or
+ * there are more than VERIFY_MAX_VALUES. Hex is case-insensitive. Every
+ * secret and value is tried, so the time does not tell which one matched.
  */
 enum verify_result verify_signature(const struct secret *secrets, size_t nsecrets,
 	    const char *header, const unsigned char *body, size_t len);

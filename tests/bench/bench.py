@@ -48,6 +48,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
 import pgtopo  # noqa: E402
 from graph_standin import GraphStandin  # noqa: E402
+import pathological  # noqa: E402
 
 ROOT = harness.ROOT
 BUILD = harness.BUILD
@@ -731,10 +732,14 @@ def report(R):
     w("| 5 | drainer VmHWM during item 4 (VmRSS at 10%% / end of run) | %.1f MB (%.1f / %.1f) | (no target; no growth) | %s |"
       % (dr["peak_kb"] / 1024, dr["rss_first_kb"] / 1024, dr["rss_last_kb"] / 1024,
          verdict(dr["rss_last_kb"] - dr["rss_first_kb"] <= 256)))
+    pa = R["patho"]
+    w("| 5 | responder VmRSS idle / after the 3 pathological 4 MiB bodies (answers %s) | %.1f MB / %.1f MB | < 2x idle (%.1f MB) | %s |"
+      % ("/".join(str(c) for c in pa["codes"]), pa["idle_kb"] / 1024, pa["after_kb"] / 1024,
+         2 * pa["idle_kb"] / 1024, verdict(pa["after_kb"] < 2 * pa["idle_kb"])))
     # every figure's row ends with the 1-minute load average when it was taken
     loads = [pk["load"], pgc["load"], nl["load"], hp["load"], bt[-1]["load"], dr["load"],
              dp["load"], rl["load"], mm["load"], R["levels"][-1]["load"], R["levels"][-1]["load"],
-             dr["load"]]
+             dr["load"], pa["load"]]
     rows = range(first_target, len(L))
     for i, ld in zip(rows, loads):
         L[i] += " %s |" % ld.split()[0]
@@ -914,6 +919,16 @@ def main():
                 "rps": statistics.mean(rates) if rates else 0, "load": load()}
     log("one process: %d requests at %.0f req/s, VmHWM %d kB, VmRSS %d kB after warm-up, "
         "%d kB at the end" % (served, R["mem"]["rps"], hwm, rss_warm, rss_end))
+    # 5b. the same process through the three pathological 4 MiB bodies (the
+    # tiniest messages, events, statuses): its VmRSS must come back under 2x
+    codes = [ngx.post(body, timeout=120) for _, body, _ in
+             pathological.all_three(pool.tag + "P")]
+    time.sleep(0.5)
+    _, hwm_p, rss_p = one.mem()[0]
+    R["patho"] = {"idle_kb": rss_end, "after_kb": rss_p, "hwm_kb": hwm_p, "codes": codes,
+                  "load": load()}
+    log("pathological bodies: answers %s, VmRSS %d kB -> %d kB (VmHWM %d kB)"
+        % (codes, rss_end, rss_p, hwm_p))
     one.stop()
 
     # 3. batches, which also fill the outbox for the drainer

@@ -85,6 +85,13 @@ def cases():
             t.assertEqual(got, [[want]], column)
         return check
 
+    def qreason(text):
+        """A check: the newest wa_quarantine row's reason holds text."""
+        def check(t):
+            got = t.pg.psql("SELECT reason FROM wa_quarantine ORDER BY id DESC LIMIT 1")
+            t.assertIn(text, got[0][0])
+        return check
+
     # --- signatures (nothing unsigned is ever stored) ---
     http("unsigned", one(2), 401, NOTHING, sig=False)
     http("wrong secret", one(3), 401, NOTHING, sig=harness.sign(one(3), "another-secret"))
@@ -209,6 +216,17 @@ def cases():
     http("unknown message type", one(73, type="hologram", hologram={"x": 1}), 200, STORED)
     http("60-deep nesting inside a message (under the limit)",
          one(74).replace(b'"type"', b'"x":' + deep(55) + b',"type"'), 200, STORED)
+    # a message object is level 8 of the body (object, entry, entry[0],
+    # changes, changes[0], value, messages, the message): 56 more make 64
+    http("64 levels deep, the documented limit, inside a message",
+         one(201).replace(b'"type"', b'"x":' + deep(56) + b',"type"'), 200, STORED)
+    http("65 levels deep inside a message", one(202).replace(
+        b'"type"', b'"x":' + deep(57) + b',"type"'), 200, Q,
+        check=qreason("nested deeper than 64 levels"))
+    http("64 levels deep inside an unknown field's value",
+         js(hook(value([msg(203)]))).replace(b'"messaging_product"',
+                                            b'"y":' + deep(58) + b',"messaging_product"'),
+         200, STORED)
     http("text of 2 MB", one(75, text={"body": "b" * (2 << 20)}), 200, STORED)
     http("unknown status word", js(hook(value([], statuses=[
         {"id": "wamid.out.76", "status": "exploded" + HOSTILE, "timestamp": "1700000000",

@@ -30,6 +30,21 @@ class NginxSpawnFcgi(servers.BackendContract, unittest.TestCase):
         if servers.AS_ROOT:
             self.assertEqual(st.st_uid, servers.uid_gid(servers.WWW)[0])
 
+    def test_verify_token_stays_out_of_the_access_log(self):
+        """The main configuration logs every request (as Debian's does); the
+        shipped location keeps verification GETs, token and all, out of it."""
+        st, _, out = self.server.request("GET", "/webhook?hub.mode=subscribe&hub."
+                                         "verify_token=%s&hub.challenge=77" % h.TOKEN)
+        self.assertEqual((st, out), (200, b"77"))
+        self.assertEqual(self.server.request("GET", "/elsewhere?probe=1")[0], 404)
+        log = os.path.join(self.dir, "access.log")
+        h.wait_for(lambda: os.path.exists(log) and "probe=1" in open(log).read(), 10,
+                   "the access log to record /elsewhere")
+        with open(log) as f:
+            text = f.read()
+        self.assertNotIn(h.TOKEN, text)
+        self.assertNotIn("verify_token", text)
+
     def test_default_body_limit_would_refuse_a_batch(self):
         """The trap the example avoids: without client_max_body_size nginx itself
         answers 413 to a real batch (and Meta retries it for a week)."""

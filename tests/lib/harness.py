@@ -388,7 +388,7 @@ class Lighttpd(Server):
 class Nginx(Server):
     """nginx with fastcgi_pass to a unix socket served by spawn-fcgi (N processes)."""
 
-    def __init__(self, pg, procs=2, env=None, binary=None, max_body="8m"):
+    def __init__(self, pg, procs=2, env=None, binary=None, max_body="8m", read_timeout="60s"):
         self.dir = tmpdir("wahook-nginx-")
         self.port = free_port()
         self.sock = os.path.join(self.dir, "wahook.sock")
@@ -404,6 +404,7 @@ class Nginx(Server):
                                   "servers": "".join("        server unix:%s;\n" % x
                                                      for x in self.socks),
                                   "errlog": self.errlog, "max_body": max_body,
+                                  "read_timeout": read_timeout,
                                   "user": "user %s;" % NGINX_USER if os.geteuid() == 0
                                   else ""})
         self.proc = spawn(["nginx", "-c", conf, "-p", self.dir, "-g", "daemon off;"],
@@ -467,6 +468,7 @@ http {
         location / {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass wahook;
+            fastcgi_read_timeout %(read_timeout)s;
         }
     }
 }

@@ -10,6 +10,7 @@ The shared checks every server must pass are in class Contract, mixed into one
 unittest.TestCase per server by tests/integration/test_servers_*.py.
 """
 import grp
+import http.client
 import json
 import os
 import pwd
@@ -303,7 +304,7 @@ pid %(dir)s/nginx.pid;
 error_log %(dir)s/error.log info;
 events { worker_connections 256; }
 http {
-    access_log off;
+    access_log %(dir)s/access.log;
     client_body_temp_path %(dir)s/body;
     fastcgi_temp_path %(dir)s/fastcgi;
     proxy_temp_path %(dir)s/proxy;
@@ -420,7 +421,7 @@ APACHE_MODS = {
 def apache_main_conf(dirpath, port, mode):
     """What Debian's /etc/apache2/apache2.conf and a2enmod give, for a private
     instance: Debian's modules, our own root, pid file, port and runtime dir."""
-    mods = ["mpm_event", "authz_core", "alias", "env"] + APACHE_MODS[mode]
+    mods = ["mpm_event", "authz_core", "alias", "env", "setenvif"] + APACHE_MODS[mode]
     modules = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, APACHE_MODULES, m)
                         for m in mods)
     extra = ""
@@ -538,6 +539,37 @@ class Contract:
         self.assertEqual(self.stored(prefix), 1000)
         self.assertEqual(database().count("SELECT count(*) FROM wa_outbox WHERE message_id "
                                           "LIKE '%s%%'" % prefix), 1000)
+
+    def post_signatures(self, body, values):
+        """POST body with one X-Hub-Signature-256 header line per value."""
+        c = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        try:
+            c.putrequest("POST", "/webhook")
+            c.putheader("Content-Type", "application/json")
+            c.putheader("Content-Length", str(len(body)))
+            for v in values:
+                c.putheader("X-Hub-Signature-256", v)
+            c.endheaders()
+            c.send(body)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def test_repeated_signature_header_verifies_if_any_value_does(self):
+        """lighttpd and Apache join repeated lines with ", ", nginx passes two
+        params: every server gives the same answer."""
+        wrong = "sha256=" + "0" * 64
+        for name, values, want in (("first", ["good", wrong], 200),
+                                   ("second", [wrong, "good"], 200),
+                                   ("neither", [wrong, wrong], 401)):
+            mid = self.mid("twice-" + name)
+            body = h.meta_json(webhook([text_message(mid, "16505551234", 1700000000,
+                                                     "x")])).encode()
+            got = self.post_signatures(body, [h.sign(body) if v == "good" else v
+                                              for v in values])
+            self.assertEqual(got[0], want, (name, got, self.server.logs()[-2000:]))
+            self.assertEqual(self.stored(mid), 1 if want == 200 else 0, name)
 
     def test_bad_signature_is_401_and_stores_nothing(self):
         mid = self.mid("badsig")

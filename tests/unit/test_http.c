@@ -18,6 +18,7 @@
 #include <openssl/hmac.h>
 
 #include "http.h"
+#include "log.h"
 
 #define SECRET "t0p-s3cret-app"
 #define TOKEN "verify-me-42"
@@ -32,15 +33,20 @@ struct reader {
 	int		 fail_at_end;	/* -1 instead of 0 at the end */
 	int		 calls;
 	size_t		 given;
+	size_t		 stall_at;	/* no byte past this offset arrives (0: off) */
+	double		 deadline;	/* the last deadline asked for */
 };
 
 static long
-read_cb(void *ctx, char *buf, size_t n)
+read_cb(void *ctx, char *buf, size_t n, double deadline)
 {
 	struct reader *r = ctx;
 	size_t k;
 
 	r->calls++;
+	r->deadline = deadline;
+	if (r->stall_at != 0 && r->pos >= r->stall_at)
+		return HTTP_READ_TIMEOUT;	/* the client stopped sending */
 	assert_true(n > 0);
 	if (r->chunk != 0 && n > r->chunk)
 		n = r->chunk;
@@ -75,6 +81,8 @@ setup(void **state)
 	cfg.verify_token = TOKEN;
 	cfg.db = "";
 	cfg.max_body = MAX_BODY;
+	cfg.body_timeout = 10;
+	cfg.body_min_rate = 16384;
 	memset(&st, 0, sizeof(st));
 	st.cfg = &cfg;
 	st.store = NULL;	/* these paths must never need it */
@@ -513,6 +521,56 @@ test_post_short_body(void **state)
 	assert_int_equal(resp.status, 400);
 }
 
+/* A body that stops coming: 408, the connection closed, the reason logged,
+ * and the deadlines asked of the reader follow WAHOOK_BODY_MIN_RATE and
+ * WAHOOK_BODY_TIMEOUT. */
+static void
+test_post_slow_body(void **state)
+{
+	static char body[1500];
+	struct http_resp resp;
+	struct reader r;
+	double t0;
+
+	(void)state;
+	memset(body, 'x', sizeof(body));
+	/* the first second is free; then 1000 bytes a second */
+	cfg.body_min_rate = 1000;
+	t0 = log_now_ms();
+	r = (struct reader){ .data = body, .len = sizeof(body), .chunk = 1000,
+	    .stall_at = 1000 };
+	post("sha256=00", "1500", &r, &resp);
+	assert_int_equal(resp.status, 408);
+	assert_int_equal(resp.close, 1);
+	assert_null(resp.extra_header);
+	assert_int_equal(r.calls, 2);
+	/* second read: 1000 bytes in hand may take until t0 + 1 s + 1 s */
+	assert_true(r.deadline > t0 + 1900 && r.deadline < log_now_ms() + 2100);
+	assert_non_null(strstr(logbuf, "status=408"));
+	assert_non_null(strstr(logbuf, "WAHOOK_BODY_MIN_RATE"));
+	assert_non_null(strstr(logbuf, "bytes=1000"));
+
+	/* without a minimum rate the whole-body deadline is what is left */
+	cfg.body_min_rate = 0;
+	t0 = log_now_ms();
+	r = (struct reader){ .data = body, .len = sizeof(body), .stall_at = 1 };
+	post(NULL, NULL, &r, &resp);
+	assert_int_equal(resp.status, 408);
+	assert_true(r.deadline > t0 + 9900 && r.deadline < log_now_ms() + 10100);
+	assert_non_null(strstr(logbuf, "WAHOOK_BODY_TIMEOUT"));
+	cfg.body_min_rate = 16384;
+
+	/* early refusals leave the body unread: close; a 401 read it all */
+	r = (struct reader){ .endless = 1 };
+	post(NULL, "999999999", &r, &resp);
+	assert_int_equal(resp.status, 413);
+	assert_int_equal(resp.close, 1);
+	r = (struct reader){ .data = body, .len = 100 };
+	post("sha256=00", "100", &r, &resp);
+	assert_int_equal(resp.status, 401);
+	assert_int_equal(resp.close, 0);
+}
+
 static void
 test_post_bad_content_length(void **state)
 {
@@ -597,6 +655,7 @@ main(void)
 		T(test_post_signed_other_object),
 		T(test_post_too_large),
 		T(test_post_short_body),
+		T(test_post_slow_body),
 		T(test_post_bad_content_length),
 		T(test_post_without_secret),
 		T(test_state_reuse),

@@ -187,6 +187,40 @@ test_uppercase_and_mixed_hex(void **state)
 	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)), VERIFY_OK);
 }
 
+/* A header sent twice, as lighttpd and Apache join it (and the FastCGI
+ * front end joins nginx's two params): any well-formed value may verify. */
+static void
+test_repeated_header(void **state)
+{
+	static const char good[] = "sha256=" JEFE_HEX;
+	char other[80], hdr[1024];
+	size_t i;
+
+	(void)state;
+	snprintf(other, sizeof(other), "sha256=%s", JEFE_HEX);
+	other[10] = other[10] == '0' ? '1' : '0';	/* well formed, wrong */
+	snprintf(hdr, sizeof(hdr), "%s, %s", good, other);
+	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)), VERIFY_OK);
+	snprintf(hdr, sizeof(hdr), "%s, %s", other, good);
+	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)), VERIFY_OK);
+	snprintf(hdr, sizeof(hdr), "%s,%s", other, good);
+	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)), VERIFY_OK);
+	snprintf(hdr, sizeof(hdr), "sha1=abc, %s", good);
+	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)), VERIFY_OK);
+	snprintf(hdr, sizeof(hdr), "%s, %s", other, other);
+	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)), VERIFY_MISMATCH);
+	assert_int_equal(check(jefe, 1, "sha1=abc, x", JEFE_DATA, strlen(JEFE_DATA)),
+	    VERIFY_MALFORMED);
+	assert_int_equal(check(jefe, 1, ",", JEFE_DATA, strlen(JEFE_DATA)),
+	    VERIFY_MALFORMED);
+	/* at most VERIFY_MAX_VALUES values are looked at, the good one last */
+	hdr[0] = '\0';
+	for (i = 0; i < VERIFY_MAX_VALUES; i++)
+		snprintf(hdr + strlen(hdr), sizeof(hdr) - strlen(hdr), "%s, ", other);
+	snprintf(hdr + strlen(hdr), sizeof(hdr) - strlen(hdr), "%s", good);
+	assert_int_equal(check(jefe, 1, hdr, JEFE_DATA, strlen(JEFE_DATA)), VERIFY_MALFORMED);
+}
+
 static void
 test_missing_header(void **state)
 {
@@ -342,6 +376,7 @@ main(void)
 		cmocka_unit_test(test_signed_request),
 		cmocka_unit_test(test_extra_meta_signed_request),
 		cmocka_unit_test(test_uppercase_and_mixed_hex),
+		cmocka_unit_test(test_repeated_header),
 		cmocka_unit_test(test_missing_header),
 		cmocka_unit_test(test_malformed_headers),
 		cmocka_unit_test(test_mismatch),
