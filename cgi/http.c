@@ -113,15 +113,17 @@ enum post_outcome {
 static const struct {
 	int		 status;
 	const char	*reason, *body, *header;
-	int		 close;		/* the body may be unread: do not drain it */
+	int		 close;		/* a client too slow to wait for: do not drain
+					   the rest (a server that buffers still sends a
+					   413's body whole, and wants it taken) */
 } post_answers[] = {
 	[POST_OK] = { 200, "OK", received, NULL, 0 },
-	[POST_BAD_REQUEST] = { 400, "Bad Request", "Bad Request\n", NULL, 1 },
+	[POST_BAD_REQUEST] = { 400, "Bad Request", "Bad Request\n", NULL, 0 },
 	[POST_UNAUTHORIZED] = { 401, "Unauthorized", "bad signature\n", NULL, 0 },
 	[POST_TIMEOUT] = { 408, "Request Timeout", "Request Timeout\n", NULL, 1 },
-	[POST_TOO_LARGE] = { 413, "Payload Too Large", "Payload Too Large\n", NULL, 1 },
+	[POST_TOO_LARGE] = { 413, "Payload Too Large", "Payload Too Large\n", NULL, 0 },
 	[POST_NO_SECRET] = { 500, "Internal Server Error", "no app secret configured\n",
-	    NULL, 1 },
+	    NULL, 0 },
 	[POST_UNAVAILABLE] = { 503, "Service Unavailable", "try again\n",
 	    "Retry-After: 10", 0 },
 };
@@ -178,6 +180,10 @@ read_body(struct http_state *st, const struct http_req *req, struct logline *l)
 	if (b->max != cap + 1)
 		dynbuf_init(b, cap + 1);	/* one byte past the cap tells "too large" */
 	dynbuf_reset(b);
+	if (dynbuf_reserve(b, 0) != DYNBUF_OK) {	/* an empty body is "", never NULL */
+		log_str(l, "reason", "out of memory for the body");
+		return POST_UNAVAILABLE;
+	}
 	/* without Content-Length (chunked via Apache) read to EOF, one byte past the cap */
 	want = have_cl ? (size_t)cl : cap + 1;
 	while (b->len < want) {

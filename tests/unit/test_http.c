@@ -560,11 +560,12 @@ test_post_slow_body(void **state)
 	assert_non_null(strstr(logbuf, "WAHOOK_BODY_TIMEOUT"));
 	cfg.body_min_rate = 16384;
 
-	/* early refusals leave the body unread: close; a 401 read it all */
+	/* a 413 lets the front end take the rest (nginx sends it whole and
+	 * answers 502 to a backend that will not read it); a 401 read it all */
 	r = (struct reader){ .endless = 1 };
 	post(NULL, "999999999", &r, &resp);
 	assert_int_equal(resp.status, 413);
-	assert_int_equal(resp.close, 1);
+	assert_int_equal(resp.close, 0);
 	r = (struct reader){ .data = body, .len = 100 };
 	post("sha256=00", "100", &r, &resp);
 	assert_int_equal(resp.status, 401);
