@@ -26,7 +26,7 @@ LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/
 
 # modules; each cgi/X.c has cgi/X.h
 COMMON_OBJS = log env db dynbuf
-FCGI_OBJS   = wahook_fcgi http config verify payload store
+FCGI_OBJS   = wahook_fcgi http config verify payload store batch
 DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report reply ask \
               child verify
 
@@ -120,7 +120,7 @@ FZ = build/fuzz
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
        -fno-sanitize-recover=all -fno-omit-frame-pointer -Icgi -I$(B)/gen \
        $(shell $(PKG_CONFIG) --cflags fcgi json-c libcrypto libpq 2>/dev/null)
-FUZZ_MODS = log env config verify payload store db dynbuf http
+FUZZ_MODS = log env config verify payload store batch db dynbuf http
 $(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst %,cgi/%.c,$(FUZZ_MODS)) $(B)/gen/ingest_sql.h \
     $(B)/gen/ingest_lean_sql.h
 	@mkdir -p $(@D)

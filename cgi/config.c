@@ -83,6 +83,14 @@ config_load(struct config *c, char *err, size_t errlen)
 	    errlen) == -1)
 		goto fail;
 	c->threads = (int)n;
+	if (env_long("WAHOOK_BATCH_MAX", CONFIG_DEFAULT_BATCH_MAX, 1, 1000, &n, err,
+	    errlen) == -1)
+		goto fail;
+	c->batch_max = (size_t)n;
+	if (env_long("WAHOOK_BATCH_BYTES", CONFIG_DEFAULT_BATCH_BYTES, 1024,
+	    1024L * 1024 * 1024, &n, err, errlen) == -1)
+		goto fail;
+	c->batch_bytes = (size_t)n;
 	return 0;
 fail:
 	config_free(c);

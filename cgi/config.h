@@ -14,6 +14,8 @@
 #define CONFIG_DEFAULT_BODY_TIMEOUT 10		/* seconds, the whole body */
 #define CONFIG_DEFAULT_BODY_MIN_RATE 16384	/* bytes per second after the first */
 #define CONFIG_DEFAULT_THREADS 16		/* requests in hand per process */
+#define CONFIG_DEFAULT_BATCH_MAX 64		/* webhooks per transaction */
+#define CONFIG_DEFAULT_BATCH_BYTES (8L * 1024 * 1024)	/* bodies per transaction */
 
 struct secret {
 	const char	*key;
@@ -31,6 +33,8 @@ struct config {
 	double		 body_timeout;			/* seconds to read a whole body */
 	long long	 body_min_rate;			/* bytes/s a body must keep up */
 	int		 threads;			/* FastCGI worker threads */
+	size_t		 batch_max;			/* webhooks per transaction */
+	size_t		 batch_bytes;			/* body bytes per transaction */
 	char		*storage_;			/* owns the secret strings */
 	size_t		 storage_len_;
 	char		*token_storage_;
@@ -39,8 +43,9 @@ struct config {
 /*
  * Fills *c from WAHOOK_APP_SECRET[_FILE], WAHOOK_VERIFY_TOKEN[_FILE], WAHOOK_DB
  * (checked with PQconninfoParse, not connected to), WAHOOK_MAX_BODY,
- * WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_BODY_TIMEOUT, WAHOOK_BODY_MIN_RATE and
- * WAHOOK_THREADS (the names of env_names_fcgi). Returns 0, or -1 with a message naming the variable in err
+ * WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_BODY_TIMEOUT, WAHOOK_BODY_MIN_RATE,
+ * WAHOOK_THREADS, WAHOOK_BATCH_MAX and WAHOOK_BATCH_BYTES (the names of
+ * env_names_fcgi). Returns 0, or -1 with a message naming the variable in err
  * (the caller prints it and exits 2). Free with config_free().
  */
 int	config_load(struct config *c, char *err, size_t errlen)

@@ -269,7 +269,7 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
 	enum payload_result pr;
 	enum store_result sr;
 	char err[512], reason[600];
-	size_t len, i, nnew = 0, ndup = 0, nign = 0;
+	size_t len, i, nnew = 0, ndup = 0, nign = 0, batched = 0;
 
 	if (st->cfg->nsecrets == 0) {
 		/* fail closed, loudly; read nothing */
@@ -304,7 +304,8 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
 		goto out;
 	}
 	if (pr == PAYLOAD_OK) {
-		sr = store_webhook(st->store, p, st->body.s, len, err, sizeof(err));
+		sr = batch_store(st->batch, p, st->body.s, len, err, sizeof(err), &batched);
+		log_int(l, "batch", (long long)batched);
 		if (sr == STORE_OK) {
 			for (i = 0; i < p->nmsgs; i++) {
 				if (p->msgs[i].dup || !p->msgs[i].fresh)
@@ -334,7 +335,7 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
 		snprintf(reason, sizeof(reason), "%s", p->reason);
 
 	ascii(reason);
-	if (store_quarantine(st->store, reason, st->body.s, len, err,
+	if (batch_quarantine(st->batch, reason, st->body.s, len, err,
 	    sizeof(err)) != STORE_OK) {
 		log_str(l, "reason", err);
 		log_str(l, "quarantine", reason);

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "batch.h"
 #include "config.h"
 #include "dynbuf.h"
 #include "payload.h"
@@ -41,10 +42,10 @@ struct http_resp {
 						   the connection instead of draining it */
 };
 
-/* Per-process state reused across requests. */
+/* Per-thread state reused across requests. */
 struct http_state {
 	const struct config	*cfg;
-	struct store		*store;
+	struct batch		*batch;		/* shared by the process's threads */
 	struct payload		 payload;
 	struct dynbuf		 body;		/* the request body (capped at max_body + 1) */
 	size_t			 big;		/* the last request was large: trim the heap */
@@ -70,7 +71,7 @@ void	http_handle(struct http_state *, const struct http_req *, struct http_resp 
  */
 void	http_release(struct http_state *);
 
-/* Releases what http_handle() kept between requests (not cfg or store). */
+/* Releases what http_handle() kept between requests (not cfg or batch). */
 void	http_state_free(struct http_state *);
 
 /*

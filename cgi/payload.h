@@ -50,7 +50,7 @@ struct payload_msg {
 	const char	*emoji;			/* NULL or "" removes the reaction */
 	enum payload_class cls;
 	int		 dup;			/* same id earlier in this body: skipped */
-	int		 fresh;			/* set by store_webhook(): inserted now */
+	int		 fresh;			/* set by store_batch(): inserted now */
 	char		 path[PAYLOAD_PATH_MAX];	/* "{entry,0,changes,0,value,messages,2}" */
 };
 

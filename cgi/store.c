@@ -1,11 +1,13 @@
 /*
  * store.c - the ingest statement (see store.h). C hands PostgreSQL parallel
- * arrays (text-format array literals, one per column) plus the raw body once;
- * each stored jsonb object is taken from the body by its path, so nothing is
- * re-serialised and numbers stay as Meta wrote them. No NOTIFY here: it
- * serialises every commit (doc/postgresql.md); the drainer polls instead. The
- * store is shared by the worker threads: one caller at a time holds the
- * connection and the arrays (lock_store()).
+ * arrays (text-format array literals, one per column, every webhook of the
+ * batch in them) plus the raw bodies once, as one JSON array; each stored
+ * jsonb object is taken from it by its path, so nothing is re-serialised and
+ * numbers stay as Meta wrote them. A batch the server refuses for its data is
+ * halved until the refused webhook stands alone. No NOTIFY here: it
+ * serialises every commit (doc/postgresql.md); the drainer polls instead.
+ * One caller at a time holds the connection and the arrays (the store's
+ * lock); batch.c makes sure that is rarely a wait.
  */
 #include "store.h"
 #include "db.h"
@@ -29,6 +31,7 @@ enum {
 	P_BODY,
 	M_ID, M_PNID, M_DISPLAY, M_WABA, M_FIELD, M_SENDER, M_RECIPIENT, M_TYPE,
 	M_TS, M_TEXT, M_PROFILE, M_CONTEXT, M_CLASS, M_REACT_TO, M_EMOJI, M_PATH,
+	M_POSITION,
 	S_ID, S_PNID, S_RECIPIENT, S_STATUS, S_RANK, S_TS, S_CALLBACK, S_PATH,
 	E_FIELD, E_WABA, E_PATH,
 	NPARAMS,
@@ -66,19 +69,21 @@ static const char session_sql[] =
 "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' THEN "
 "set_config('synchronous_commit', 'on', false) END";
 
-struct buf {
-	char	*s;
-	size_t	 len, cap;
+/* array element k of the message columns is message msg of item item */
+struct sent {
+	size_t	item, msg;
 };
+
+#define RETRY_MAX 5	/* runs of one batch refused by a deadlock or serialization failure */
 
 struct store {
 	pthread_mutex_t	 lock;		/* the connection and the arrays: one caller at a time */
 	double		 timeout;	/* seconds per call, waiting for the lock included */
 	struct db	*db;
-	struct dynbuf	 arr[NPARAMS];	/* text-format array literals, one per column */
-	struct dynbuf	 sent;		/* size_t sent[k] = index in p->msgs of element k */
+	struct dynbuf	 arr[NPARAMS];	/* arr[P_BODY]: the bodies as one JSON array;
+					   the others text-format array literals */
+	struct dynbuf	 sent;		/* struct sent per message array element */
 	int		 oom;		/* an array hit its cap or memory ran out */
-	int		 lean;		/* this webhook needs only the lean statement */
 };
 
 struct store *
@@ -156,19 +161,49 @@ add_int(struct store *s, int col, long long v)
 	put(s, &s->arr[col], num, (size_t)n);
 }
 
+/* Appends a path with the webhook's index k in front: "{entry,0,..}" -> "{k,entry,0,..}". */
 static void
-build_arrays(struct store *s, const struct payload *p)
+add_path(struct store *s, int col, size_t k, const char *path)
 {
+	char v[PAYLOAD_PATH_MAX + 24];
+	int n;
+
+	n = snprintf(v, sizeof(v), "{%zu%s%s", k, path[1] == '}' ? "" : ",", path + 1);
+	if (n < 0 || (size_t)n >= sizeof(v) || path[0] != '{') {
+		s->oom = 1;	/* cannot happen: payload.c bounds its paths */
+		return;
+	}
+	add_text(s, col, v);
+}
+
+/* Remembers that the next message array element is msgs[msg] of items[item]. */
+static void
+add_sent(struct store *s, size_t item, size_t msg)
+{
+	struct sent *se;
+
+	if (s->oom)
+		return;
+	if ((se = dynbuf_item(&s->sent, sizeof(*se), NULL)) == NULL) {
+		s->oom = 1;
+		return;
+	}
+	se->item = item;
+	se->msg = msg;
+}
+
+static void
+add_webhook(struct store *s, size_t k, const struct store_item *it)
+{
+	const struct payload *p = it->p;
 	const struct payload_msg *m;
 	const struct payload_status *st;
 	const struct payload_event *ev;
+	long long position = 0;
 	size_t i;
-	int c;
 
-	for (c = M_ID; c < NPARAMS; c++) {
-		dynbuf_reset(&s->arr[c]);
-		put(s, &s->arr[c], "{", 1);
-	}
+	put(s, &s->arr[P_BODY], ",", k > 0 ? 1 : 0);
+	put(s, &s->arr[P_BODY], it->body, it->len);
 	for (i = 0; i < p->nmsgs; i++) {
 		m = &p->msgs[i];
 		if (m->dup)
@@ -188,7 +223,9 @@ build_arrays(struct store *s, const struct payload *p)
 		add_text(s, M_CLASS, payload_class_str(m->cls));
 		add_text(s, M_REACT_TO, m->react_to);
 		add_text(s, M_EMOJI, m->emoji);
-		add_text(s, M_PATH, m->path);
+		add_path(s, M_PATH, k, m->path);
+		add_int(s, M_POSITION, ++position);
+		add_sent(s, k, i);
 	}
 	for (i = 0; i < p->nstatuses; i++) {
 		st = &p->statuses[i];
@@ -199,32 +236,33 @@ build_arrays(struct store *s, const struct payload *p)
 		add_int(s, S_RANK, st->rank);
 		add_int(s, S_TS, (long long)st->ts);
 		add_text(s, S_CALLBACK, st->callback_data);
-		add_text(s, S_PATH, st->path);
+		add_path(s, S_PATH, k, st->path);
 	}
 	for (i = 0; i < p->nevents; i++) {
 		ev = &p->events[i];
 		add_text(s, E_FIELD, ev->field);
 		add_text(s, E_WABA, ev->waba_id);
-		add_text(s, E_PATH, ev->path);
+		add_path(s, E_PATH, k, ev->path);
 	}
-	for (c = M_ID; c < NPARAMS; c++)
-		put(s, &s->arr[c], "}", 1);
 }
 
-/* Maps the k-th array element back to its p->msgs index (in-body dups are not sent). */
-static int
-map_sent(struct store *s, const struct payload *p)
+/* Fills the parameter buffers for items[0..n); s->oom says whether it failed. */
+static void
+build_arrays(struct store *s, struct store_item *const *items, size_t n)
 {
-	size_t i, *slot;
+	size_t k;
+	int c;
 
+	s->oom = 0;
 	dynbuf_reset(&s->sent);
-	for (i = 0; i < p->nmsgs; i++)
-		if (!p->msgs[i].dup) {
-			if ((slot = dynbuf_item(&s->sent, sizeof(*slot), NULL)) == NULL)
-				return -1;
-			*slot = i;
-		}
-	return 0;
+	for (c = 0; c < NPARAMS; c++) {
+		dynbuf_reset(&s->arr[c]);
+		put(s, &s->arr[c], c == P_BODY ? "[" : "{", 1);
+	}
+	for (k = 0; k < n; k++)
+		add_webhook(s, k, items[k]);
+	for (c = 0; c < NPARAMS; c++)
+		put(s, &s->arr[c], c == P_BODY ? "]" : "}", 1);
 }
 
 static void
@@ -237,44 +275,55 @@ trim(struct store *s)
 	dynbuf_trim(&s->sent, KEEP_MAX);
 }
 
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
- * Takes the store for one call: the deadline (WAHOOK_DB_TIMEOUT) starts now,
- * so a thread queued behind a stuck call still answers within it. Returns the
- * seconds left for the call, or -1 when the lock did not come in time.
+ * Takes the store for one call that must end within timeout seconds (<= 0:
+ * WAHOOK_DB_TIMEOUT), waiting for the lock included, so a caller queued
+ * behind a stuck call still answers in time. Returns the absolute deadline
+ * (now_s() clock), or -1 when the lock did not come in time.
  */
 static double
-lock_store(struct store *s)
+lock_store(struct store *s, double timeout)
 {
-	struct timespec mono, abs;
-	double start;
+	struct timespec abs;
+	double end;
 	int rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	start = (double)mono.tv_sec + (double)mono.tv_nsec / 1e9;
+	if (timeout <= 0)
+		timeout = s->timeout;
+	end = now_s() + timeout;
 	clock_gettime(CLOCK_REALTIME, &abs);
-	abs.tv_sec += (time_t)s->timeout;
-	abs.tv_nsec += (long)((s->timeout - (double)(time_t)s->timeout) * 1e9);
+	abs.tv_sec += (time_t)timeout;
+	abs.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
 	if (abs.tv_nsec >= 1000000000L) {
 		abs.tv_sec++;
 		abs.tv_nsec -= 1000000000L;
 	}
 	while ((rc = pthread_mutex_timedlock(&s->lock, &abs)) == EINTR)
 		;
-	if (rc != 0)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	return s->timeout - ((double)mono.tv_sec + (double)mono.tv_nsec / 1e9 - start);
+	return rc == 0 ? end : -1;
 }
 
 /*
- * Runs statement stmt; maps db.c's outcome onto the store's: a refusal of
- * the data itself is STORE_REJECTED (quarantine), anything else that failed
- * is STORE_UNAVAILABLE (503). err gets db.c's reason.
+ * Runs statement stmt before the deadline end; maps db.c's outcome onto the
+ * store's: a refusal of the data itself is STORE_REJECTED (quarantine),
+ * anything else that failed is STORE_UNAVAILABLE (503). err gets db.c's
+ * reason.
  */
 static enum store_result
 run(struct store *s, size_t stmt, const char *const *values, const int *lengths,
-    const int *formats, double left, PGresult **out, char *err, size_t errlen)
+    const int *formats, double end, PGresult **out, char *err, size_t errlen)
 {
+	double left = end - now_s();
+
 	*out = NULL;
 	if (left < 0.001) {
 		snprintf(err, errlen, "store: waited WAHOOK_DB_TIMEOUT (%g s) for the "
@@ -297,93 +346,186 @@ run(struct store *s, size_t stmt, const char *const *values, const int *lengths,
 
 /* No status, no event, no reaction: the statement's full part would write nothing. */
 static int
-lean_enough(const struct payload *p)
+lean_enough(struct store_item *const *items, size_t n)
 {
-	size_t i;
+	const struct payload *p;
+	size_t i, k;
 
-	if (p->nstatuses > 0 || p->nevents > 0)
-		return 0;
-	for (i = 0; i < p->nmsgs; i++)
-		if (p->msgs[i].cls == PAYLOAD_REACTION)
+	for (k = 0; k < n; k++) {
+		p = items[k]->p;
+		if (p->nstatuses > 0 || p->nevents > 0)
 			return 0;
+		for (i = 0; i < p->nmsgs; i++)
+			if (p->msgs[i].cls == PAYLOAD_REACTION)
+				return 0;
+	}
 	return 1;
 }
 
-enum store_result
-store_webhook(struct store *s, struct payload *p, const char *body, size_t len,
+/* 40P01 deadlock_detected, 40001 serialization_failure: nothing was
+ * committed, and the same statement again may well go through. */
+static int
+state_is_retryable(const char *st)
+{
+	return strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0;
+}
+
+static void
+pause_ms(long ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static void
+set_all(struct store_item *const *items, size_t n, enum store_result res,
+    const char *err)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		items[k]->res = res;
+		snprintf(items[k]->err, sizeof(items[k]->err), "%s", err);
+	}
+}
+
+/*
+ * Runs the statement once for items[0..n) before end (retrying deadlocks and
+ * serialization failures). STORE_OK sets every item's result and fresh
+ * flags; otherwise nothing is set and err says why: STORE_REJECTED (the
+ * data: the caller halves the batch) or STORE_UNAVAILABLE.
+ */
+static enum store_result
+run_batch(struct store *s, struct store_item *const *items, size_t n, double end,
     char *err, size_t errlen)
 {
 	const char *values[NPARAMS];
-	const size_t *sent;
+	const struct sent *se;
 	PGresult *r = NULL;
-	enum store_result res;
-	double left;
-	char *end;
+	enum store_result res = STORE_UNAVAILABLE;
+	size_t nsent;
+	char *end_num;
 	long k;
-	int c, i, n;
+	int c, i, nt, attempt, lean;
 
-	/* the body goes as a C string: a NUL inside cannot be JSON text anyway */
-	if (memchr(body, '\0', len) != NULL) {
-		snprintf(err, errlen, "body contains a NUL byte");
-		return STORE_REJECTED;
-	}
-	if ((left = lock_store(s)) < 0) {
-		snprintf(err, errlen, "store: waited WAHOOK_DB_TIMEOUT (%g s) for the "
-		    "database connection", s->timeout);
-		return STORE_UNAVAILABLE;
-	}
-	s->oom = 0;
-	s->lean = lean_enough(p);
-	build_arrays(s, p);
-	if (s->oom || map_sent(s, p) == -1) {
+	lean = lean_enough(items, n);
+	build_arrays(s, items, n);
+	if (s->oom) {
 		/* the arrays are capped at ARRAY_MAX: retrying cannot help */
 		snprintf(err, errlen, "out of memory, or a column past %d MiB",
 		    ARRAY_MAX >> 20);
-		res = STORE_UNAVAILABLE;
 		goto out;
 	}
-	values[P_BODY] = body;
-	for (c = M_ID; c < NPARAMS; c++)
+	for (c = 0; c < NPARAMS; c++)
 		values[c] = s->arr[c].s;
-	res = run(s, s->lean ? ST_LEAN : ST_INGEST, values, NULL, NULL, left, &r, err,
-	    errlen);
+	for (attempt = 1; ; attempt++) {
+		res = run(s, lean ? ST_LEAN : ST_INGEST, values, NULL, NULL, end, &r,
+		    err, errlen);
+		if (res == STORE_OK || attempt == RETRY_MAX ||
+		    !state_is_retryable(db_sqlstate(s->db)))
+			break;
+		pause_ms(attempt * 5L);
+	}
 	if (res != STORE_OK)
 		goto out;
-	n = PQntuples(r);
-	sent = (const size_t *)(void *)s->sent.s;
-	for (i = 0; i < n; i++) {
-		k = strtol(PQgetvalue(r, i, 0), &end, 10);
-		if (k >= 1 && (size_t)k <= s->sent.len / sizeof(*sent))
-			p->msgs[sent[k - 1]].fresh = 1;
+	set_all(items, n, STORE_OK, "");
+	nt = PQntuples(r);
+	se = (const struct sent *)(const void *)s->sent.s;
+	nsent = s->sent.len / sizeof(*se);
+	for (i = 0; i < nt; i++) {
+		k = strtol(PQgetvalue(r, i, 0), &end_num, 10);
+		if (k < 1 || (size_t)k > nsent)
+			continue;
+		items[se[k - 1].item]->p->msgs[se[k - 1].msg].fresh = 1;
 	}
 out:
 	PQclear(r);
+	return res;
+}
+
+/* Stores items[0..n) before end; a batch refused for its data is halved,
+ * down to the webhook that carries it. */
+static void
+store_split(struct store *s, struct store_item *const *items, size_t n, double end)
+{
+	enum store_result res;
+	char err[STORE_ERR_MAX];
+
+	res = run_batch(s, items, n, end, err, sizeof(err));
+	if (res == STORE_REJECTED && n > 1) {
+		store_split(s, items, n / 2, end);
+		store_split(s, items + n / 2, n - n / 2, end);
+		return;
+	}
+	if (res != STORE_OK)
+		set_all(items, n, res, err);
+}
+
+void
+store_batch(struct store *s, struct store_item *const *items, size_t n, double timeout)
+{
+	struct store_item **live = NULL;
+	size_t k, nlive = 0;
+	double end;
+	char err[STORE_ERR_MAX];
+
+	for (k = 0; k < n; k++) {
+		items[k]->res = STORE_UNAVAILABLE;
+		items[k]->err[0] = '\0';
+		items[k]->batch = 0;
+	}
+	if ((end = lock_store(s, timeout)) < 0) {
+		snprintf(err, sizeof(err), "store: waited WAHOOK_DB_TIMEOUT (%g s) for "
+		    "the database connection", s->timeout);
+		set_all(items, n, STORE_UNAVAILABLE, err);
+		return;
+	}
+	if ((live = calloc(n ? n : 1, sizeof(*live))) == NULL) {
+		set_all(items, n, STORE_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	/* the bodies go as C strings: a NUL inside cannot be JSON text anyway */
+	for (k = 0; k < n; k++) {
+		if (memchr(items[k]->body, '\0', items[k]->len) != NULL) {
+			items[k]->res = STORE_REJECTED;
+			snprintf(items[k]->err, sizeof(items[k]->err),
+			    "body contains a NUL byte");
+		} else
+			live[nlive++] = items[k];
+	}
+	if (nlive > 0)
+		store_split(s, live, nlive, end);
+	for (k = 0; k < n; k++)
+		items[k]->batch = nlive;
+out:
+	free(live);
 	trim(s);
 	pthread_mutex_unlock(&s->lock);
-	return res;
 }
 
 enum store_result
 store_quarantine(struct store *s, const char *reason, const char *body, size_t len,
-    char *err, size_t errlen)
+    double timeout, char *err, size_t errlen)
 {
 	const char *values[2] = { reason, body };
 	int lengths[2] = { 0, (int)len };
 	int formats[2] = { 0, 1 };	/* the body as binary bytea: any byte goes */
 	PGresult *r = NULL;
 	enum store_result res;
-	double left;
+	double end;
 
 	if (len > (size_t)INT32_MAX) {
 		snprintf(err, errlen, "body too large to quarantine");
 		return STORE_UNAVAILABLE;
 	}
-	if ((left = lock_store(s)) < 0) {
+	if ((end = lock_store(s, timeout)) < 0) {
 		snprintf(err, errlen, "store: waited WAHOOK_DB_TIMEOUT (%g s) for the "
 		    "database connection", s->timeout);
 		return STORE_UNAVAILABLE;
 	}
-	res = run(s, ST_QUARANTINE, values, lengths, formats, left, &r, err, errlen);
+	res = run(s, ST_QUARANTINE, values, lengths, formats, end, &r, err, errlen);
 	PQclear(r);
 	pthread_mutex_unlock(&s->lock);
 	/* a refused quarantine insert (not valid UTF-8 reason?) must not be a 200 */
@@ -394,13 +536,13 @@ int
 store_connect(struct store *s, char *err, size_t errlen)
 {
 	enum db_rc rc;
-	double left;
+	double end;
 
-	if ((left = lock_store(s)) < 0) {
+	if ((end = lock_store(s, 0)) < 0) {
 		snprintf(err, errlen, "store: waited WAHOOK_DB_TIMEOUT for the connection");
 		return -1;
 	}
-	if ((rc = db_connect(s->db, left)) != DB_OK)
+	if ((rc = db_connect(s->db, end - now_s())) != DB_OK)
 		snprintf(err, errlen, "store: %s", db_error(s->db));
 	pthread_mutex_unlock(&s->lock);
 	return rc == DB_OK ? 0 : -1;

@@ -1,12 +1,14 @@
 /*
  * store.h - the responder's PostgreSQL side: one persistent connection, one
- * prepared statement per webhook.
+ * prepared statement per batch of webhooks (group commit: batch.h decides
+ * what goes together).
  *
  * The statement is a single data-modifying CTE (sql/001_schema.sql has the
  * tables): messages ON CONFLICT DO NOTHING, an outbox row for each message
  * that was new and answerable, conversations, reactions, statuses, events,
- * all in one implicit transaction and one round trip. When PQexecPrepared
- * returns success the COMMIT has returned: only then may we answer 200.
+ * for every webhook of the batch, in one implicit transaction and one round
+ * trip. When it returns success the COMMIT has returned: only then may any
+ * webhook of the batch be answered 200.
  */
 #ifndef WAHOOK_STORE_H
 #define WAHOOK_STORE_H
@@ -22,6 +24,19 @@ enum store_result {
 				   retrying cannot help, quarantine the body */
 };
 
+#define STORE_ERR_MAX 512
+
+/* One webhook of a batch. */
+struct store_item {
+	struct payload	*p;		/* in: the parsed webhook; out: msgs[].fresh */
+	const char	*body;		/* in: the raw request bytes p was parsed from */
+	size_t		 len;
+	enum store_result res;		/* out */
+	char		 err[STORE_ERR_MAX]; /* out, when res != STORE_OK: PostgreSQL's
+					   message and SQLSTATE, never data */
+	size_t		 batch;		/* out: webhooks in the statement that stored it */
+};
+
 struct store;
 
 /* Allocates a store for conninfo (not copied: must outlive the store), whose
@@ -31,22 +46,28 @@ struct store;
 struct store *store_new(const char *conninfo, double timeout, int prepare);
 
 /*
- * Stores everything p lists, taking each object from body (the raw request
- * bytes, which PostgreSQL parses as jsonb). Connects or reconnects as needed,
- * and retries once on a fresh connection when a reused one turns out dead
- * (the statement is idempotent); db.h has the rule and the deadline. On
- * STORE_OK sets fresh=1 on each message inserted now (fresh=0: it was stored
- * before). On failure err holds the reason (PostgreSQL's message and SQLSTATE,
- * never data).
+ * Stores every webhook of items[0..n) (each whole or not at all), taking each
+ * object from its body (PostgreSQL parses them as jsonb). One statement, one
+ * transaction for all of them; a deadlock or serialization failure is retried
+ * (a few times, briefly); when the server refuses the batch for its data
+ * (SQLSTATE class 22, 23, 54) it is halved and each half stored on its own,
+ * down to the one webhook that carries the data: only that one ends
+ * STORE_REJECTED. A body holding a NUL byte is STORE_REJECTED without being
+ * sent. Connects or reconnects as needed under db.h's rule. Everything,
+ * waiting for the connection, retries and halving included, ends within
+ * timeout seconds (<= 0: the store's WAHOOK_DB_TIMEOUT). Sets every item's res
+ * (and err); on STORE_OK sets fresh=1 on each message inserted now (fresh=0:
+ * it was stored before, or an earlier copy in the same batch was). Never
+ * fails otherwise.
  */
-enum store_result store_webhook(struct store *, struct payload *p,
-	    const char *body, size_t len, char *err, size_t errlen)
-	    __attribute__((warn_unused_result));
+void	store_batch(struct store *, struct store_item *const *items, size_t n,
+	    double timeout);
 
-/* Inserts body into wa_quarantine with reason. STORE_OK or STORE_UNAVAILABLE
- * (never retried after the statement was sent: it is not idempotent). */
+/* Inserts body into wa_quarantine with reason within timeout seconds (<= 0:
+ * WAHOOK_DB_TIMEOUT). STORE_OK or STORE_UNAVAILABLE (never retried after the
+ * statement was sent: it is not idempotent). */
 enum store_result store_quarantine(struct store *, const char *reason,
-	    const char *body, size_t len, char *err, size_t errlen)
+	    const char *body, size_t len, double timeout, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
 /*

@@ -1,14 +1,24 @@
 /*
- * wahook_fcgi.c - main() of wahook.fcgi: configuration, then WAHOOK_THREADS
- * worker threads, each accepting and answering one FastCGI request at a time
- * (FCGX_Accept_r: FCGI_Accept would swap environ under us), sharing one
- * database connection; or, when started as a plain CGI program, the single
- * request in the environment and stdin. A slow client holds one thread, never
- * the process. Under systemd socket activation the listening socket arrives
- * on fd 3 (LISTEN_FDS) and is moved to fd 0, where libfcgi looks for it.
- * SIGTERM/SIGINT/SIGUSR1 are taken by the main thread (sigwait): every
- * request in hand is finished, then the process exits.
+ * wahook_fcgi.c - main() of wahook.fcgi: configuration, then the requests,
+ * from FastCGI or, when started as a plain CGI program, the single request in
+ * the environment and stdin (a batch of one). Under systemd socket activation
+ * the listening socket arrives on fd 3 (LISTEN_FDS) and is moved to fd 0,
+ * where libfcgi looks for it.
+ *
+ * FastCGI: WAHOOK_THREADS request threads, each with its own FCGX_Request
+ * (FCGX_Accept_r: FCGI_Accept would swap environ under us), read and verify
+ * bodies under their deadlines and share the process's one database
+ * connection through group commit (batch.h). The design choice a reader must
+ * know: no thread ever waits on a connection that has no request on it. The
+ * main thread accepts, and polls idle connections (new ones, and the ones the
+ * web server keeps open between requests: nginx fastcgi_keep_conn, Apache
+ * enablereuse); a thread is handed a connection only once bytes are there,
+ * and gives it back when the answer is out. So idle kept connections cost a
+ * file descriptor, never a thread, and cannot starve new connections. The
+ * main thread alone takes signals; SIGTERM stops accepting, and every
+ * request in hand is answered before the process exits.
  */
+#include "batch.h"
 #include "config.h"
 #include "env.h"
 #include "http.h"
@@ -16,6 +26,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <poll.h>
@@ -28,14 +39,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <fcgiapp.h>
 
 #define WORKER_STACK (512 * 1024)
 
-static atomic_int stopping;
-static volatile sig_atomic_t woken;	/* SIGUSR2 reached a worker in accept() */
+static volatile sig_atomic_t stopping;
 
 /* a variable of the drainer or of the scripts is not a typo: one environment
  * file may serve them all */
@@ -82,13 +94,11 @@ listen_fds_to_stdin(char *err, size_t errlen)
 	return 0;
 }
 
-/* SIGUSR2 only interrupts a worker's accept(); libfcgi's flag
- * (FCGX_ShutdownPending) then makes it give up instead of retrying. */
 static void
-on_wake(int sig)
+on_signal(int sig)
 {
 	(void)sig;
-	woken = 1;
+	stopping = 1;
 }
 
 /* The FastCGI connection of the request being read, for fcgx_read(). */
@@ -304,129 +314,336 @@ warn_if_db_down(struct store *store)
 	log_end(&l);
 }
 
+#define PARK_MAX 512	/* idle connections per process; past it, closed */
+
+/* The FastCGI front: the main thread's poller and the request threads. */
+struct front {
+	const struct config	*cfg;
+	struct batch		*batch;
+	int			 listen_fd;
+	int			 wake[2];	/* threads -> poller: look again */
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;		/* ready has a connection, or done */
+	int			*ready;		/* ring: connections with a request */
+	size_t			 ready_cap, ready_head, nready;
+	int			 parked[PARK_MAX]; /* connections without a request yet */
+	char			 fresh[PARK_MAX]; /* 1: accepted, never served */
+	size_t			 nparked, nfresh;
+	size_t			 idle;		/* threads waiting for a connection */
+	int			 done;		/* no more connections: finish and exit */
+	atomic_long		 served;
+};
+
+/* Under the lock. nparked + nready stays within PARK_MAX + threads (park()
+ * keeps their sum under PARK_MAX, the poller accepts only for an idle thread),
+ * so the ring cannot overflow. */
+static void
+ready_push(struct front *f, int fd)
+{
+	f->ready[(f->ready_head + f->nready) % f->ready_cap] = fd;
+	f->nready++;
+	pthread_cond_signal(&f->cv);
+}
+
+static void
+wake_poller(struct front *f)
+{
+	char c = 1;
+
+	/* a full pipe already holds a wake-up */
+	(void)!write(f->wake[1], &c, 1);
+}
+
+/*
+ * Waits for a connection with a request on it; returns it, or -1 when the
+ * process is stopping and none is left.
+ */
+static int
+take(struct front *f)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&f->mu);
+	f->idle++;
+	if (f->idle == f->nready + 1)
+		wake_poller(f);		/* the poller may not be watching the listener */
+	while (f->nready == 0 && !f->done)
+		pthread_cond_wait(&f->cv, &f->mu);
+	f->idle--;
+	if (f->nready > 0) {
+		fd = f->ready[f->ready_head];
+		f->ready_head = (f->ready_head + 1) % f->ready_cap;
+		f->nready--;
+	}
+	pthread_mutex_unlock(&f->mu);
+	return fd;
+}
+
+/* Hands a connection to the poller until a request arrives on it; 0, or -1
+ * when it must be closed. */
+static int
+park(struct front *f, int fd)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&f->mu);
+	if (!f->done && f->nparked + f->nready < PARK_MAX) {
+		f->fresh[f->nparked] = 0;
+		f->parked[f->nparked++] = fd;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (rc == 0)
+		wake_poller(f);
+	return rc;
+}
+
 struct worker {
-	pthread_t		 t;
+	struct front		*f;
+	pthread_t		 tid;
 	struct http_state	 st;
-	FCGX_Request		 rq;
-	long			 served;
-	atomic_int		 done;
 };
 
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
-	sigset_t wake;
-	int rc;
+	struct front *f = w->f;
+	FCGX_Request rq;
+	int fd;
 
-	sigemptyset(&wake);
-	sigaddset(&wake, SIGUSR2);
-	while (!atomic_load(&stopping)) {
-		/* the wake-up signal may land only while waiting for a request */
-		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-		rc = atomic_load(&stopping) ? -1 : FCGX_Accept_r(&w->rq);
-		pthread_sigmask(SIG_BLOCK, &wake, NULL);
-		if (rc < 0)
-			break;
-		serve_fcgx(&w->st, &w->rq);
+	/* listen_sock -1: libfcgi never accepts on its own, we hand it connections */
+	FCGX_InitRequest(&rq, -1, 0);
+	while ((fd = take(f)) != -1) {
+		rq.ipcFd = fd;
+		rq.keepConnection = 1;	/* so that Accept_r's Finish_r keeps fd */
+		/* a web server that stops halfway through a request's params
+		 * holds this thread no longer than a body may */
+		if (f->cfg->body_timeout > 0)
+			set_rcvtimeo(fd, f->cfg->body_timeout * 1000.0);
+		if (FCGX_Accept_r(&rq) != 0)
+			continue;	/* closed, or not FastCGI: libfcgi closed it */
+		serve_fcgx(&w->st, &rq);	/* answers and finishes: closes unless kept */
+		if (rq.ipcFd >= 0) {
+			if (park(f, rq.ipcFd) == -1)
+				close(rq.ipcFd);
+			rq.ipcFd = -1;
+		}
+		atomic_fetch_add(&f->served, 1);
 		http_release(&w->st);	/* after the answer left: nobody waits for free() */
-		w->served++;
 	}
-	if (!atomic_exchange(&stopping, 1))
-		log_msg("error", "accept", "FastCGI accept failed: stopping");
-	atomic_store(&w->done, 1);
+	FCGX_Free(&rq, 1);
 	return NULL;
 }
 
-static int
-serve_fastcgi(const struct config *cfg, struct store *store)
+/*
+ * A new connection: blocking like libfcgi's own, no Nagle delay on TCP. It is
+ * parked like a kept one: a thread gets it once its first bytes are there, so
+ * a connection that sends nothing holds no thread (and SIGTERM need not wait
+ * for it).
+ */
+static void
+accept_one(struct front *f)
 {
-	struct timespec tick = { 0, 200 * 1000 * 1000 }, nap = { 0, 20 * 1000 * 1000 };
-	struct worker *w = NULL;
-	struct sigaction sa;
-	pthread_attr_t attr;
-	sigset_t stop, all;
-	struct logline l;
-	long served = 0;
-	int i, n = 0, rc = 1, sig = 0, live;
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
+	int fd, one = 1;
 
+	fd = accept4(f->listen_fd, (struct sockaddr *)&sa, &salen, SOCK_CLOEXEC);
+	if (fd == -1) {
+		/* another process took it, or the client gave up: not ours to report */
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED) {
+			log_msg("error", "accept", strerror(errno));
+			poll(NULL, 0, 100);	/* EMFILE and friends: do not spin */
+		}
+		return;
+	}
+	if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	pthread_mutex_lock(&f->mu);
+	f->fresh[f->nparked] = 1;	/* room: the poller checked before polling */
+	f->parked[f->nparked++] = fd;
+	f->nfresh++;
+	pthread_mutex_unlock(&f->mu);
+}
+
+/*
+ * The main thread's loop: poll the wake pipe, the listener (only while a
+ * thread is idle, so that a busy process leaves new connections to its
+ * siblings on the same socket) and the parked connections, and hand each
+ * connection with a request on it to a thread; signals are delivered in
+ * ppoll() alone. Returns when a signal set stopping.
+ */
+static void
+poll_loop(struct front *f, const sigset_t *unblocked)
+{
+	struct pollfd pfd[2 + PARK_MAX];
+	size_t n, i, k, npark;
+	int want_listen, rc;
+	char drain[64];
+
+	while (!stopping) {
+		pthread_mutex_lock(&f->mu);
+		n = 0;
+		pfd[n].fd = f->wake[0];
+		pfd[n++].events = POLLIN;
+		/* the connections accepted but not yet readable are spoken for too */
+		want_listen = f->idle > f->nready + f->nfresh &&
+		    f->nparked + f->nready < PARK_MAX;
+		pfd[n].fd = want_listen ? f->listen_fd : -1;	/* -1: ignored */
+		pfd[n++].events = POLLIN;
+		npark = f->nparked;
+		for (i = 0; i < npark; i++) {
+			pfd[n].fd = f->parked[i];
+			pfd[n++].events = POLLIN;
+		}
+		pthread_mutex_unlock(&f->mu);
+		rc = ppoll(pfd, n, NULL, unblocked);
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			log_msg("error", "poll", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents != 0)
+			while (read(f->wake[0], drain, sizeof(drain)) > 0)
+				;
+		pthread_mutex_lock(&f->mu);
+		for (i = 2; i < n; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			/* a request, or the server closed it: a thread finds out which */
+			for (k = 0; k < f->nparked; k++)
+				if (f->parked[k] == pfd[i].fd)
+					break;
+			if (k == f->nparked)
+				continue;
+			f->nfresh -= (size_t)f->fresh[k];
+			f->nparked--;
+			f->parked[k] = f->parked[f->nparked];
+			f->fresh[k] = f->fresh[f->nparked];
+			ready_push(f, pfd[i].fd);
+		}
+		pthread_mutex_unlock(&f->mu);
+		if (want_listen && (pfd[1].revents & POLLIN) != 0)
+			accept_one(f);
+	}
+}
+
+static int
+serve_fastcgi(struct http_state *proto, struct store *store)
+{
+	struct sigaction sa;
+	sigset_t block, unblocked;
+	struct front f;
+	struct worker *w = NULL;
+	pthread_attr_t attr;
+	struct logline l;
+	size_t i, nthreads = 0;
+	int rc = 1, fl;
+
+	memset(&f, 0, sizeof(f));
+	f.cfg = proto->cfg;
+	f.batch = proto->batch;
+	f.listen_fd = 0;	/* FCGI_LISTENSOCK_FILENO */
+	f.wake[0] = f.wake[1] = -1;
+	f.ready_cap = PARK_MAX + (size_t)f.cfg->threads;
 	if (FCGX_Init() != 0) {
 		log_msg("error", "start", "FastCGI initialisation failed");
 		return 1;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_wake;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;	/* no SA_RESTART: accept() must return */
-	sigaction(SIGUSR2, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* every thread starts with these blocked; main takes them with sigwait */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGUSR1);
-	sigaddset(&stop, SIGINT);
-	all = stop;
-	sigaddset(&all, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if ((f.ready = calloc(f.ready_cap, sizeof(*f.ready))) == NULL ||
+	    (w = calloc((size_t)f.cfg->threads, sizeof(*w))) == NULL ||
+	    pipe2(f.wake, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_msg("error", "start", "out of memory or file descriptors");
+		goto out;
+	}
+	/* the listener is shared with sibling processes: accept must not block
+	 * when one of them took the connection first */
+	if ((fl = fcntl(f.listen_fd, F_GETFL)) == -1 ||
+	    fcntl(f.listen_fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		log_msg("error", "start", "fd 0 is not the listening socket");
+		goto out;
+	}
+	pthread_mutex_init(&f.mu, NULL);
+	pthread_cond_init(&f.cv, NULL);
 
-	if ((w = calloc((size_t)cfg->threads, sizeof(*w))) == NULL ||
-	    pthread_attr_init(&attr) != 0) {
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGINT);
+	/* blocked in every thread (they inherit it); ppoll() unblocks them */
+	pthread_sigmask(SIG_BLOCK, &block, &unblocked);
+	sigdelset(&unblocked, SIGTERM);
+	sigdelset(&unblocked, SIGUSR1);
+	sigdelset(&unblocked, SIGINT);
+
+	if (pthread_attr_init(&attr) != 0) {
 		log_msg("error", "start", "out of memory");
 		goto out;
 	}
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
-	for (n = 0; n < cfg->threads; n++) {
-		w[n].st.cfg = cfg;
-		w[n].st.store = store;
-		if (FCGX_InitRequest(&w[n].rq, 0, 0) != 0 ||
-		    pthread_create(&w[n].t, &attr, worker_main, &w[n]) != 0) {
-			log_msg("error", "start", "cannot start a worker thread");
-			atomic_store(&stopping, 1);
+	for (i = 0; i < (size_t)f.cfg->threads; i++) {
+		w[i].f = &f;
+		w[i].st = *proto;	/* cfg and batch shared; buffers per thread */
+		if (pthread_create(&w[i].tid, &attr, worker_main, &w[i]) != 0)
 			break;
-		}
+		nthreads++;
 	}
 	pthread_attr_destroy(&attr);
-
-	log_begin(&l, "info", "start");
+	log_begin(&l, nthreads > 0 ? "info" : "error", "start");
 	log_int(&l, "pid", (long long)getpid());
-	log_int(&l, "threads", (long long)n);
-	log_int(&l, "secrets", (long long)cfg->nsecrets);
-	log_int(&l, "max_body", (long long)cfg->max_body);
+	log_int(&l, "threads", (long long)nthreads);
+	log_int(&l, "secrets", (long long)f.cfg->nsecrets);
+	log_int(&l, "max_body", (long long)f.cfg->max_body);
 	log_end(&l);
-	warn_if_db_down(store);
-
-	while (!atomic_load(&stopping)) {
-		if ((sig = sigtimedwait(&stop, NULL, &tick)) > 0)
-			break;
+	if (nthreads > 0) {
+		/* no thread has a connection before poll_loop(): the db is ours */
+		warn_if_db_down(store);
+		poll_loop(&f, &unblocked);
+		rc = 0;
 	}
-	atomic_store(&stopping, 1);
-	FCGX_ShutdownPending();
-	/* wake every worker blocked in accept(), again until all are out: one
-	 * may have been between its check and accept() the first time */
-	do {
-		live = 0;
-		for (i = 0; i < n; i++)
-			if (!atomic_load(&w[i].done)) {
-				pthread_kill(w[i].t, SIGUSR2);
-				live++;
-			}
-		if (live > 0)
-			nanosleep(&nap, NULL);
-	} while (live > 0);
-	for (i = 0; i < n; i++) {
-		pthread_join(w[i].t, NULL);
-		served += w[i].served;
-		FCGX_Free(&w[i].rq, 1);
+
+	/* stop: no new connection, idle kept ones closed, requests in hand finish */
+	pthread_mutex_lock(&f.mu);
+	f.done = 1;
+	for (i = 0; i < f.nparked; i++)
+		close(f.parked[i]);
+	f.nparked = 0;
+	pthread_cond_broadcast(&f.cv);
+	pthread_mutex_unlock(&f.mu);
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(w[i].tid, NULL);
 		http_state_free(&w[i].st);
 	}
-	rc = 0;
+	while (f.nready > 0) {	/* only when no thread ever started */
+		close(f.ready[f.ready_head]);
+		f.ready_head = (f.ready_head + 1) % f.ready_cap;
+		f.nready--;
+	}
 	log_begin(&l, "info", "stop");
 	log_int(&l, "pid", (long long)getpid());
-	log_int(&l, "requests", served);
-	log_str(&l, "why", sig > 0 ? "signal" : "accept failed");
+	log_int(&l, "requests", atomic_load(&f.served));
+	log_str(&l, "why", stopping ? "signal" : "poll failed");
 	log_end(&l);
+	pthread_cond_destroy(&f.cv);
+	pthread_mutex_destroy(&f.mu);
 out:
+	if (f.wake[0] != -1) {
+		close(f.wake[0]);
+		close(f.wake[1]);
+	}
 	free(w);
+	free(f.ready);
 	return rc;
 }
 
@@ -435,6 +652,7 @@ main(void)
 {
 	struct http_state st;
 	struct config cfg;
+	struct store *store = NULL;
 	char err[512];
 	int rc;
 
@@ -462,17 +680,21 @@ main(void)
 	}
 	st.cfg = &cfg;
 	env_warn_unknown(environ, known_names);
-	if ((st.store = store_new(cfg.db, cfg.db_timeout, cfg.db_prepare)) == NULL) {
+	if ((store = store_new(cfg.db, cfg.db_timeout, cfg.db_prepare)) == NULL ||
+	    (st.batch = batch_new(store, cfg.batch_max, cfg.batch_bytes,
+	    cfg.db_timeout)) == NULL) {
 		log_msg("error", "start", "out of memory");
+		store_free(store);
 		config_free(&cfg);
 		return 1;
 	}
 	if (cfg.nsecrets == 0)
 		log_msg("warn", "config", "no app secret configured (WAHOOK_APP_SECRET): "
 		    "every POST will be refused with 500");
-	rc = FCGX_IsCGI() ? serve_cgi(&st) : serve_fastcgi(&cfg, st.store);
+	rc = FCGX_IsCGI() ? serve_cgi(&st) : serve_fastcgi(&st, store);
 	http_state_free(&st);
-	store_free(st.store);
+	batch_free(st.batch);
+	store_free(store);
 	config_free(&cfg);
 	return rc;
 }

@@ -1,23 +1,34 @@
--- ingest.sql - the one statement wahook.fcgi runs per webhook (not a migration:
--- it is compiled into the responder, and `make bench` runs it through pgbench).
+-- ingest.sql - the one statement wahook.fcgi runs per batch of webhooks (not a
+-- migration: it is compiled into the responder, and `make bench` runs it through
+-- pgbench with one webhook per transaction, the way the responder ran before it
+-- batched).
 --
--- The C side (cgi/store.c) passes the raw body once ($1) and one array per column;
--- each stored jsonb object is taken from the body by its path, so nothing is
+-- Group commit: every webhook a process has read, verified and parsed while the
+-- previous statement committed goes into this one statement, so they share one
+-- snapshot, one commit and one WAL flush. The C side (cgi/store.c) passes the
+-- bodies once, as one JSON array ($1, body k at index k), and one array per
+-- column holding every webhook's rows; each stored jsonb object is taken from
+-- $1 by its path, whose first element is its webhook's index, so nothing is
 -- re-serialised. Messages go in ON CONFLICT DO NOTHING; only the ones inserted
 -- now (fresh) get an outbox row, bump their conversation or touch reactions.
--- It runs as a single implicit transaction: its success is the COMMIT.
+-- A message id sent twice in one batch (Meta's retry racing its original) is
+-- fresh once, for its first copy. Rows are written in key order (message id,
+-- conversation, status id), so two batches committing at once lock their rows in
+-- the same order. It runs as a single implicit transaction: its success is the
+-- COMMIT.
 --
---  $1  body (jsonb)
---  $2..$17  per message: message_id, phone_number_id, display_phone_number, waba_id,
+--  $1  bodies (jsonb: an array of the batch's webhooks)
+--  $2..$18  per message: message_id, phone_number_id, display_phone_number, waba_id,
 --           field, sender, recipient, type, ts (bigint), text_body, profile_name,
---           context_id, cls (answer|reaction|system|...|echo), react_to, emoji, path
---  $18..$25 per status: id, phone_number_id, recipient_id, status, rank, ts,
+--           context_id, cls (answer|reaction|system|...|echo), react_to, emoji, path,
+--           position (1-based place in its webhook)
+--  $19..$26 per status: id, phone_number_id, recipient_id, status, rank, ts,
 --           biz_opaque_callback_data, path
---  $26..$28 per event: field, waba_id, path
+--  $27..$29 per event: field, waba_id, path
 -- Returns the 1-based position (in the $2.. arrays) of every message inserted now.
 --
--- Two statements are made from this file: "full" (all of it, $1..$28) and "lean"
--- (without the BEGIN full / END full part, $1..$17), for webhooks with no
+-- Two statements are made from this file: "full" (all of it, $1..$29) and "lean"
+-- (without the BEGIN full / END full part, $1..$18), for batches with no
 -- reaction, status or event. Same rows, same transaction; lean spares the
 -- executor five table writes that would get empty arrays (pgbench: 16-60 % more
 -- transactions per second for a one-message webhook).
@@ -26,28 +37,32 @@ m AS (
   SELECT t.*, b.j #> t.path::text[] AS obj
   FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
               $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[],
-              $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+              $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+              $18::integer[])
        WITH ORDINALITY AS t(message_id, phone_number_id, display_phone_number, waba_id,
             field, sender, recipient, type, ts, text_body, profile_name, context_id,
-            cls, react_to, emoji, path, pos),
+            cls, react_to, emoji, path, position, pos),
        body b
 ),
 ins AS (
   INSERT INTO wa_messages (message_id, phone_number_id, display_phone_number, waba_id,
        field, sender, recipient, type, wa_timestamp, text_body, profile_name,
        context_message_id, answered, payload)
-  SELECT message_id, phone_number_id, display_phone_number, waba_id, field, sender,
-       recipient, type, to_timestamp(ts), text_body, profile_name, context_id,
-       cls = 'answer', obj
-  FROM m ORDER BY pos
+  SELECT DISTINCT ON (message_id) message_id, phone_number_id, display_phone_number,
+       waba_id, field, sender, recipient, type, to_timestamp(ts), text_body,
+       profile_name, context_id, cls = 'answer', obj
+  FROM m ORDER BY message_id, pos
   ON CONFLICT (message_id) DO NOTHING
   RETURNING message_id
 ),
-fresh AS (SELECT m.* FROM m JOIN ins USING (message_id)),
+fresh AS (
+  SELECT DISTINCT ON (message_id) m.* FROM m JOIN ins USING (message_id)
+  ORDER BY message_id, pos
+),
 ob AS (
   INSERT INTO wa_outbox (message_id, phone_number_id, sender, wa_timestamp, position)
-  SELECT message_id, phone_number_id, sender, to_timestamp(ts), pos
-  FROM fresh WHERE cls = 'answer'
+  SELECT message_id, phone_number_id, sender, to_timestamp(ts), position
+  FROM fresh WHERE cls = 'answer' ORDER BY message_id
 ),
 conv AS (
   INSERT INTO wa_conversations AS c (phone_number_id, sender, profile_name,
@@ -58,6 +73,7 @@ conv AS (
        to_timestamp(max(ts)), count(*) FILTER (WHERE cls = 'answer')
   FROM fresh WHERE cls <> 'echo'
   GROUP BY phone_number_id, sender
+  ORDER BY phone_number_id, sender
   ON CONFLICT (phone_number_id, sender) DO UPDATE SET
        profile_name = coalesce(EXCLUDED.profile_name, c.profile_name),
        last_message_at = greatest(c.last_message_at, EXCLUDED.last_message_at),
@@ -94,8 +110,8 @@ st AS (
   SELECT DISTINCT ON (t.id) t.id, t.pnid, t.recipient, t.status, t.rank,
        to_timestamp(t.ts), (b.j #> t.path::text[]) -> 'errors', t.cb,
        b.j #> t.path::text[]
-  FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::smallint[],
-              $23::bigint[], $24::text[], $25::text[])
+  FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $23::smallint[],
+              $24::bigint[], $25::text[], $26::text[])
        WITH ORDINALITY AS t(id, pnid, recipient, status, rank, ts, cb, path, pos),
        body b
   ORDER BY t.id, t.rank DESC, t.ts DESC, t.pos DESC
@@ -111,7 +127,8 @@ st AS (
 ev AS (
   INSERT INTO wa_events (waba_id, field, payload)
   SELECT t.waba, t.field, b.j #> t.path::text[]
-  FROM unnest($26::text[], $27::text[], $28::text[]) AS t(field, waba, path), body b
+  FROM unnest($27::text[], $28::text[], $29::text[]) AS t(field, waba, path), body b
+  ORDER BY t.field, t.waba, t.path
   ON CONFLICT (dedupe_key) DO NOTHING
 )
 -- END full

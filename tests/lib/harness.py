@@ -388,7 +388,10 @@ class Lighttpd(Server):
 class Nginx(Server):
     """nginx with fastcgi_pass to a unix socket served by spawn-fcgi (N processes)."""
 
-    def __init__(self, pg, procs=2, env=None, binary=None, max_body="8m", read_timeout="60s"):
+    def __init__(self, pg, procs=2, env=None, binary=None, max_body="8m", read_timeout="60s",
+                 keep_conn=False):
+        """keep_conn: nginx keeps its FastCGI connections open between requests
+        (fastcgi_keep_conn on, upstream keepalive), as sites do to save connects."""
         self.dir = tmpdir("wahook-nginx-")
         self.port = free_port()
         self.sock = os.path.join(self.dir, "wahook.sock")
@@ -405,6 +408,8 @@ class Nginx(Server):
                                                      for x in self.socks),
                                   "errlog": self.errlog, "max_body": max_body,
                                   "read_timeout": read_timeout,
+                                  "keepalive": "        keepalive 16;\n" if keep_conn else "",
+                                  "keep_conn": "fastcgi_keep_conn on;" if keep_conn else "",
                                   "user": "user %s;" % NGINX_USER if os.geteuid() == 0
                                   else ""})
         self.proc = spawn(["nginx", "-c", conf, "-p", self.dir, "-g", "daemon off;"],
@@ -456,7 +461,7 @@ events { worker_connections 1024; }
 http {
     access_log off;
     upstream wahook {
-%(servers)s    }
+%(servers)s%(keepalive)s    }
     client_body_temp_path %(dir)s/body;
     fastcgi_temp_path %(dir)s/fastcgi;
     proxy_temp_path %(dir)s/proxy;
@@ -469,6 +474,7 @@ http {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass wahook;
             fastcgi_read_timeout %(read_timeout)s;
+            %(keep_conn)s
         }
     }
 }

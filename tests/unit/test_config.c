@@ -23,6 +23,7 @@ static const char *vars[] = {
 	"WAHOOK_APP_SECRET", "WAHOOK_APP_SECRET_FILE",
 	"WAHOOK_VERIFY_TOKEN", "WAHOOK_VERIFY_TOKEN_FILE",
 	"WAHOOK_DB", "WAHOOK_MAX_BODY",
+	"WAHOOK_THREADS", "WAHOOK_BATCH_MAX", "WAHOOK_BATCH_BYTES",
 	"WAHOOK_TEST_NUM", "WAHOOK_TEST_SECRET", "WAHOOK_TEST_SECRET_FILE",
 };
 
@@ -327,6 +328,58 @@ test_max_body(void **state)
 	config_free(&c);
 }
 
+/* The group-commit knobs: defaults, bounds, and a refusal naming the variable. */
+static void
+test_threads_and_batch_bounds(void **state)
+{
+	static const struct {
+		const char	*name, *value;
+		int		 ok;
+		size_t		 want;
+	} cases[] = {
+		{ "WAHOOK_THREADS", "", 1, CONFIG_DEFAULT_THREADS },
+		{ "WAHOOK_THREADS", "1", 1, 1 },
+		{ "WAHOOK_THREADS", "256", 1, 256 },
+		{ "WAHOOK_THREADS", "0", 0, 0 },
+		{ "WAHOOK_THREADS", "257", 0, 0 },
+		{ "WAHOOK_THREADS", "8x", 0, 0 },
+		{ "WAHOOK_BATCH_MAX", "", 1, CONFIG_DEFAULT_BATCH_MAX },
+		{ "WAHOOK_BATCH_MAX", "1", 1, 1 },
+		{ "WAHOOK_BATCH_MAX", "1000", 1, 1000 },
+		{ "WAHOOK_BATCH_MAX", "0", 0, 0 },
+		{ "WAHOOK_BATCH_MAX", "1001", 0, 0 },
+		{ "WAHOOK_BATCH_BYTES", "", 1, CONFIG_DEFAULT_BATCH_BYTES },
+		{ "WAHOOK_BATCH_BYTES", "1024", 1, 1024 },
+		{ "WAHOOK_BATCH_BYTES", "1073741824", 1, 1073741824 },
+		{ "WAHOOK_BATCH_BYTES", "1023", 0, 0 },
+		{ "WAHOOK_BATCH_BYTES", "-1", 0, 0 },
+	};
+	struct config c;
+	char err[ENV_ERR_MAX];
+	size_t i, got;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		set(cases[i].name, cases[i].value);
+		if (!cases[i].ok) {
+			if (config_load(&c, err, sizeof(err)) != -1)
+				fail_msg("%s=\"%s\" accepted", cases[i].name, cases[i].value);
+			if (strstr(err, cases[i].name) == NULL)
+				fail_msg("%s: error \"%s\" does not name it", cases[i].name, err);
+		} else {
+			assert_int_equal(config_load(&c, err, sizeof(err)), 0);
+			got = strcmp(cases[i].name, "WAHOOK_THREADS") == 0 ? (size_t)c.threads :
+			    strcmp(cases[i].name, "WAHOOK_BATCH_MAX") == 0 ? c.batch_max :
+			    c.batch_bytes;
+			if (got != cases[i].want)
+				fail_msg("%s=\"%s\" read as %zu", cases[i].name,
+				    cases[i].value, got);
+			config_free(&c);
+		}
+		unsetenv(cases[i].name);
+	}
+}
+
 static void
 test_env_long(void **state)
 {
@@ -581,6 +634,7 @@ main(void)
 		T(test_secret_file_problems),
 		T(test_both_name_and_file),
 		T(test_max_body),
+		T(test_threads_and_batch_bounds),
 		T(test_env_long),
 		T(test_env_double),
 		T(test_env_secret_and_string),

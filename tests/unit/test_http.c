@@ -85,7 +85,7 @@ setup(void **state)
 	cfg.body_min_rate = 16384;
 	memset(&st, 0, sizeof(st));
 	st.cfg = &cfg;
-	st.store = NULL;	/* these paths must never need it */
+	st.batch = NULL;	/* these paths must never need it */
 	return 0;
 }
 

@@ -1,0 +1,261 @@
+/*
+ * batch.c - group commit (see batch.h). One mutex guards the queue; the
+ * committer role is a flag, not a thread: a waiting request thread that
+ * finds no commit running takes the queue's head and runs it, so a process
+ * serving one request at a time (plain CGI, mod_fcgid) commits exactly as
+ * before. A job lives on its waiting thread's stack until that thread is
+ * woken; a job still queued when its deadline passes leaves the queue and
+ * fails (503), so the deadline holds behind a stuck commit too.
+ */
+#include "batch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum job_kind { JOB_INGEST, JOB_QUARANTINE };
+
+struct job {
+	enum job_kind		 kind;
+	struct store_item	 item;		/* JOB_INGEST; body and result for both */
+	const char		*reason;	/* JOB_QUARANTINE */
+	struct timespec		 deadline;	/* CLOCK_MONOTONIC */
+	int			 taken;		/* a committer has it: wait for its end */
+	int			 done;
+	struct job		*next;
+};
+
+struct batch {
+	struct store		 *store;
+	size_t			  max_webhooks, max_bytes;
+	double			  timeout;
+	pthread_mutex_t		  mu;
+	pthread_cond_t		  cv;		/* a batch ended */
+	struct job		 *head, *tail;	/* waiting, in arrival order */
+	int			  committing;
+	struct store_item	**take;		/* the committer's batch, max_webhooks */
+	struct job		**jobs;
+};
+
+struct batch *
+batch_new(struct store *store, size_t max_webhooks, size_t max_bytes, double timeout)
+{
+	pthread_condattr_t ca;
+	struct batch *b;
+	int mu = 0, cv = 0;
+
+	if (max_webhooks == 0)
+		max_webhooks = 1;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	b->store = store;
+	b->max_webhooks = max_webhooks;
+	b->max_bytes = max_bytes;
+	b->timeout = timeout;
+	if ((b->take = calloc(max_webhooks, sizeof(*b->take))) == NULL ||
+	    (b->jobs = calloc(max_webhooks, sizeof(*b->jobs))) == NULL)
+		goto fail;
+	if (pthread_mutex_init(&b->mu, NULL) != 0)
+		goto fail;
+	mu = 1;
+	if (pthread_condattr_init(&ca) != 0)
+		goto fail;
+	/* deadlines on the monotonic clock: a clock step must not move them */
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+	    pthread_cond_init(&b->cv, &ca) == 0)
+		cv = 1;
+	pthread_condattr_destroy(&ca);
+	if (!cv)
+		goto fail;
+	return b;
+fail:
+	if (mu)
+		pthread_mutex_destroy(&b->mu);
+	free(b->take);
+	free(b->jobs);
+	free(b);
+	return NULL;
+}
+
+void
+batch_free(struct batch *b)
+{
+	if (b == NULL)
+		return;
+	pthread_cond_destroy(&b->cv);
+	pthread_mutex_destroy(&b->mu);
+	free(b->take);
+	free(b->jobs);
+	free(b);
+}
+
+static double
+ts_s(const struct timespec *t)
+{
+	return (double)t->tv_sec + (double)t->tv_nsec / 1e9;
+}
+
+/*
+ * Under the lock: unlinks the next batch from the queue into b->jobs. A
+ * quarantine job goes alone; ingest jobs go together while they fit. Returns
+ * the number taken (>= 1: the queue is not empty) and sets *left to the
+ * seconds until the earliest deadline among them.
+ */
+static size_t
+dequeue(struct batch *b, double *left)
+{
+	struct job *j = b->head;
+	struct timespec now;
+	size_t n = 0, bytes = 0;
+	double first = ts_s(&j->deadline);
+
+	if (j->kind == JOB_QUARANTINE) {
+		b->jobs[n++] = j;
+		j = j->next;
+	} else
+		while (j != NULL && j->kind == JOB_INGEST && n < b->max_webhooks &&
+		    (n == 0 || bytes + j->item.len <= b->max_bytes)) {
+			bytes += j->item.len;
+			if (ts_s(&j->deadline) < first)
+				first = ts_s(&j->deadline);
+			b->jobs[n++] = j;
+			j = j->next;
+		}
+	b->head = j;
+	if (j == NULL)
+		b->tail = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	*left = first - ts_s(&now);
+	if (*left < 1e-4)
+		*left = 1e-4;	/* > 0: the store's own default would be longer */
+	return n;
+}
+
+/* Outside the lock: runs what dequeue() took, within left seconds. */
+static void
+run(struct batch *b, size_t n, double left)
+{
+	struct job *j = b->jobs[0];
+	size_t k;
+
+	if (j->kind == JOB_QUARANTINE) {
+		j->item.res = store_quarantine(b->store, j->reason, j->item.body,
+		    j->item.len, left, j->item.err, sizeof(j->item.err));
+		j->item.batch = 1;
+		return;
+	}
+	for (k = 0; k < n; k++)
+		b->take[k] = &b->jobs[k]->item;
+	store_batch(b->store, b->take, n, left);
+}
+
+/* Under the lock: takes j out of the queue (it is in it). */
+static void
+unlink_job(struct batch *b, struct job *j)
+{
+	struct job **pp, *prev = NULL;
+
+	for (pp = &b->head; *pp != NULL; prev = *pp, pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			if (b->tail == j)
+				b->tail = prev;
+			return;
+		}
+}
+
+/* Queues j and returns once it is done, committing batches while no other
+ * thread does, or once its deadline passed while it was still queued. */
+static void
+submit(struct batch *b, struct job *j)
+{
+	double left;
+	size_t n, k;
+	int rc;
+
+	j->done = j->taken = 0;
+	j->next = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
+	j->deadline.tv_sec += (time_t)b->timeout;
+	j->deadline.tv_nsec += (long)((b->timeout - (double)(time_t)b->timeout) * 1e9);
+	if (j->deadline.tv_nsec >= 1000000000L) {
+		j->deadline.tv_sec++;
+		j->deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&b->mu);
+	if (b->tail != NULL)
+		b->tail->next = j;
+	else
+		b->head = j;
+	b->tail = j;
+	while (!j->done) {
+		if (!b->committing && b->head != NULL) {
+			b->committing = 1;
+			n = dequeue(b, &left);
+			for (k = 0; k < n; k++)
+				b->jobs[k]->taken = 1;
+			pthread_mutex_unlock(&b->mu);
+			run(b, n, left);
+			pthread_mutex_lock(&b->mu);
+			for (k = 0; k < n; k++)
+				b->jobs[k]->done = 1;
+			b->committing = 0;
+			/* the waiting threads: theirs is done, or one of them commits next */
+			pthread_cond_broadcast(&b->cv);
+			continue;
+		}
+		if (j->taken) {
+			pthread_cond_wait(&b->cv, &b->mu);
+			continue;
+		}
+		rc = pthread_cond_timedwait(&b->cv, &b->mu, &j->deadline);
+		if (rc == ETIMEDOUT && !j->taken && !j->done) {
+			unlink_job(b, j);
+			j->item.res = STORE_UNAVAILABLE;
+			snprintf(j->item.err, sizeof(j->item.err), "store: waited "
+			    "WAHOOK_DB_TIMEOUT (%g s) for the database connection",
+			    b->timeout);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+enum store_result
+batch_store(struct batch *b, struct payload *p, const char *body, size_t len,
+    char *err, size_t errlen, size_t *batched)
+{
+	struct job j;
+
+	memset(&j, 0, sizeof(j));
+	j.kind = JOB_INGEST;
+	j.item.p = p;
+	j.item.body = body;
+	j.item.len = len;
+	submit(b, &j);
+	if (j.item.res != STORE_OK)
+		snprintf(err, errlen, "%s", j.item.err);
+	if (batched != NULL)
+		*batched = j.item.batch;
+	return j.item.res;
+}
+
+enum store_result
+batch_quarantine(struct batch *b, const char *reason, const char *body, size_t len,
+    char *err, size_t errlen)
+{
+	struct job j;
+
+	memset(&j, 0, sizeof(j));
+	j.kind = JOB_QUARANTINE;
+	j.reason = reason;
+	j.item.body = body;
+	j.item.len = len;
+	submit(b, &j);
+	if (j.item.res != STORE_OK)
+		snprintf(err, errlen, "%s", j.item.err);
+	return j.item.res;
+}
