@@ -261,9 +261,13 @@ build/bench_null_fcgi: tests/bench/null_fcgi.c
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(shell $(PKG_CONFIG) --libs fcgi 2>/dev/null || echo -lfcgi)
 
+# build/rewind/wahook-drain: the drainer with libcurl's own copy of each request
+# body (which it may resend), for the bench's cost of refusing that resend
 bench:
 	@scripts/deps bench
 	$(MAKE) SAN= all build/bench_null_fcgi
+	$(MAKE) SAN= B=build/rewind CPPFLAGS=-DGRAPH_BENCH_REWINDABLE_BODY \
+	    build/rewind/wahook-drain
 	WAHOOK_BUILD=build scripts/bench $(BENCH_OUT)
 
 .PHONY: bench

@@ -321,6 +321,7 @@ on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+#ifndef GRAPH_BENCH_REWINDABLE_BODY
 /* Hands out the request body, each byte once. Asked again after the end, it
  * is libcurl starting the request over without a rewind: refused. */
 static size_t
@@ -352,6 +353,7 @@ on_seek(void *arg, curl_off_t offset, int origin)
 	s->resend_refused = 1;
 	return CURL_SEEKFUNC_FAIL;
 }
+#endif
 
 struct graph *
 graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)

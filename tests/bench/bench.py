@@ -18,6 +18,9 @@ stopped by pid. The phases:
      against the stand-in Graph API answering after 20 ms; the same rows again
      answered by a trivial reply program (WAHOOK_REPLY_COMMAND); then webhook-200 ->
      mark-read latency with `wahook-drain --for` running.
+  4b. tests/bench/drain_bench.py: a healthy number's throughput while another
+     is paused, the cost of the request body libcurl cannot resend, the claim
+     statement against 100,000 pending rows.
   5. memory: VmHWM of one responder process after 100,000 requests (and growth
      after warm-up), of the processes of phase 1, and of the drainer in phase 4.
   6. a markdown table (printed, and saved with a JSON copy and a gnuplot PNG).
@@ -49,6 +52,7 @@ import harness  # noqa: E402
 import pgtopo  # noqa: E402
 from graph_standin import GraphStandin  # noqa: E402
 import pathological  # noqa: E402
+import drain_bench  # noqa: E402
 
 ROOT = harness.ROOT
 BUILD = harness.BUILD
@@ -638,11 +642,7 @@ REPLY_PROGRAM = "#!/bin/sh\ncat > /dev/null\necho 'Thanks, we got your message.'
 def run_drain_reply(pg, g):
     """The same rows again, each answered by a trivial reply program (a fork and
     exec of /bin/sh per message, its output recorded before the send)."""
-    pg.psql("UPDATE wa_outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),"
-            " lease_until = NULL, claim_token = NULL, last_error = NULL, read_at = NULL,"
-            " reply_message_id = NULL, replied_at = NULL, done_at = NULL, reply = NULL,"
-            " reply_state = NULL, reply_sent = 0, reply_message_ids = NULL,"
-            " reply_reason = NULL")
+    pg.psql(drain_bench.RESET)
     prog = os.path.join(OUT, "reply-program")
     with open(prog, "w") as f:
         f.write(REPLY_PROGRAM)
@@ -835,6 +835,8 @@ def report(R):
         "%.2fx" % (pa["after_kb"] / pa["idle_kb"]), "< 2x idle (%.1f MB)" % (2 * pa["idle_kb"] / 1024),
         pa["after_kb"] < 2 * pa["idle_kb"], pa["load"])
     w("")
+    if R.get("drain_more"):
+        L.extend(drain_bench.report(R["drain_more"]))
     w("Plot: %s (throughput and p99 against connections)." % os.path.join(OUT, "throughput.png"))
     return "\n".join(L) + "\n"
 
@@ -1069,6 +1071,9 @@ def main():
         R["read_latency"] = run_read_latency(pg, g, ngx, pool.tag + "L")
     finally:
         g.stop()
+    # 4b. a paused number beside a healthy one, the body libcurl cannot resend, the
+    # claim against a large backlog (drain_bench.py; empties the tables)
+    R["drain_more"] = drain_bench.run(pg, OUT)
     fcgi.stop()
     ngx.stop()
     pg.stop("fast")
