@@ -148,7 +148,10 @@ def run_integration(filters):
             continue
         tests = [t for t in flatten(suite) if want(t.id(), filters)]
         if tests:
+            t0 = time.monotonic()
             run_suite(tests)
+            # with set-up and tear-down, which the per-test times leave out
+            print("---- %s: %.0f s" % (mod, time.monotonic() - t0), flush=True)
 
 
 def sanitizer_setup():

@@ -155,7 +155,7 @@ class Signals(unittest.TestCase):
 
     def test_sigterm_during_a_request_finishes_it_then_exits(self):
         srv = harness.Nginx(PG, procs=1)
-        locker = harness.spawn(["psql", "-X", "-q", "-At", PG.dsn], stdin=subprocess.PIPE,
+        locker = harness.spawn([harness.PSQL, "-X", "-q", "-At", PG.dsn], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             # hold the request inside PostgreSQL: wa_messages is locked

@@ -61,7 +61,7 @@ class AnswersOnce(dk.DrainCase):
             if call["step"] != "reply" or locker:
                 return None
             p = harness.spawn(
-                ["psql", "-X", "-q", "-At", pg.dsn, "-c", "BEGIN",
+                [harness.PSQL, "-X", "-q", "-At", pg.dsn, "-c", "BEGIN",
                  "-c", "SELECT 'locked' FROM wa_outbox WHERE message_id = '%s' FOR UPDATE"
                  % call["message_id"], "-c", "SELECT pg_sleep(8)", "-c", "COMMIT"],
                 stdout=subprocess.PIPE)

@@ -43,9 +43,9 @@ VERIFY_TOKEN = "prod-verify-" + uuid.uuid4().hex[:10]
 ACCESS_TOKEN = "prod-access-" + uuid.uuid4().hex[:10]
 
 
-def production_blocks(text):
-    """The bodies of the fenced blocks whose info string is `sh production`."""
-    return re.findall(r"(?ms)^```sh production\n(.*?)^```$", text)
+def production_blocks(text, tag="production"):
+    """The bodies of the fenced blocks whose info string is `sh <tag>`."""
+    return re.findall(r"(?ms)^```sh %s\n(.*?)^```$" % tag, text)
 
 
 def cluster_online():
@@ -156,7 +156,9 @@ class ReadmeProduction(unittest.TestCase):
             r = subprocess.run(["dpkg", "--purge", "wahook"], capture_output=True, text=True)
             assert r.returncode == 0, r.stdout + r.stderr
         with open(README) as f:
-            cls.blocks = production_blocks(f.read())
+            text = f.read()
+        cls.blocks = production_blocks(text)
+        cls.restart_blocks = production_blocks(text, "restart")
         cls.nginx_port, cls.lighttpd_port = h.free_port(), h.free_port()
         cls.g = graph_standin.GraphStandin(ACCESS_TOKEN)
         cls.addClassCleanup(cls.g.stop)
@@ -340,6 +342,30 @@ class ReadmeProduction(unittest.TestCase):
         for text in (fcgi, drainlog):
             for secret in (APP_SECRET, VERIFY_TOKEN, ACCESS_TOKEN):
                 self.assertNotIn(secret, text)
+
+    def test_4b_the_restart_commands_bring_new_processes_that_answer(self):
+        """README "Restarting", the spawn-fcgi block as written: every old
+        process gone, new ones from the pid file, and a webhook answered 200
+        and stored through nginx before and after."""
+        self.assertEqual(len(self.restart_blocks), 1)
+        mid = "wamid.prod.restart." + uuid.uuid4().hex[:12]
+        st, _, _ = self.post(self.nginx_port, mid + ".before", "before the restart")
+        self.assertEqual(st, 200)
+        old = pids_in(PIDFILES["spawn-fcgi"])
+        self.assertEqual(len(old), 4, old)
+        r = subprocess.run(["bash", "-e", "-c", self.restart_blocks[0]], cwd=h.ROOT,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        new = pids_in(PIDFILES["spawn-fcgi"])
+        self.assertEqual(len(new), 4, new)
+        self.assertFalse([p for p in old if alive(p)], "old responders still running")
+        self.assertFalse(set(old) & set(new))
+        st, _, out = self.post(self.nginx_port, mid + ".after", "after the restart")
+        self.assertEqual((st, out), (200, b"EVENT_RECEIVED"), self.tail(FCGI_LOG))
+        self.assertEqual(as_postgres("SELECT count(*) FROM wa_messages WHERE message_id"
+                                     " LIKE '%s.%%'" % mid), "2")
+        with open(FCGI_LOG) as f:
+            self.assertRegex(f.read(), r"ev=stop")
 
     def test_5_a_refused_token_reaches_cron_mail(self):
         """The same environment file, the token refused: exit 3, and the error

@@ -17,7 +17,7 @@ NO = "permission denied"
 
 
 def psql_as(dsn, sql):
-    return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql],
+    return subprocess.run([h.PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql],
                           capture_output=True, text=True)
 
 

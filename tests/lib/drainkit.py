@@ -140,7 +140,7 @@ def drain_until_done(pg, g, tries=40, **extra):
 def query(pg, sql):
     """Rows of sql as lists of strings, NULL as None. (harness.Postgres.psql marks
     NULL with \x1e, which str.splitlines() takes for a line break.)"""
-    r = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\x1f", "-R", "\n",
+    r = subprocess.run([harness.PSQL, "-X", "-q", "-At", "-F", "\x1f", "-R", "\n",
                         "-v", "ON_ERROR_STOP=1", "-P", "null=\x01", pg.dsn, "-c", sql],
                        capture_output=True, text=True)
     assert r.returncode == 0, "psql failed: %s\n%s" % (sql, r.stderr)

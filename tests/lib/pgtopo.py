@@ -134,7 +134,7 @@ class PgBouncer:
         """Rows of pgbouncer's SHOW <what> (admin console)."""
         adm = "host=%s port=%d dbname=pgbouncer user=%s" % (self.dir, self.port,
                                                            self.dsn.split("user=")[1])
-        r = subprocess.run(["psql", "-X", "-At", "-F", "|", adm, "-c", "SHOW " + what],
+        r = subprocess.run([harness.PSQL, "-X", "-At", "-F", "|", adm, "-c", "SHOW " + what],
                            capture_output=True, text=True, check=True)
         return [line.split("|") for line in r.stdout.splitlines()]
 
