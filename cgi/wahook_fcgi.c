@@ -223,6 +223,25 @@ param_joined(const char *name, FCGX_ParamArray envp, char *buf, size_t buflen)
 	return count > 1 ? buf : first;
 }
 
+/*
+ * A connection kept for the next request: takes what is left of this one's
+ * input first, at least the empty stdin record that ends it (Apache may send
+ * it in a write of its own, after the body). Left in the socket, libfcgi
+ * would read it as the start of the next request, find no FCGI_BEGIN_REQUEST
+ * and close the connection under the web server's next request. Bounded like
+ * a body: a read that times out leaves the stream in error, and
+ * FCGX_Finish_r() then closes the connection.
+ */
+static void
+drain_input(FCGX_Request *rq, double seconds)
+{
+	char buf[4096];
+
+	set_rcvtimeo(rq->ipcFd, seconds * 1000.0);
+	while (FCGX_GetStr(buf, (int)sizeof(buf), rq->in) > 0)
+		;
+}
+
 /* Answers the request in hand and finishes it. */
 static void
 serve_fcgx(struct http_state *st, FCGX_Request *rq)
@@ -263,7 +282,8 @@ serve_fcgx(struct http_state *st, FCGX_Request *rq)
 		FCGX_FClose(rq->out);
 		(void)shutdown(rq->ipcFd, SHUT_RD);
 		rq->keepConnection = 0;
-	}
+	} else if (rq->keepConnection && !rq->in->isClosed)
+		drain_input(rq, st->cfg->body_timeout);
 	FCGX_Finish_r(rq);
 }
 

@@ -19,6 +19,7 @@ import time
 import unittest
 
 import harness
+import servers
 import wahook_expect as wx
 
 PG = None
@@ -217,10 +218,44 @@ class GroupCommit(unittest.TestCase):
         self.assertIn("why=signal", stop[0])
 
 
+def clients_behind_kept_connections(test, srv, count_stored, tag, clients=8, each=15):
+    """clients threads post each signed webhooks one after another through srv,
+    whose connections to the responder are kept between requests; every answer
+    must be a prompt 200 and every message stored."""
+    results = []
+    lock = threading.Lock()
+
+    def client(c):
+        for k in range(each):
+            b, ids = body("%s%d.%d" % (tag, c, k), sender="1650558%04d" % c)
+            t0 = time.monotonic()
+            try:
+                st = srv.request("POST", "/webhook", b, {
+                    "X-Hub-Signature-256": harness.sign(b)}, timeout=60)[0]
+            except Exception as e:  # noqa: BLE001 - judged below
+                st = "error: %r" % e
+            with lock:
+                results.append((st, time.monotonic() - t0, ids))
+    t0 = time.monotonic()
+    ts = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    took = time.monotonic() - t0
+    test.assertEqual(len(results), clients * each)
+    test.assertEqual(sorted(set(r[0] for r in results)), [200])
+    # nothing waited on an idle kept connection (that was the server's 30 s timeout)
+    test.assertLess(max(r[1] for r in results), 15, "a request hung")
+    test.assertLess(took, 60)
+    test.assertEqual(count_stored("wamid.gc.%s%%" % tag), clients * each)
+
+
 class KeptConnections(unittest.TestCase):
     """nginx with fastcgi_keep_conn on and an upstream keepalive pool holds
-    connections open between requests. Before, each held a process that waited
-    for its next request, and 8 clients against 3 processes hung for 30 s."""
+    connections open between requests. Before, each held a responder thread
+    that waited for its next request, and 8 clients against 3 processes of one
+    thread hung for 30 s."""
 
     def setUp(self):
         wx.clear(PG)
@@ -230,38 +265,48 @@ class KeptConnections(unittest.TestCase):
         self.srv.stop()
 
     def test_more_clients_than_threads_behind_kept_connections_all_get_answers(self):
-        clients, each = 8, 15
-        results = []
-        lock = threading.Lock()
-
-        def client(c):
-            for k in range(each):
-                b, ids = body("kept%d.%d" % (c, k), sender="1650558%04d" % c)
-                t0 = time.monotonic()
-                try:
-                    st = self.srv.request("POST", "/webhook", b, {
-                        "X-Hub-Signature-256": harness.sign(b)}, timeout=60)[0]
-                except Exception as e:  # noqa: BLE001
-                    st = "error: %r" % e
-                with lock:
-                    results.append((st, time.monotonic() - t0, ids))
-        t0 = time.monotonic()
-        ts = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(clients)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
-        took = time.monotonic() - t0
-        self.assertEqual(len(results), clients * each)
-        self.assertEqual(sorted(set(r[0] for r in results)), [200])
-        # nothing waited on an idle kept connection (that was 30 s, nginx's timeout)
-        self.assertLess(max(r[1] for r in results), 15, "a request hung")
-        self.assertLess(took, 60)
-        stored = int(PG.scalar("SELECT count(*) FROM wa_messages WHERE message_id LIKE "
-                               "'wamid.gc.kept%'"))
-        self.assertEqual(stored, clients * each)
+        clients_behind_kept_connections(self, self.srv, lambda like: int(PG.scalar(
+            "SELECT count(*) FROM wa_messages WHERE message_id LIKE '%s'" % like)), "kept")
         # no answer was cut short by a connection closed under it
         self.assertNotIn("upstream prematurely closed", self.srv.logs())
+
+
+class KeptConnectionsApache(unittest.TestCase):
+    """examples/apache.conf's mod_proxy_fcgi with enablereuse=on added: Apache's
+    worker threads keep their connections to one responder process of one
+    thread (spawn-fcgi -n), as sites that turn reuse on do."""
+
+    def setUp(self):
+        inst = servers.installed()
+        self.dir = harness.tmpdir("wahook-reuse-")
+        env = servers.responder_env(self.dir, servers.RESPONDER_USER)
+        env["WAHOOK_THREADS"] = "1"
+        text = inst.example("apache.conf")
+        reuse = text.replace("fcgi://localhost/\" timeout=30",
+                             "fcgi://localhost/\" timeout=30 enablereuse=on")
+        self.assertNotEqual(reuse, text, "the example's ProxyPass line changed")
+        self.backend = servers.SpawnFcgi(inst.fcgi, env, self.dir)
+        self.server = servers.Apache("proxy_fcgi", self.dir, reuse, inst.fcgi,
+                                     backend=self.backend, env=env)
+
+    def tearDown(self):
+        self.server.stop()
+        self.backend.stop()
+
+    def test_more_clients_than_threads_behind_reused_connections_all_get_answers(self):
+        db = servers.database()
+        try:
+            clients_behind_kept_connections(self, self.server, lambda like: db.count(
+                "SELECT count(*) FROM wa_messages WHERE message_id LIKE '%s'" % like),
+                "reuse%d." % os.getpid())
+        except AssertionError:
+            for f in self.server.logfiles():
+                if os.path.exists(f):
+                    with open(f, errors="replace") as fh:
+                        lines = [l for l in fh.read().splitlines()
+                                 if "status=200" not in l][-8:]
+                    print("\n--- %s\n%s" % (f, "\n".join(lines)))
+            raise
 
 
 if __name__ == "__main__":
