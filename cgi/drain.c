@@ -15,10 +15,12 @@
 #include "ask.h"
 #include "graph.h"
 #include "log.h"
+#include "media.h"
 #include "pace.h"
 #include "reply.h"
 
 #define POLL_S		0.05	/* claim poll when idle: the issue asks for <= 100 ms */
+#define MEDIA_WAIT_S	0.1	/* a reply program's message waits for its media */
 #define RENEW_MARGIN_S	0.5	/* renew a lease that would end this close to a call's end */
 #define HOLD_DEFAULT_S	1.0	/* a 429/130429 without Retry-After pauses the number this long */
 #define SHORT_WAIT_S	1.0	/* a one-pass run waits for a bucket refilling this soon */
@@ -43,6 +45,7 @@ struct work {
 	struct ask		*ask;		/* NULL unless a program or URL replies */
 	struct curl_waitfd	*fds;		/* the ask's descriptors for the poll */
 	struct pace		*pace;
+	struct media		*media;		/* the media lane, or NULL (WAHOOK_MEDIA=off) */
 	struct job		*jobs;
 	struct outbox_row	*claimed;
 	struct outbox_limit	*lim;		/* njobs + PACE_MAX_NUMBERS + REFUSED_MAX */
@@ -403,7 +406,7 @@ answered(struct work *w, struct job *j, struct ask_result *ar)
 
 /* Puts the reply program or URL to work for j: nothing is sent before it answers. */
 static void
-ask_for(struct work *w, struct job *j, int slot)
+ask_for(struct work *w, struct job *j, int slot, const char *media_json)
 {
 	struct outbox_input in;
 	struct reply_input ri;
@@ -427,6 +430,7 @@ ask_for(struct work *w, struct job *j, int slot)
 	ri.phone_number_id = j->row.phone_number_id;
 	ri.display_phone_number = in.display_phone_number;
 	ri.profile_name = in.profile_name;
+	ri.media_json = media_json;
 	about.message_id = j->row.message_id;
 	about.sender = j->row.sender;
 	about.phone_number_id = j->row.phone_number_id;
@@ -469,7 +473,27 @@ next_is_call(struct work *w, struct job *j, int slot, double t)
 	}
 	if (w->c->reply == DRAIN_REPLY_TEXT)
 		return 1;
-	ask_for(w, j, slot);
+	if (w->media != NULL) {
+		/* the program sees the message's media: fetched (first attempt) first */
+		int ready = media_ready(w->media, j->row.message_id);
+		char *media_json;
+
+		if (ready <= 0) {
+			if (ready < 0)
+				w->fatal = DRAIN_DB;
+			j->not_before = t + MEDIA_WAIT_S;
+			return 0;
+		}
+		if ((media_json = media_describe(w->media, j->row.message_id)) == NULL) {
+			w->fatal = DRAIN_DB;
+			return 0;
+		}
+		/* a message without media gets no "media" member at all */
+		ask_for(w, j, slot, strcmp(media_json, "[]") != 0 ? media_json : NULL);
+		free(media_json);
+		return 0;
+	}
+	ask_for(w, j, slot, NULL);
 	return 0;
 }
 
@@ -808,7 +832,7 @@ release_idle(struct work *w)
 static int
 wait_all(struct work *w, double wake)
 {
-	int n = 0, ms, rc;
+	int n = 0, ms, rc, fd, nfds;
 
 	if (w->ask != NULL) {
 		n = ask_fds(w->ask, w->fds, ask_fds_max(w->ask));
@@ -816,7 +840,14 @@ wait_all(struct work *w, double wake)
 		if (ms >= 0)
 			wake = dmin(wake, ms / 1000.0);
 	}
-	rc = graph_wait_fds(w->g, w->fds, (unsigned)n, (int)(wake * 1000) + 1);
+	nfds = n;
+	if (w->media != NULL && (fd = media_fd(w->media)) >= 0) {
+		w->fds[nfds].fd = fd;
+		w->fds[nfds].events = CURL_WAIT_POLLIN;
+		w->fds[nfds].revents = 0;
+		nfds++;
+	}
+	rc = graph_wait_fds(w->g, w->fds, (unsigned)nfds, (int)(wake * 1000) + 1);
 	if (w->ask != NULL)
 		ask_work(w->ask, w->fds, n);
 	return rc;
@@ -847,23 +878,25 @@ exit_code(struct work *w, long long *pending)
 		return DRAIN_DB;
 	}
 	*pending = st.pending;
-	if (w->nrefused > 0)
+	if (w->nrefused > 0 || (w->media != NULL && media_refused(w->media) > 0))
 		return DRAIN_AUTH;
+	if (st.pending == 0 && w->media != NULL && (st.pending = media_pending(w->media)) < 0)
+		return DRAIN_DB;
 	return st.pending > 0 ? DRAIN_LEFT : DRAIN_DONE;
 }
 
 int
-drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
-    volatile sig_atomic_t *stop)
+drain_run(const struct drain_config *c, const struct media_config *mc, struct outbox *ob,
+    double for_seconds, volatile sig_atomic_t *stop)
 {
 	struct work w;
 	struct graph_result r;
 	struct ask_result ar;
 	struct logline l;
 	char err[256];
-	double t, t_start = now_s(), t_end, wake;
+	double t, t_start = now_s(), t_end, wake, mwake;
 	long long pending = -1;
-	int slot, stopping, rc = DRAIN_DB, i;
+	int slot, stopping, rc = DRAIN_DB, i, mrc;
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
@@ -887,8 +920,21 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 	}
 	if (c->reply == DRAIN_REPLY_COMMAND || c->reply == DRAIN_REPLY_URL) {
 		if ((w.ask = ask_new(c, w.njobs, err, sizeof(err))) == NULL ||
-		    (w.fds = calloc((size_t)ask_fds_max(w.ask), sizeof(*w.fds))) == NULL) {
+		    (w.fds = calloc((size_t)ask_fds_max(w.ask) + 1, sizeof(*w.fds))) == NULL) {
 			log_msg("error", "start", w.ask == NULL ? err : "out of memory");
+			rc = DRAIN_LEFT;
+			goto done;
+		}
+	}
+	if (mc != NULL && mc->on) {
+		if ((w.media = media_new(c, mc, w.g, err, sizeof(err))) == NULL) {
+			log_msg("error", "media", err);
+			rc = DRAIN_DB;
+			goto done;
+		}
+		/* one more descriptor in the poll: the media upload's connection */
+		if (w.fds == NULL && (w.fds = calloc(1, sizeof(*w.fds))) == NULL) {
+			log_msg("error", "start", "out of memory");
 			rc = DRAIN_LEFT;
 			goto done;
 		}
@@ -899,17 +945,24 @@ drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
 		stopping = *stop || w.fatal || (t_end > 0 && t >= t_end);
 		if (!stopping && w.active < w.njobs && t >= w.next_claim) {
 			if (claim(&w, t) == 0 && w.active == 0 && t_end == 0 && !w.fatal &&
-			    !w.soon)
+			    !w.soon && (w.media == NULL || media_idle(w.media)))
 				break;		/* one pass: nothing callable now, nothing running */
 			continue;		/* start the new jobs at once */
 		}
 		if (stopping) {
 			release_idle(&w);
+			media_stop(w.media);
 			if (graph_running(w.g) == 0 && (w.ask == NULL || ask_running(w.ask) == 0))
 				break;
 			wake = POLL_S;
 		} else {
 			wake = start_calls(&w, t);
+			/* the media lane last: the conversations' calls are out first */
+			mwake = POLL_S;
+			if (w.media != NULL &&
+			    (mrc = media_step(w.media, now_s(), 1, &mwake)) != 0 && !w.fatal)
+				w.fatal = mrc;
+			wake = dmin(wake, mwake);
 			if (w.active < w.njobs)
 				wake = dmin(wake, dmax(0, w.next_claim - t));
 		}
@@ -948,6 +1001,7 @@ done:
 	outbox_ride_outages(ob, 0, NULL, NULL);
 	ask_free(w.ask);
 	free(w.fds);
+	media_free(w.media);
 	graph_free(w.g);
 	for (i = 0; w.jobs != NULL && i < w.njobs; i++)
 		outbox_row_clear(&w.jobs[i].row);

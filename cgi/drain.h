@@ -15,6 +15,7 @@
 #include <signal.h>
 
 #include "drain_config.h"
+#include "media_config.h"
 #include "outbox.h"
 
 /* The exit codes of wahook-drain (README). */
@@ -29,15 +30,17 @@ enum {
 };
 
 /*
- * Drains ob with configuration c. for_seconds == 0: every row callable now and
- * those that become callable while it runs, then return (rows of a paused
- * number, or waiting for a retry, are left: exit 1); > 0: keep polling
+ * Drains ob with configuration c; with mc->on, the media lane (media.h) runs
+ * beside the conversations in the same loop (mc NULL: no media lane).
+ * for_seconds == 0: every row callable now and those that become callable
+ * while it runs, then return (rows of a paused number, or waiting for a
+ * retry, are left: exit 1); > 0: keep polling
  * (every 50 ms when idle) until that many seconds have passed. When *stop
  * becomes nonzero (SIGTERM/SIGINT), no new call starts: the calls in flight
  * finish and are recorded, claimed rows not yet called are released. Returns
  * one of the codes above.
  */
-int	drain_run(const struct drain_config *c, struct outbox *ob, double for_seconds,
-	    volatile sig_atomic_t *stop);
+int	drain_run(const struct drain_config *c, const struct media_config *mc,
+	    struct outbox *ob, double for_seconds, volatile sig_atomic_t *stop);
 
 #endif

@@ -107,6 +107,8 @@ reply_input_json(const struct reply_input *in, size_t *len)
 	    str_or_null(in->display_phone_number)) != 0 ||
 	    json_object_object_add(o, "profile_name", str_or_null(in->profile_name)) != 0)
 		ok = 0;
+	if (ok && in->media_json != NULL)
+		add(o, "media", json_tokener_parse(in->media_json), &ok);
 	if (!ok || (s = dump(o)) == NULL)
 		goto fail;
 	n = strlen(s);

@@ -22,6 +22,8 @@ struct reply_input {
 	const char	*phone_number_id;
 	const char	*display_phone_number;	/* may be NULL */
 	const char	*profile_name;		/* may be NULL */
+	const char	*media_json;		/* a JSON array describing the message's
+						   media (wa_media), or NULL: no "media" */
 };
 
 /*

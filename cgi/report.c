@@ -105,3 +105,36 @@ report_metrics(FILE *f, const struct outbox_stats *st)
 	}
 	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }
+
+int
+report_media_status(FILE *f, const struct media_stats *st)
+{
+	fprintf(f, "media pending        %lld\n", st->pending);
+	fprintf(f, "  failed, retrying   %lld\n", st->failed);
+	fprintf(f, "  being fetched      %lld\n", st->leased);
+	fprintf(f, "media dead           %lld\n", st->dead);
+	fprintf(f, "media too large      %lld\n", st->too_large);
+	fprintf(f, "media stored in last hour %lld\n", st->done_hour);
+	fprintf(f, "oldest pending media %.1f s\n", st->oldest_age);
+	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}
+
+int
+report_media_metrics(FILE *f, const struct media_stats *st)
+{
+	gauge(f, "wahook_media_pending", "Media items not yet stored.", (double)st->pending);
+	gauge(f, "wahook_media_failed", "Pending media items waiting for a retry after a "
+	    "failed fetch.", (double)st->failed);
+	gauge(f, "wahook_media_leased", "Pending media items being fetched now.",
+	    (double)st->leased);
+	gauge(f, "wahook_media_dead", "Media items given up on (see wa_media.last_error; "
+	    "wahook-drain --requeue-dead).", (double)st->dead);
+	gauge(f, "wahook_media_too_large", "Media items over WAHOOK_MEDIA_MAX, not fetched.",
+	    (double)st->too_large);
+	gauge(f, "wahook_media_done_last_hour", "Media items stored in the last hour.",
+	    (double)st->done_hour);
+	gauge(f, "wahook_media_oldest_pending_age_seconds", "Seconds since the message of the "
+	    "oldest pending media item (0 when none); Meta forgets media after 7 days.",
+	    st->oldest_age);
+	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "media_store.h"
 #include "outbox.h"
 
 /* Writes the human-readable status to f. Returns 0, or -1 when writing failed. */
@@ -25,5 +26,9 @@ int	report_number(char *buf, size_t len, double v);
 /* Writes every gauge with # HELP and # TYPE lines. Returns 0, or -1 when writing
  * failed. */
 int	report_metrics(FILE *f, const struct outbox_stats *st);
+
+/* The same for wa_media (shown when the media lane is on). */
+int	report_media_status(FILE *f, const struct media_stats *st);
+int	report_media_metrics(FILE *f, const struct media_stats *st);
 
 #endif

@@ -17,6 +17,8 @@
 #include "drain_config.h"
 #include "env.h"
 #include "log.h"
+#include "media_config.h"
+#include "media_store.h"
 #include "outbox.h"
 #include "report.h"
 #include "drain.h"
@@ -44,8 +46,10 @@ static const char usage[] =
 "usage: wahook-drain                     mark read and answer every due outbox row, exit\n"
 "       wahook-drain --for SECONDS       keep draining that long, polling every 50 ms\n"
 "       wahook-drain --status            pending, retrying, dead, done, oldest age\n"
+"                                        (of the outbox and of wa_media)\n"
 "       wahook-drain --metrics           the same in Prometheus text format\n"
-"       wahook-drain --requeue-dead [MESSAGE_ID...]  dead rows (all, or those) to pending\n"
+"       wahook-drain --requeue-dead [ID...]  dead rows and media (all, or those\n"
+"                                        message or media ids) to pending\n"
 "       wahook-drain --help\n"
 "\n"
 "Configuration comes from the environment (WAHOOK_DB, WAHOOK_ACCESS_TOKEN[_FILE],\n"
@@ -54,7 +58,8 @@ static const char usage[] =
 "WAHOOK_REPLY_WINDOW, WAHOOK_TYPING, WAHOOK_CONCURRENCY,\n"
 "WAHOOK_MAX_RPS, WAHOOK_RETRY_MIN, WAHOOK_RETRY_MAX, WAHOOK_MAX_ATTEMPTS,\n"
 "WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT, WAHOOK_ACCESS_TOKENS_FILE,\n"
-"WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_DB_OUTAGE_MAX); see wahook-drain(8).\n"
+"WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_DB_OUTAGE_MAX, WAHOOK_MEDIA,\n"
+"WAHOOK_MEDIA_DIR, WAHOOK_MEDIA_MAX, WAHOOK_MEDIA_CONCURRENCY); see wahook-drain(8).\n"
 "Exit: 0 nothing left pending, 1 rows left for a later run, 2 bad configuration\n"
 "or usage, 3 a number's access token was refused (its rows wait), 4 the database\n"
 "failed, 5 WAHOOK_GRAPH_URL answered like no Graph API (a proxy or a wrong URL).\n";
@@ -136,20 +141,27 @@ install_signals(void)
 }
 
 static int
-requeue(struct outbox *ob, char **ids, int nids)
+requeue(struct outbox *ob, struct media_store *ms, char **ids, int nids)
 {
-	long long n = 0;
+	long long n = 0, nm = 0;
 	struct logline l;
 
 	if (outbox_requeue(ob, ids, nids, &n) != OUTBOX_OK) {
 		log_msg("error", "db", outbox_error(ob));
 		return DRAIN_DB;
 	}
+	if (ms != NULL && media_store_requeue(ms, ids, nids, &nm) != MEDIA_OK) {
+		log_msg("error", "db", media_store_error(ms));
+		return DRAIN_DB;
+	}
 	printf("requeued %lld dead row%s%s\n", n, n == 1 ? "" : "s",
 	    nids > 0 && n < nids ? " (the other ids were not dead rows)" : "");
+	if (ms != NULL)
+		printf("requeued %lld dead media item%s\n", nm, nm == 1 ? "" : "s");
 	log_begin(&l, "info", "requeue");
 	log_int(&l, "named", nids);
 	log_int(&l, "requeued", n);
+	log_int(&l, "media", nm);
 	log_end(&l);
 	return fflush(stdout) == 0 ? DRAIN_DONE : DRAIN_LEFT;
 }
@@ -160,6 +172,9 @@ main(int argc, char **argv)
 	struct drain_config cfg;
 	struct outbox *ob = NULL;
 	struct outbox_stats st;
+	struct media_config mcfg;
+	struct media_store *ms = NULL;
+	struct media_stats mst;
 	enum mode mode;
 	double for_s;
 	char err[512];
@@ -184,6 +199,13 @@ main(int argc, char **argv)
 		return DRAIN_CONFIG;
 	}
 	env_warn_unknown(environ, known_names);
+	if (media_config_load(&mcfg, err, sizeof(err)) == -1) {
+		log_begin(&l, "error", "config");
+		log_str(&l, "msg", err);
+		log_end(&l);
+		drain_config_free(&cfg);
+		return DRAIN_CONFIG;
+	}
 	install_signals();
 	/* unlike the responder, which waits for the database and answers 503,
 	 * a drainer run without its database has nothing to do: exit 4, loudly */
@@ -191,6 +213,14 @@ main(int argc, char **argv)
 		log_begin(&l, "error", "db");
 		log_str(&l, "msg", "cannot use the database of WAHOOK_DB");
 		log_str(&l, "error", err);
+		log_end(&l);
+		rc = DRAIN_DB;
+		goto done;
+	}
+	if (mode != M_DRAIN && mcfg.on && (ms = media_store_open(cfg.db, err,
+	    sizeof(err))) == NULL) {
+		log_begin(&l, "error", "db");
+		log_str(&l, "msg", err);
 		log_end(&l);
 		rc = DRAIN_DB;
 		goto done;
@@ -203,11 +233,19 @@ main(int argc, char **argv)
 			rc = DRAIN_DB;
 			break;
 		}
+		if (ms != NULL && media_store_stats(ms, &mst) != MEDIA_OK) {
+			log_msg("error", "db", media_store_error(ms));
+			rc = DRAIN_DB;
+			break;
+		}
 		rc = (mode == M_STATUS ? report_status(stdout, &st) :
 		    report_metrics(stdout, &st)) == 0 ? DRAIN_DONE : DRAIN_LEFT;
+		if (ms != NULL && rc == DRAIN_DONE)
+			rc = (mode == M_STATUS ? report_media_status(stdout, &mst) :
+			    report_media_metrics(stdout, &mst)) == 0 ? DRAIN_DONE : DRAIN_LEFT;
 		break;
 	case M_REQUEUE:
-		rc = requeue(ob, argv + first_id, argc - first_id);
+		rc = requeue(ob, ms, argv + first_id, argc - first_id);
 		break;
 	default:
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -216,10 +254,11 @@ main(int argc, char **argv)
 			break;
 		}
 		curl_up = 1;
-		rc = drain_run(&cfg, ob, for_s, &stop_requested);
+		rc = drain_run(&cfg, &mcfg, ob, for_s, &stop_requested);
 		break;
 	}
 done:
+	media_store_close(ms);
 	outbox_close(ob);
 	if (curl_up)
 		curl_global_cleanup();

@@ -23,7 +23,9 @@ stopped by pid. The phases:
      statement against 100,000 pending rows.
   5. memory: VmHWM of one responder process after 100,000 requests (and growth
      after warm-up), of the processes of phase 1, and of the drainer in phase 4.
-  6. a markdown table (printed, and saved with a JSON copy and a gnuplot PNG).
+  6. media (media_bench.py): wahook-drain fetching photos and 20 MB documents from
+     the stand-in, stored in PostgreSQL and in a directory: items/s, MB/s, VmHWM.
+  7. a markdown table (printed, and saved with a JSON copy and a gnuplot PNG).
 
 Usage: bench.py [OUTDIR]   (default build/bench). Knobs, for development only:
 BENCH_DURATION (s per wrk/pgbench run, default 8), BENCH_LEVELS (default
@@ -53,6 +55,7 @@ import pgtopo  # noqa: E402
 from graph_standin import GraphStandin  # noqa: E402
 import pathological  # noqa: E402
 import drain_bench  # noqa: E402
+import media_bench  # noqa: E402
 
 ROOT = harness.ROOT
 BUILD = harness.BUILD
@@ -840,6 +843,10 @@ def report(R):
     w("")
     if R.get("drain_more"):
         L.extend(drain_bench.report(R["drain_more"]))
+    if R.get("media"):
+        for line in media_bench.table(R["media"]):
+            w(line)
+        w("")
     w("Plot: %s (throughput and p99 against connections)." % os.path.join(OUT, "throughput.png"))
     return "\n".join(L) + "\n"
 
@@ -1072,6 +1079,8 @@ def main():
         R["drain"] = run_drain(pg, g)
         R["drain_reply"] = run_drain_reply(pg, g)
         R["read_latency"] = run_read_latency(pg, g, ngx, pool.tag + "L")
+        log("phase 6: media, both storage modes")
+        R["media"] = media_bench.run(pg, g, OUT)
     finally:
         g.stop()
     # 4b. a paused number beside a healthy one, the body libcurl cannot resend, the

@@ -43,6 +43,45 @@ def webhook(messages, pnid=PNID, display=DISPLAY):
                 "contacts": contacts, "messages": msgs}}]}]}
 
 
+def media_message(sender, m, mtype, item, ts=None):
+    """A media message object as Meta sends it (the webhook's sha256 is base64)."""
+    import base64
+    obj = {"id": item.id, "mime_type": item.mime,
+           "sha256": base64.b64encode(item.digest).decode()}
+    if mtype == "audio":
+        obj["voice"] = True
+    if mtype == "document":
+        obj["filename"] = "invoice.pdf"
+    if mtype in ("image", "video", "document"):
+        obj["caption"] = "caption of " + m
+    return {"from": sender, "id": m, "timestamp": str(ts or int(time.time())),
+            "type": mtype, mtype: obj}
+
+
+def post_objects(server, msgs, pnid=PNID):
+    """Posts message objects (media_message() or others) in one signed webhook."""
+    contacts = [{"profile": {"name": "User " + s}, "wa_id": s}
+                for s in sorted({x["from"] for x in msgs})]
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
+            "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": DISPLAY, "phone_number_id": pnid},
+                "contacts": contacts, "messages": msgs}}]}]}
+    status, _, rbody = server.post(harness.meta_json(body))
+    assert status == 200, (status, rbody, server.logs()[-2000:])
+
+
+def media_rows(pg):
+    """{media_id: row dict} of wa_media, with the stored bytes' length and sha256."""
+    cols = ["media_id", "message_id", "media_type", "mime_type", "sha256", "file_size",
+            "state", "attempts", "last_error", "path", "claim_token", "data_len",
+            "data_sha"]
+    rows = query(pg, "SELECT media_id, message_id, media_type, mime_type, sha256, "
+                 "file_size, state, attempts, last_error, path, claim_token, "
+                 "length(data), encode(sha256(data), 'hex') FROM wa_media")
+    return {r[0]: dict(zip(cols, r)) for r in rows}
+
+
 def post(server, messages, pnid=PNID):
     """Posts one signed webhook through the real web server + responder; asserts 200."""
     status, _, body = server.post(harness.meta_json(webhook(messages, pnid)))
@@ -66,6 +105,9 @@ def feed(server, conversations, per_conv, batch=True):
     return out
 
 
+ENV_DEFAULTS = {}      # set by a test module for all its runs (e.g. WAHOOK_MEDIA=on)
+
+
 def env(pg, g, **extra):
     e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WAHOOK_DB": pg.dsn,
          "WAHOOK_ACCESS_TOKEN": ACCESS_TOKEN, "WAHOOK_GRAPH_URL": g.url if g else "",
@@ -75,6 +117,7 @@ def env(pg, g, **extra):
          # (default on) is switched off here and proved on its own in
          # test_reply_window_*, with the default
          "WAHOOK_REPLY_WINDOW": "0"}
+    e.update(ENV_DEFAULTS)
     for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
         if k in os.environ:
             e[k] = os.environ[k]
@@ -185,6 +228,11 @@ def start_stack():
     server = harness.Lighttpd(pg)
     _stack.append(server)
     return pg, server
+
+
+def stack_server():
+    """The web server of the stack start_stack() started."""
+    return _stack[1]
 
 
 def stop_stack():

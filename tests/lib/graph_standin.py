@@ -35,7 +35,25 @@ Faults an HTTP library would smooth over are written byte by byte on the socket
                   as a proxy or a wrong base URL answers (no Graph error object)
 Rules can be limited to a phone_number_id (pnid=). g.on_call(call), when set, runs
 in the server thread as each call arrives; a number it returns is that call's delay. Standard library only.
+
+Media, as Meta serves it: GET /{version}/{media_id}?phone_number_id=... answers
+the metadata {url, mime_type, sha256, file_size, id}, and the url (on a second
+port, like Meta's download host, fresh for each retrieve call) serves the bytes
+to a request with the bearer token:
+
+    item = g.add_media(data=b"...", mime="image/jpeg", sha="base64", size_as="str")
+    g.media_answer("404", step="download", media_id=item.id, times=1)   # expired URL
+    g.media_calls       # every retrieve and download: step, media_id, auth, status
+
+Media kinds: ok, 401 (meta: code 190; download: HTTP 401), 500 (meta), 404
+(download: the URL expired), wrong_hash (download: other bytes), slow (download
+trickled over `media_slow_s`), hang (download: half the bytes, then nothing until
+the test ends), stall_end (download: every byte but a Content-Length one longer,
+then nothing), redirect (download: 302 to a path that records who followed it).
 """
+import hashlib
+import base64
+import os
 import json
 import re
 import socket
@@ -76,6 +94,37 @@ PROXY = {"proxy_400": 400, "proxy_403": 403, "proxy_404": 404, "proxy_407": 407}
 RAW = {"drop", "reset", "drop_reused", "stall_body", "short_body", "reset_after_status",
        "big_body"}
 KINDS = set(ERRORS) | set(PROXY) | RAW | {"ok", "5xx", "hang", "slow"}
+MEDIA_KINDS = {"ok", "401", "500", "404", "wrong_hash", "slow", "hang", "stall_end",
+               "redirect"}
+META_RE = re.compile(r"^/(v\d+\.\d+)/([A-Za-z0-9_.-]+)\?phone_number_id=([A-Za-z0-9_.-]+)$")
+DL_RE = re.compile(r"^/dl/([A-Za-z0-9_.-]+)/([0-9a-f]+)$")
+
+
+class MediaItem:
+    def __init__(self, media_id, data, mime, sha, size_as):
+        self.id, self.data, self.mime = media_id, data, mime
+        self.sha_form, self.size_as = sha, size_as
+        self.digest = hashlib.sha256(data).digest()
+        self.hex = self.digest.hex()
+
+    def meta(self, url):
+        sha = (self.hex if self.sha_form == "hex"
+               else base64.b64encode(self.digest).decode())
+        size = str(len(self.data)) if self.size_as == "str" else len(self.data)
+        return {"messaging_product": "whatsapp", "url": url, "mime_type": self.mime,
+                "sha256": sha, "file_size": size, "id": self.id}
+
+
+class MediaRule:
+    def __init__(self, kind, step, media_id, times):
+        if kind not in MEDIA_KINDS:
+            raise ValueError("unknown media kind " + kind)
+        self.kind, self.step, self.media_id, self.times = kind, step, media_id, times
+
+    def matches(self, step, media_id):
+        return ((self.times is None or self.times > 0)
+                and (self.step is None or self.step == step)
+                and (self.media_id is None or self.media_id == media_id))
 
 READ_KEYS = {"messaging_product", "status", "message_id"}
 REPLY_KEYS = {"messaging_product", "recipient_type", "to", "type", "text", "context"}
@@ -153,7 +202,105 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        self._reply(405, {"error": {"message": "GET not served", "code": 100}})
+        g = self.server.standin
+        call = {"method": "GET", "path": self.path, "t": time.monotonic(), "t_end": None,
+                "auth": self.headers.get("Authorization"), "status": None,
+                "media_id": None, "step": None, "kind": None, "bytes": 0,
+                "port": self.server.server_address[1]}
+        m, d = META_RE.match(self.path), DL_RE.match(self.path)
+        if m and self.server is g.server:
+            call["step"], call["media_id"] = "meta", m.group(2)
+            call["pnid"] = m.group(3)
+        elif d and self.server is g.dl_server:
+            call["step"], call["media_id"] = "download", d.group(1)
+        with g.lock:
+            g.media_calls.append(call)
+            item = g.media.get(call["media_id"])
+            rule = next((r for r in g.media_rules
+                         if r.matches(call["step"], call["media_id"])), None)
+            if rule is not None and rule.times is not None and call["step"]:
+                rule.times -= 1
+            kind = rule.kind if rule and call["step"] else "ok"
+            call["kind"] = kind
+        if call["step"] is None:
+            self._reply(404, {"error": {"message": "Unknown path components",
+                                        "type": "OAuthException", "code": 2500}}, call)
+            return
+        if call["step"] == "meta":
+            # the number's own token (or the single one), not a refused one
+            want = "Bearer " + g.tokens.get(call["pnid"], g.token)
+        else:
+            # the token of the retrieve call that handed out this URL
+            with g.lock:
+                want = g.media_urls.get(d.group(2), (None, 0, call["auth"]))[2]
+        if (call["auth"] != want or call["auth"] in ["Bearer " + t for t in g.refused]
+                or kind == "401"):
+            http, err = ERRORS["401"]
+            self._reply(http, {"error": err}, call)
+            return
+        if item is None:
+            self._reply(400, {"error": {"message": "Unsupported get request. Object with "
+                                        "ID '%s' does not exist" % call["media_id"],
+                                        "type": "GraphMethodException", "code": 100}}, call)
+            return
+        if call["step"] == "meta":
+            self._meta(g, item, kind, call)
+        else:
+            self._download(g, item, kind, call, d.group(2))
+
+    def _meta(self, g, item, kind, call):
+        if kind == "500":
+            http, err = ERRORS["500"]
+            self._reply(http, {"error": err}, call)
+            return
+        nonce = os.urandom(8).hex()
+        with g.lock:
+            g.media_urls[nonce] = (item.id, time.monotonic(), call["auth"])
+        url = "http://127.0.0.1:%d/dl/%s/%s" % (g.dl_port, item.id, nonce)
+        self._reply(200, item.meta(url), call)
+
+    def _download(self, g, item, kind, call, nonce):
+        with g.lock:
+            issued = g.media_urls.get(nonce)
+        if issued is None or issued[0] != item.id or kind == "404":
+            # Meta's URLs die after 5 minutes: an old one is a plain 404
+            self._reply(404, None, call, raw_body=b"URL signature expired",
+                        ctype="text/plain")
+            return
+        if kind == "redirect":
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:%d/v0.0/followed?x=1" % g.port)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            call["status"] = 302
+            call["t_end"] = time.monotonic()
+            return
+        data = item.data
+        if kind == "wrong_hash":
+            data = bytes([data[0] ^ 0xff]) + data[1:] if data else b"x"
+        length = len(data) + (1 if kind == "stall_end" else 0)
+        self.send_response(200)
+        self.send_header("Content-Type", item.mime)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        call["status"] = 200
+        chunk = 64 * 1024
+        upto = len(data) // 2 if kind == "hang" else len(data)
+        pause = (g.media_slow_s / max(1, (upto + chunk - 1) // chunk)) if kind == "slow" else 0
+        try:
+            for off in range(0, upto, chunk):
+                self.wfile.write(data[off:min(off + chunk, upto)])
+                call["bytes"] = min(off + chunk, upto)
+                if pause:
+                    self.wfile.flush()
+                    time.sleep(pause)
+            self.wfile.flush()
+            if kind in ("hang", "stall_end"):
+                g.release.wait(g.hang_s)
+                self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        call["t_end"] = time.monotonic()
 
     served = 0      # calls answered on this connection before the current one
 
@@ -354,12 +501,42 @@ class GraphStandin:
         self.reply_seq = 0
         self.on_call = None
         self.release = threading.Event()
+        self.media, self.media_rules, self.media_calls, self.media_urls = {}, [], [], {}
+        self.media_slow_s = 2.0
+        self._media_seq = 0
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.standin = self
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d/%s" % (self.port, version)
+        # the download host, apart from the Graph API as Meta's is
+        self.dl_server = _Server(("127.0.0.1", 0), _Handler)
+        self.dl_server.standin = self
+        self.dl_port = self.dl_server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        self.dl_thread = threading.Thread(target=self.dl_server.serve_forever, daemon=True)
+        self.dl_thread.start()
+
+    def add_media(self, data, mime="image/jpeg", sha="hex", size_as="int", media_id=None):
+        """Serves data as a new media item; returns it (.id, .hex, .data)."""
+        with self.lock:
+            self._media_seq += 1
+            mid = media_id or "%d%06d" % (1700000000, self._media_seq)
+            item = MediaItem(mid, data, mime, sha, size_as)
+            self.media[mid] = item
+        return item
+
+    def media_answer(self, kind, step=None, media_id=None, times=None):
+        """From now on, answer matching media calls with kind (times: how many)."""
+        with self.lock:
+            self.media_rules.append(MediaRule(kind, step, media_id, times))
+
+    def media_count(self, step=None, media_id=None, status=None):
+        with self.lock:
+            return len([c for c in self.media_calls
+                        if (step is None or c["step"] == step)
+                        and (media_id is None or c["media_id"] == media_id)
+                        and (status is None or c["status"] == status)])
 
     def answer(self, kind, step=None, message_id=None, times=None, retry_after=None,
                pnid=None):
@@ -373,8 +550,9 @@ class GraphStandin:
 
     def stop(self):
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        for srv in (self.server, self.dl_server):
+            srv.shutdown()
+            srv.server_close()
 
     # -- what happened -------------------------------------------------------
     def snapshot(self):

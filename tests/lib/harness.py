@@ -134,6 +134,18 @@ def kill(p, sig=signal.SIGTERM, timeout=10):
         _procs.remove(p)
 
 
+def vm_hwm_kb(pid):
+    """The process's peak resident size (VmHWM) in KiB, or 0 once it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -233,7 +245,7 @@ class Postgres:
 
     def truncate(self):
         self.psql("TRUNCATE wa_outbox, wa_messages, wa_conversations, wa_reactions, "
-                  "wa_statuses, wa_events, wa_quarantine")
+                  "wa_statuses, wa_events, wa_quarantine, wa_media")
 
 
 def responder_env(pg, **extra):

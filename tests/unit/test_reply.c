@@ -171,7 +171,7 @@ test_input(void **state)
 	struct reply_input in = {
 		"{\"from\":\"" TO "\",\"id\":\"" MID "\",\"type\":\"text\",\"text\":"
 		"{\"body\":\"hi \\\"you\\\"\"}}", MID, TO, "106540352242922", "15550783881",
-		NULL
+		NULL, NULL
 	};
 	size_t len;
 	char *s = reply_input_json(&in, &len);

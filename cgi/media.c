@@ -1,0 +1,805 @@
+/*
+ * media.c - the media lane (see media.h). A slot walks one claimed wa_media row
+ * through META (the retrieve call) -> DOWNLOAD (to a temp file, hashed as it
+ * arrives) -> STORE (rename into WAHOOK_MEDIA_DIR, or an asynchronous upload
+ * into wa_media.data; one upload at a time, the others wait their turn in
+ * UPLOAD_WAIT). Every failure before the bytes are stored is one failed
+ * attempt: released with backoff, or dead once Meta has forgotten the item.
+ * The token goes only to the Graph API and to the URL it returned: redirects
+ * are not followed, and an https Graph URL only hands out https downloads.
+ */
+#include "media.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "drain.h"
+#include "log.h"
+#include "media_file.h"
+#include "media_meta.h"
+#include "media_store.h"
+#include "pace.h"
+#include "tokens.h"
+
+#define ANSWER_MAX	(64 * 1024)
+#define CLAIM_POLL_S	1.0	/* media is not latency-critical: claim at most every second */
+#define DISCOVER_S	1.0
+#define FIRST_WINDOW_S	(8 * 86400.0)	/* media ids live 7 days; one day of margin */
+#define WINDOW_SLACK_S	300.0	/* webhooks committed late still fall in the window */
+#define ERR_MAX		512
+#define REFUSED_MAX	1024	/* numbers whose token was refused, kept per run */
+
+enum slot_state { S_FREE, S_META, S_DOWNLOAD, S_UPLOAD_WAIT, S_UPLOAD };
+
+struct mslot {
+	struct media	*m;
+	CURL		*easy;
+	enum slot_state	 st;
+	int		 in_multi;
+	int		 finished;	/* the transfer ended; result holds how */
+	int		 result;	/* CURLcode */
+	int		 overflow;	/* more bytes than file_size or WAHOOK_MEDIA_MAX */
+	struct media_row row;
+	struct curl_slist *hdr;		/* Authorization of the row's number: never logged */
+	struct media_meta meta;
+	struct media_file file;
+	long long	 limit;		/* bytes accepted from the download */
+	char		*ans;
+	size_t		 anslen;
+	double		 t0, lease_end;
+	char		 hex[MEDIA_HEX_LEN];
+	char		 url[DRAIN_URL_MAX + 128];
+	char		 errbuf[CURL_ERROR_SIZE];
+};
+
+struct media {
+	const struct drain_config *c;
+	const struct media_config *mc;
+	struct graph		*g;
+	CURLM			*multi;
+	struct media_store	*ms;
+	struct mslot		*slots;
+	char			*refused[REFUSED_MAX];	/* numbers stopped by their token */
+	int			 nrefused;
+	struct media_row	*claimed;
+	int			 nslots;
+	int			 active;
+	int			 uploading;	/* slot index, or -1 */
+	int			 short_claim;	/* the last claim found less than it wanted */
+	int			 fatal;
+	int			 https_only;
+	double			 next_claim, next_discover, last_discover;
+	long long		 stored, bytes, retries, dead, too_large;
+};
+
+static double
+now_s(void)
+{
+	return log_now_ms() / 1000.0;
+}
+
+static void
+on_other(void *arg, void *easy, int result)
+{
+	struct media *m = arg;
+	int i;
+
+	for (i = 0; i < m->nslots; i++) {
+		if (m->slots[i].easy == easy && m->slots[i].in_multi) {
+			m->slots[i].finished = 1;
+			m->slots[i].result = result;
+			return;
+		}
+	}
+}
+
+struct media *
+media_new(const struct drain_config *c, const struct media_config *mc, struct graph *g,
+    char *err, size_t errlen)
+{
+	struct media *m = NULL;
+	int i, n;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->slots = calloc((size_t)mc->concurrency, sizeof(*m->slots))) == NULL ||
+	    (m->claimed = calloc((size_t)mc->concurrency, sizeof(*m->claimed))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	m->c = c;
+	m->mc = mc;
+	m->g = g;
+	m->multi = graph_multi(g);
+	m->nslots = mc->concurrency;
+	m->uploading = -1;
+	m->https_only = strncmp(c->graph_url, "https://", 8) == 0;
+	for (i = 0; i < m->nslots; i++) {
+		m->slots[i].m = m;
+		media_file_init(&m->slots[i].file);
+		if ((m->slots[i].easy = curl_easy_init()) == NULL ||
+		    (m->slots[i].ans = malloc(ANSWER_MAX)) == NULL) {
+			snprintf(err, errlen, "out of memory (libcurl)");
+			goto fail;
+		}
+	}
+	if ((m->ms = media_store_open(c->db, err, errlen)) == NULL)
+		goto fail;
+	if (mc->dir[0] != '\0' && (n = media_file_clean(mc->dir, 2 * c->lease)) > 0) {
+		struct logline l;
+
+		log_begin(&l, "warn", "media_tmp_cleaned");
+		log_int(&l, "files", n);
+		log_str(&l, "msg", "temp files of an interrupted fetch removed");
+		log_end(&l);
+	}
+	graph_on_other(g, on_other, m);
+	return m;
+fail:
+	media_free(m);
+	return NULL;
+}
+
+/* Wipes and frees the slot's Authorization header. */
+static void
+drop_header(struct mslot *s)
+{
+	if (s->hdr != NULL && s->hdr->data != NULL)
+		explicit_bzero(s->hdr->data, strlen(s->hdr->data));
+	curl_slist_free_all(s->hdr);
+	s->hdr = NULL;
+}
+
+/* Takes the slot's transfer out of the multi handle (if there). */
+static void
+detach(struct media *m, struct mslot *s)
+{
+	if (s->in_multi) {
+		curl_multi_remove_handle(m->multi, s->easy);
+		s->in_multi = 0;
+	}
+	s->finished = 0;
+}
+
+/* Frees the slot for the next row; its temp file goes. */
+static void
+slot_free(struct media *m, struct mslot *s)
+{
+	detach(m, s);
+	media_file_close(&s->file);
+	media_row_clear(&s->row);
+	drop_header(s);
+	s->st = S_FREE;
+	m->active--;
+	m->short_claim = 0;
+	m->next_claim = 0;
+}
+
+static void
+db_fail(struct media *m)
+{
+	struct logline l;
+
+	log_begin(&l, "error", "db");
+	log_str(&l, "lane", "media");
+	log_str(&l, "msg", media_store_error(m->ms));
+	log_end(&l);
+	m->fatal = DRAIN_DB;
+}
+
+/* Applies the rc of a write that ends the slot's hold on its row. */
+static void
+ended(struct media *m, struct mslot *s, int rc)
+{
+	if (rc == MEDIA_FAIL)
+		db_fail(m);
+	else if (rc == MEDIA_LOST)
+		log_msg("warn", "lost_claim", "media: lease expired and the row was claimed again");
+	slot_free(m, s);
+}
+
+static void
+log_media(const struct mslot *s, const char *level, const char *outcome, const char *why,
+    double retry_in)
+{
+	struct logline l;
+
+	log_begin(&l, level, "media");
+	log_str(&l, "media_id", s->row.media_id);
+	log_str(&l, "id", s->row.message_id);
+	log_str(&l, "outcome", outcome);
+	if (s->file.size > 0 || strcmp(outcome, "stored") == 0)
+		log_int(&l, "bytes", s->file.size);
+	log_ms(&l, "ms", log_now_ms() - s->t0);
+	if (why != NULL) {
+		log_int(&l, "attempts", s->row.attempts + 1);
+		if (retry_in > 0)
+			log_ms(&l, "retry_in_ms", retry_in * 1000);
+		log_str(&l, "err", why);
+	}
+	log_end(&l);
+}
+
+/* One failed attempt: retried with backoff, or dead once Meta forgot the item. */
+static void
+failed(struct media *m, struct mslot *s, const char *why, double retry_after)
+{
+	char reason[ERR_MAX + 96];
+	double delay;
+
+	if (s->row.expired) {
+		snprintf(reason, sizeof(reason), "%s (given up: 7 days after the message, "
+		    "Meta no longer has it)", why);
+		log_media(s, "error", "dead", reason, 0);
+		m->dead++;
+		ended(m, s, media_store_dead(m->ms, &s->row, reason));
+		return;
+	}
+	delay = pace_backoff(m->c->retry_min, m->c->retry_max, s->row.attempts + 1,
+	    retry_after, (double)arc4random() / 4294967296.0);
+	log_media(s, "warn", "retry", why, delay);
+	m->retries++;
+	ended(m, s, media_store_retry(m->ms, &s->row, delay, why));
+}
+
+static void
+permanent(struct media *m, struct mslot *s, const char *why)
+{
+	log_media(s, "error", "dead", why, 0);
+	m->dead++;
+	ended(m, s, media_store_dead(m->ms, &s->row, why));
+}
+
+/* The number's token was refused (or none serves it): its media wait untouched
+ * for a new token, the other numbers go on; the run ends with exit 3. */
+static void
+auth_refused(struct media *m, struct mslot *s, long http, const char *step)
+{
+	struct logline l;
+	int i;
+
+	for (i = 0; i < m->nrefused && strcmp(m->refused[i], s->row.phone_number_id) != 0; i++)
+		;
+	if (i == m->nrefused) {
+		log_begin(&l, "error", "credentials");
+		log_str(&l, "lane", "media");
+		log_str(&l, "number", s->row.phone_number_id);
+		log_str(&l, "step", step);
+		log_int(&l, "http", http);
+		log_str(&l, "msg", "the Graph API refused this number's access token (or none "
+		    "is configured for it): its media wait untouched for a new token; exit 3");
+		log_end(&l);
+		if (m->nrefused < REFUSED_MAX &&
+		    (m->refused[m->nrefused] = strdup(s->row.phone_number_id)) != NULL)
+			m->nrefused++;
+	}
+	ended(m, s, media_store_release(m->ms, &s->row));
+}
+
+/* A transfer that ended without an HTTP answer (network error, timeout, cut). */
+static void
+no_answer(struct media *m, struct mslot *s, const char *step, int res)
+{
+	char why[ERR_MAX];
+
+	snprintf(why, sizeof(why), "%s: curl: %.60s%s%.160s", step,
+	    curl_easy_strerror((CURLcode)res), s->errbuf[0] ? ": " : "", s->errbuf);
+	failed(m, s, why, 0);
+}
+
+static size_t
+on_answer(char *p, size_t size, size_t n, void *arg)
+{
+	struct mslot *s = arg;
+	size_t len = size * n, keep = ANSWER_MAX - s->anslen;
+
+	if (keep > len)
+		keep = len;
+	memcpy(s->ans + s->anslen, p, keep);
+	s->anslen += keep;
+	return len;
+}
+
+static size_t
+on_bytes(char *p, size_t size, size_t n, void *arg)
+{
+	struct mslot *s = arg;
+	size_t len = size * n;
+
+	if (s->file.size + (long long)len > s->limit) {
+		s->overflow = 1;
+		return 0;	/* aborts the transfer */
+	}
+	if (media_file_write(&s->file, p, len) == -1)
+		return 0;
+	return len;
+}
+
+/* Common options of both requests; the URL and callbacks are set by the caller. */
+static int
+start_transfer(struct media *m, struct mslot *s, const char *url, int download)
+{
+	CURL *e = s->easy;
+	long to_ms = (long)(m->c->http_timeout * 1000);
+
+	curl_easy_reset(e);
+	s->errbuf[0] = '\0';
+	s->anslen = 0;
+	s->finished = 0;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, m->https_only ? "https" : "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);	/* the token goes nowhere else */
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdr);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms < 10000 ? to_ms : 10000L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
+	if (download) {
+		/* no overall limit (100 MB take their time); a stalled one is cut */
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+		    (long)(m->c->http_timeout < 1 ? 1 : m->c->http_timeout + 0.999));
+		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->limit);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_bytes);
+	} else {
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer);
+	}
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+	if (curl_multi_add_handle(m->multi, e) != CURLM_OK)
+		return -1;
+	s->in_multi = 1;
+	return 0;
+}
+
+static int
+id_safe(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-");
+
+	return n > 0 && n <= 128 && s[n] == '\0';
+}
+
+static void
+start_meta(struct media *m, struct mslot *s, double t)
+{
+	const char *token = drain_config_token(m->c, s->row.phone_number_id);
+	char auth[TOKENS_TOKEN_MAX + 32];
+	int n;
+
+	s->t0 = log_now_ms();
+	s->lease_end = t + m->c->lease;
+	s->st = S_META;
+	if (token == NULL) {
+		auth_refused(m, s, 0, "token");
+		return;
+	}
+	n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	if (n > 0 && (size_t)n < sizeof(auth))
+		s->hdr = curl_slist_append(NULL, auth);
+	explicit_bzero(auth, sizeof(auth));
+	if (s->hdr == NULL) {
+		failed(m, s, "out of memory (or a token too long) building the request", 0);
+		return;
+	}
+	if (!id_safe(s->row.media_id) || !id_safe(s->row.phone_number_id) ||
+	    (size_t)snprintf(s->url, sizeof(s->url), "%s/%s?phone_number_id=%s",
+	    m->c->graph_url, s->row.media_id, s->row.phone_number_id) >= sizeof(s->url)) {
+		permanent(m, s, "media id or phone_number_id is not a URL-safe id");
+		return;
+	}
+	if (start_transfer(m, s, s->url, 0) == -1)
+		failed(m, s, "curl_multi_add_handle failed", 0);
+}
+
+static void
+meta_done(struct media *m, struct mslot *s)
+{
+	struct graph_result r;
+	long http = 0;
+	curl_off_t ra = 0;
+	char why[ERR_MAX], perr[256];
+	int res = s->result;
+
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
+	curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra);
+	detach(m, s);
+	if (res != CURLE_OK || http == 0) {
+		no_answer(m, s, "retrieve", res);
+		return;
+	}
+	if (http != 200) {
+		graph_classify(GRAPH_READ, http, s->ans, s->anslen, s->anslen >= ANSWER_MAX, &r);
+		snprintf(why, sizeof(why), "retrieve: code=%ld http=%ld msg=%s",
+		    r.code == GRAPH_NO_CODE ? -1L : r.code, http, r.msg);
+		if (r.cls == GRAPH_AUTH)
+			auth_refused(m, s, http, "retrieve");
+		else if (r.cls == GRAPH_PERMANENT && r.code != GRAPH_NO_CODE)
+			permanent(m, s, why);
+		else
+			failed(m, s, why, ra > 0 ? (double)ra : 0);
+		return;
+	}
+	if (media_meta_parse(s->ans, s->anslen, &s->meta, perr, sizeof(perr)) == -1) {
+		failed(m, s, perr, 0);
+		return;
+	}
+	if (s->meta.file_size > m->mc->max) {
+		snprintf(why, sizeof(why), "file_size %lld is over WAHOOK_MEDIA_MAX %lld: "
+		    "not fetched", s->meta.file_size, m->mc->max);
+		log_media(s, "warn", "too_large", why, 0);
+		m->too_large++;
+		ended(m, s, media_store_too_large(m->ms, &s->row, s->meta.mime_type,
+		    s->meta.file_size, why));
+		return;
+	}
+	if (m->https_only && strncmp(s->meta.url, "https://", 8) != 0) {
+		failed(m, s, "retrieve: the download URL is not https: the token is not sent "
+		    "in clear", 0);
+		return;
+	}
+	s->limit = s->meta.file_size >= 0 ? s->meta.file_size : m->mc->max;
+	s->overflow = 0;
+	if (media_file_open(&s->file, m->mc->spool, m->mc->dir[0] != '\0', perr,
+	    sizeof(perr)) == -1) {
+		failed(m, s, perr, 0);
+		return;
+	}
+	s->st = S_DOWNLOAD;
+	if (start_transfer(m, s, s->meta.url, 1) == -1)
+		failed(m, s, "curl_multi_add_handle failed", 0);
+}
+
+/* The bytes are checked: store them (directory now, database through the upload). */
+static void
+store(struct media *m, struct mslot *s)
+{
+	char path[MEDIA_PATH_MAX], err[256];
+	long long size = s->file.size;
+
+	if (m->mc->dir[0] == '\0') {
+		s->st = S_UPLOAD_WAIT;
+		return;
+	}
+	if (media_file_commit(&s->file, m->mc->dir, s->hex, path, sizeof(path), err,
+	    sizeof(err)) == -1) {
+		failed(m, s, err, 0);
+		return;
+	}
+	s->file.size = size;	/* (closed by the commit) for the log line */
+	log_media(s, "info", "stored", NULL, 0);
+	m->stored++;
+	m->bytes += size;
+	ended(m, s, media_store_done_path(m->ms, &s->row, path, s->meta.mime_type, s->hex,
+	    size));
+}
+
+static void
+download_done(struct media *m, struct mslot *s)
+{
+	long http = 0;
+	char why[ERR_MAX];
+	unsigned char got[MEDIA_SHA_LEN];
+	int res = s->result;
+
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
+	detach(m, s);
+	if (http == 401) {
+		auth_refused(m, s, http, "download");
+		return;
+	}
+	if (s->overflow || res == CURLE_FILESIZE_EXCEEDED) {
+		if (s->meta.file_size < 0) {
+			snprintf(why, sizeof(why), "over WAHOOK_MEDIA_MAX %lld bytes: not kept",
+			    m->mc->max);
+			log_media(s, "warn", "too_large", why, 0);
+			m->too_large++;
+			ended(m, s, media_store_too_large(m->ms, &s->row, s->meta.mime_type, -1,
+			    why));
+		} else {
+			snprintf(why, sizeof(why), "download: more bytes than file_size %lld",
+			    s->meta.file_size);
+			failed(m, s, why, 0);
+		}
+		return;
+	}
+	if (res != CURLE_OK || http == 0) {
+		no_answer(m, s, "download", res);
+		return;
+	}
+	if (http != 200) {
+		/* an expired URL (404/403) is the usual case: the next attempt gets a new one */
+		snprintf(why, sizeof(why), "download: HTTP %ld", http);
+		failed(m, s, why, 0);
+		return;
+	}
+	if (s->meta.file_size >= 0 && s->file.size != s->meta.file_size) {
+		snprintf(why, sizeof(why), "download: %lld bytes, file_size says %lld",
+		    s->file.size, s->meta.file_size);
+		failed(m, s, why, 0);
+		return;
+	}
+	media_file_digest(&s->file, got);
+	if (memcmp(got, s->meta.sha256, sizeof(got)) != 0) {
+		char want[MEDIA_HEX_LEN], have[MEDIA_HEX_LEN];
+
+		media_sha256_hex(s->meta.sha256, want);
+		media_sha256_hex(got, have);
+		snprintf(why, sizeof(why), "download: sha256 mismatch: got %s, want %s",
+		    have, want);
+		failed(m, s, why, 0);
+		return;
+	}
+	media_sha256_hex(got, s->hex);
+	store(m, s);
+}
+
+static void
+upload_turn(struct media *m)
+{
+	struct mslot *s;
+	int i, rc;
+
+	if (m->uploading >= 0) {
+		s = &m->slots[m->uploading];
+		if (media_store_upload_poll(m->ms, &rc) == 0)
+			return;
+		m->uploading = -1;
+		if (rc == MEDIA_OK) {
+			log_media(s, "info", "stored", NULL, 0);
+			m->stored++;
+			m->bytes += s->file.size;
+			slot_free(m, s);
+		} else if (rc == MEDIA_LOST) {
+			ended(m, s, MEDIA_LOST);
+		} else {
+			char why[ERR_MAX];
+
+			snprintf(why, sizeof(why), "storing: %s", media_store_error(m->ms));
+			failed(m, s, why, 0);
+		}
+	}
+	for (i = 0; i < m->nslots && m->uploading < 0 && !m->fatal; i++) {
+		s = &m->slots[i];
+		if (s->st != S_UPLOAD_WAIT)
+			continue;
+		if (media_store_upload_begin(m->ms, &s->row, &s->file, s->meta.mime_type,
+		    s->hex, s->file.size) == -1) {
+			char why[ERR_MAX];
+
+			snprintf(why, sizeof(why), "storing: %s", media_store_error(m->ms));
+			failed(m, s, why, 0);
+			continue;
+		}
+		s->st = S_UPLOAD;
+		m->uploading = i;
+	}
+}
+
+static void
+discover(struct media *m, double t)
+{
+	long long n = 0;
+	double window = m->last_discover > 0 ? t - m->last_discover + WINDOW_SLACK_S :
+	    FIRST_WINDOW_S;
+
+	if (media_store_discover(m->ms, window, NULL, &n) != MEDIA_OK) {
+		db_fail(m);
+		return;
+	}
+	m->last_discover = t;
+	m->next_discover = t + DISCOVER_S;
+	if (n > 0) {
+		struct logline l;
+
+		log_begin(&l, "info", "media_found");
+		log_int(&l, "items", n);
+		log_end(&l);
+		m->short_claim = 0;
+		m->next_claim = 0;
+	}
+}
+
+static void
+claim(struct media *m, double t)
+{
+	int want = m->nslots - m->active, n = 0, i, k = 0;
+	struct mslot *s;
+
+	json_object *skip = json_object_new_array();
+	const char *sskip;
+
+	for (i = 0; skip != NULL && i < m->nrefused; i++)
+		json_object_array_add(skip, json_object_new_string(m->refused[i]));
+	sskip = skip != NULL ? json_object_to_json_string_ext(skip, JSON_C_TO_STRING_PLAIN) :
+	    NULL;
+	if (sskip == NULL || media_store_claim(m->ms, want, m->c->lease, sskip, m->claimed,
+	    &n) != MEDIA_OK) {
+		json_object_put(skip);
+		db_fail(m);
+		return;
+	}
+	json_object_put(skip);
+	m->short_claim = n < want;
+	m->next_claim = n < want ? t + CLAIM_POLL_S : 0;
+	for (i = 0; i < n; i++) {
+		while (m->slots[k].st != S_FREE)
+			k++;
+		s = &m->slots[k];
+		s->row = m->claimed[i];
+		memset(&m->claimed[i], 0, sizeof(m->claimed[i]));
+		m->active++;
+		start_meta(m, s, t);
+		if (m->fatal)
+			break;
+	}
+	for (i++; i < n; i++)	/* after a fatal error: the leases run out */
+		media_row_clear(&m->claimed[i]);
+}
+
+int
+media_step(struct media *m, double t, int may_claim, double *wake)
+{
+	struct mslot *s;
+	int i, rc;
+	double t0;
+
+	for (i = 0; i < m->nslots && !m->fatal; i++) {
+		s = &m->slots[i];
+		if (!s->finished)
+			continue;
+		if (s->st == S_META)
+			meta_done(m, s);
+		else if (s->st == S_DOWNLOAD)
+			download_done(m, s);
+	}
+	if (!m->fatal)
+		upload_turn(m);
+	for (i = 0; i < m->nslots && !m->fatal; i++) {
+		s = &m->slots[i];
+		/* an upload holds its row locked instead (media_store.c) */
+		if (s->st == S_FREE || s->st == S_UPLOAD || s->lease_end - t > m->c->lease / 2)
+			continue;
+		t0 = now_s();
+		if ((rc = media_store_renew(m->ms, &s->row, m->c->lease)) != MEDIA_OK) {
+			if (s->st == S_UPLOAD) {
+				media_store_upload_abort(m->ms);
+				m->uploading = -1;
+			}
+			ended(m, s, rc);
+			continue;
+		}
+		s->lease_end = t0 + m->c->lease;
+	}
+	if (may_claim && !m->fatal && t >= m->next_discover)
+		discover(m, t);
+	if (may_claim && !m->fatal && m->active < m->nslots && t >= m->next_claim)
+		claim(m, t);
+	if (m->active < m->nslots && m->next_claim > t && m->next_claim - t < *wake)
+		*wake = m->next_claim - t;
+	return m->fatal;
+}
+
+int
+media_refused(const struct media *m)
+{
+	return m->nrefused;
+}
+
+int
+media_fd(const struct media *m)
+{
+	return media_store_upload_fd(m->ms);
+}
+
+int
+media_idle(const struct media *m)
+{
+	return m->active == 0 && m->short_claim;
+}
+
+void
+media_stop(struct media *m)
+{
+	struct mslot *s;
+	int i;
+
+	if (m == NULL)
+		return;
+	if (m->uploading >= 0) {
+		media_store_upload_abort(m->ms);
+		m->uploading = -1;
+	}
+	for (i = 0; i < m->nslots; i++) {
+		s = &m->slots[i];
+		if (s->st == S_FREE)
+			continue;
+		detach(m, s);
+		/* a dead database: the leases run out by themselves */
+		if (m->fatal != DRAIN_DB && media_store_release(m->ms, &s->row) == MEDIA_FAIL)
+			db_fail(m);
+		slot_free(m, s);
+	}
+	m->short_claim = 1;
+}
+
+long long
+media_pending(struct media *m)
+{
+	struct media_stats st;
+
+	if (media_store_stats(m->ms, &st) != MEDIA_OK)
+		return -1;
+	return st.pending;
+}
+
+int
+media_ready(struct media *m, const char *message_id)
+{
+	long long n;
+	int settled = 0;
+
+	if (media_store_discover(m->ms, 0, message_id, &n) != MEDIA_OK ||
+	    media_store_settled(m->ms, message_id, &settled) != MEDIA_OK) {
+		db_fail(m);
+		return -1;
+	}
+	if (n > 0) {
+		m->short_claim = 0;
+		m->next_claim = 0;
+	}
+	return settled;
+}
+
+char *
+media_describe(struct media *m, const char *message_id)
+{
+	char *json = NULL;
+
+	if (media_store_describe(m->ms, message_id, &json) != MEDIA_OK)
+		return NULL;
+	return json;
+}
+
+void
+media_free(struct media *m)
+{
+	int i;
+
+	if (m == NULL)
+		return;
+	if (m->ms != NULL)
+		media_stop(m);
+	if (m->stored + m->retries + m->dead + m->too_large > 0) {
+		struct logline l;
+
+		log_begin(&l, "info", "media_end");
+		log_int(&l, "stored", m->stored);
+		log_int(&l, "bytes", m->bytes);
+		log_int(&l, "retries", m->retries);
+		log_int(&l, "dead", m->dead);
+		log_int(&l, "too_large", m->too_large);
+		log_end(&l);
+	}
+	if (m->g != NULL)
+		graph_on_other(m->g, NULL, NULL);
+	for (i = 0; m->slots != NULL && i < m->nslots; i++) {
+		detach(m, &m->slots[i]);
+		if (m->slots[i].easy != NULL)
+			curl_easy_cleanup(m->slots[i].easy);
+		media_file_close(&m->slots[i].file);
+		media_row_clear(&m->slots[i].row);
+		free(m->slots[i].ans);
+	}
+	media_store_close(m->ms);
+	for (i = 0; i < m->nrefused; i++)
+		free(m->refused[i]);
+	free(m->slots);
+	free(m->claimed);
+	free(m);
+}

@@ -1,0 +1,244 @@
+"""test_media_kept.py - every inbound photo, voice note, video, document and
+sticker is fetched from the (stand-in) Graph API and kept: in wa_media.data by
+default, or as a file named by its sha256 under WAHOOK_MEDIA_DIR. Checked bytes
+only (size and sha256, hex or base64), retries with a fresh URL, a refused token
+stops the run, oversized items are recorded and not fetched, and a slow
+download never holds up a reply.
+"""
+import hashlib
+import os
+import time
+import unittest
+
+import harness
+import drainkit as dk
+
+pg = server = None
+TYPES = [("image", "image/jpeg", "hex", "int"), ("audio", "audio/ogg", "base64", "str"),
+         ("video", "video/mp4", "base64", "int"), ("document", "application/pdf", "hex", "str"),
+         ("sticker", "image/webp", "base64", "int")]
+
+
+def setUpModule():
+    global pg, server
+    dk.ENV_DEFAULTS["WAHOOK_MEDIA"] = "on"
+    pg, server = dk.start_stack()
+
+
+def tearDownModule():
+    dk.ENV_DEFAULTS.pop("WAHOOK_MEDIA", None)
+    dk.stop_stack()
+
+
+def blob(n, seed=b"x"):
+    """n bytes that differ from any other blob of another seed or length."""
+    h = hashlib.sha256(seed + str(n).encode()).digest()
+    return (h * (n // len(h) + 1))[:n]
+
+
+class MediaCase(dk.DrainCase):
+    def send(self, items, ts=None):
+        """One webhook with one media message per (type, item); returns message ids."""
+        sender = "4915200%06d" % (int(time.monotonic() * 1000) % 1000000)
+        msgs, ids = [], []
+        for mtype, item in items:
+            m = dk.mid("media")
+            ids.append(m)
+            msgs.append(dk.media_message(sender, m, mtype, item, ts))
+        dk.post_objects(dk.stack_server(), msgs)
+        return ids
+
+
+class MediaKept(MediaCase):
+    def test_each_type_stored_in_the_database_with_hex_and_base64_hashes(self):
+        items = []
+        for i, (mtype, mime, sha, size_as) in enumerate(TYPES):
+            items.append((mtype, self.g.add_media(blob(1000 + 7919 * i, mtype.encode()),
+                                                  mime=mime, sha=sha, size_as=size_as)))
+        mids = self.send(items)
+        r = dk.run(pg, self.g)
+        self.assertEqual(r.rc, 0, r)
+        rows = dk.media_rows(pg)
+        self.assertEqual(len(rows), 5, rows)
+        for (mtype, item), m in zip(items, mids):
+            row = rows[item.id]
+            self.assertEqual(row["state"], "done", row)
+            self.assertEqual(row["message_id"], m)
+            self.assertEqual(row["media_type"], mtype)
+            self.assertEqual(row["mime_type"], item.mime)
+            self.assertEqual(row["sha256"], item.hex)
+            self.assertEqual(row["file_size"], str(len(item.data)))
+            self.assertEqual(row["data_len"], str(len(item.data)))
+            self.assertEqual(row["data_sha"], item.hex)
+            self.assertIsNone(row["path"])
+            self.assertIsNone(row["claim_token"])
+        # the token went with every call, to the Graph API and the download host only
+        calls = self.g.media_calls
+        self.assertEqual(len([c for c in calls if c["step"] == "meta"]), 5)
+        self.assertEqual(len([c for c in calls if c["step"] == "download"]), 5)
+        for c in calls:
+            self.assertEqual(c["auth"], "Bearer " + dk.ACCESS_TOKEN)
+        # the conversation was answered as always
+        self.assertEqual(len(self.g.ok("reply")), 5)
+        self.assertNotIn(dk.ACCESS_TOKEN, r.err + r.out)
+        self.assertEqual(r.err.count("ev=media "), 5, r)
+        self.assertIn("ev=media_end stored=5", r.err)
+
+    def test_wrong_hash_is_a_failed_attempt_then_the_right_bytes_are_kept(self):
+        item = self.g.add_media(blob(20000, b"wrong"), sha="base64")
+        self.g.media_answer("wrong_hash", step="download", media_id=item.id, times=1)
+        self.send([("image", item)])
+        r = dk.run(pg, self.g, WAHOOK_RETRY_MIN=30, WAHOOK_RETRY_MAX=30)
+        self.assertEqual(r.rc, 1, r)
+        row = dk.media_rows(pg)[item.id]
+        self.assertEqual(row["state"], "pending")
+        self.assertEqual(row["attempts"], "1")
+        self.assertIn("sha256 mismatch", row["last_error"])
+        self.assertIsNone(row["data_len"], "bytes with a wrong hash were stored")
+        pg.psql("UPDATE wa_media SET next_attempt_at = now()")
+        r = dk.run(pg, self.g)
+        self.assertEqual(r.rc, 0, r)
+        row = dk.media_rows(pg)[item.id]
+        self.assertEqual((row["state"], row["data_sha"]), ("done", item.hex))
+
+    def test_expired_url_is_retried_with_a_fresh_one(self):
+        item = self.g.add_media(blob(3000, b"exp"))
+        self.g.media_answer("404", step="download", media_id=item.id, times=1)
+        self.send([("document", item)])
+        dk.drain_until_done(pg, self.g)
+        row = dk.media_rows(pg)[item.id]
+        self.assertEqual((row["state"], row["data_sha"]), ("done", item.hex))
+        dls = [c for c in self.g.media_calls if c["step"] == "download"]
+        self.assertEqual([c["status"] for c in dls], [404, 200])
+        self.assertNotEqual(dls[0]["path"], dls[1]["path"], "the URL was not fresh")
+        self.assertEqual(self.g.media_count("meta", item.id), 2)
+
+    def test_refused_token_stops_the_run_and_marks_nothing(self):
+        item = self.g.add_media(blob(500, b"401"))
+        self.g.media_answer("401", step="meta")
+        self.send([("image", item)])
+        r = dk.run(pg, self.g)
+        self.assertEqual(r.rc, 3, r)
+        self.assertIn("ev=credentials", r.err)
+        self.assertNotIn(dk.ACCESS_TOKEN, r.err + r.out)
+        row = dk.media_rows(pg)[item.id]
+        self.assertEqual((row["state"], row["attempts"], row["claim_token"]),
+                         ("pending", "0", None))
+        self.assertEqual(self.g.media_count("download"), 0)
+
+    def test_oversized_item_is_recorded_and_not_fetched(self):
+        big = self.g.add_media(blob(5000, b"big"), mime="video/mp4")
+        small = self.g.add_media(blob(900, b"small"))
+        self.send([("video", big), ("image", small)])
+        r = dk.run(pg, self.g, WAHOOK_MEDIA_MAX=1000)
+        self.assertEqual(r.rc, 0, r)
+        rows = dk.media_rows(pg)
+        self.assertEqual(rows[big.id]["state"], "too_large")
+        self.assertEqual(rows[big.id]["file_size"], "5000")
+        self.assertIn("WAHOOK_MEDIA_MAX", rows[big.id]["last_error"])
+        self.assertEqual(self.g.media_count("download", big.id), 0)
+        self.assertEqual(rows[small.id]["state"], "done")
+
+    def test_a_slow_download_does_not_hold_up_the_replies(self):
+        item = self.g.add_media(blob(400000, b"slow"), mime="video/mp4")
+        self.g.media_slow_s = 3.0
+        self.g.media_answer("slow", step="download", media_id=item.id)
+        mids = self.send([("video", item)])
+        convs = dk.feed(server, conversations=3, per_conv=2)
+        r = dk.run(pg, self.g)
+        self.assertEqual(r.rc, 0, r)
+        dl = [c for c in self.g.media_calls if c["step"] == "download"][0]
+        harness.wait_for(lambda: dl["t_end"] is not None, 5, "the download's end")
+        replies = self.g.ok("reply")
+        self.assertEqual(len(replies), 7)
+        own = [c for c in replies if c["message_id"] == mids[0]][0]
+        # the media message's own reply and every other went out while the
+        # download was still trickling in
+        self.assertLess(max(c["t_end"] for c in replies), dl["t_end"] - 1.5)
+        self.assertLess(own["t_end"], dl["t"] + 1.0)
+        self.assertEqual(dk.media_rows(pg)[item.id]["data_sha"], item.hex)
+        self.assertEqual(len(convs), 3)
+
+    def test_media_off_fetches_nothing(self):
+        item = self.g.add_media(blob(100, b"off"))
+        self.send([("image", item)])
+        r = dk.run(pg, self.g, WAHOOK_MEDIA="off")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(dk.media_rows(pg), {})
+        self.assertEqual(self.g.media_count(), 0)
+        self.assertEqual(len(self.g.ok("reply")), 1)
+
+    def test_bad_media_settings_exit_2_naming_the_variable(self):
+        f = os.path.join(harness.tmpdir("wahook-media-"), "a-file")
+        open(f, "w").close()
+        cases = [({"WAHOOK_MEDIA": "yes"}, "WAHOOK_MEDIA:"),
+                 ({"WAHOOK_MEDIA_DIR": "relative/dir"}, "WAHOOK_MEDIA_DIR: want an absolute"),
+                 ({"WAHOOK_MEDIA_DIR": "/nonexistent/media"}, "WAHOOK_MEDIA_DIR: not a dir"),
+                 ({"WAHOOK_MEDIA_DIR": f}, "WAHOOK_MEDIA_DIR: not a dir"),
+                 ({"WAHOOK_MEDIA_MAX": "0"}, "WAHOOK_MEDIA_MAX"),
+                 ({"WAHOOK_MEDIA_MAX": "2000000000"}, "bytea's limit"),
+                 ({"WAHOOK_MEDIA_CONCURRENCY": "65"}, "WAHOOK_MEDIA_CONCURRENCY")]
+        for extra, want in cases:
+            r = dk.run(pg, self.g, **extra)
+            self.assertEqual(r.rc, 2, (extra, r))
+            self.assertIn(want, r.err, extra)
+        self.assertEqual(self.g.snapshot(), [])
+
+    def test_a_redirect_is_not_followed_with_the_token(self):
+        item = self.g.add_media(blob(100, b"redir"))
+        self.g.media_answer("redirect", step="download", media_id=item.id)
+        self.send([("image", item)])
+        r = dk.run(pg, self.g, WAHOOK_RETRY_MIN=30, WAHOOK_RETRY_MAX=30)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual([c for c in self.g.media_calls if "followed" in c["path"]], [])
+        row = dk.media_rows(pg)[item.id]
+        self.assertEqual(row["state"], "pending")
+        self.assertIn("HTTP 302", row["last_error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+PROGRAM = """#!/usr/bin/env python3
+import json, sys
+d = json.load(sys.stdin)
+print("media: " + ", ".join("%s %s %s %s" % (m["type"], m["state"], m["sha256"] or "-",
+                                             m["in_database"]) for m in d["media"]))
+"""
+
+
+class MediaForReplyPrograms(MediaCase):
+    def program(self):
+        d = harness.tmpdir("wahook-reply-")
+        path = os.path.join(d, "describe-media")
+        with open(path, "w") as f:
+            f.write(PROGRAM)
+        os.chmod(path, 0o755)
+        return path
+
+    def test_program_runs_after_the_media_is_stored_and_is_told_where(self):
+        item = self.g.add_media(blob(250000, b"prog"), mime="image/png")
+        self.g.media_slow_s = 1.5
+        self.g.media_answer("slow", step="download", media_id=item.id)
+        mids = self.send([("image", item)])
+        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=self.program())
+        self.assertEqual(r.rc, 0, r)
+        reply = [c for c in self.g.ok("reply") if c["message_id"] == mids[0]]
+        self.assertEqual(len(reply), 1, r)
+        self.assertEqual(reply[0]["body"]["text"]["body"],
+                         "media: image done %s True" % item.hex)
+        dl = [c for c in self.g.media_calls if c["step"] == "download"][0]
+        harness.wait_for(lambda: dl["t_end"] is not None, 5, "the download's end")
+        self.assertGreater(reply[0]["t"], dl["t_end"] - 0.2)
+
+    def test_media_that_fails_for_good_lets_the_reply_go_out(self):
+        gone = self.g.add_media(blob(100, b"gone"))
+        del self.g.media[gone.id]           # Meta no longer knows it: code 100
+        mids = self.send([("audio", gone)])
+        r = dk.run(pg, self.g, WAHOOK_REPLY_COMMAND=self.program())
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(dk.media_rows(pg)[gone.id]["state"], "dead")
+        reply = [c for c in self.g.ok("reply") if c["message_id"] == mids[0]]
+        self.assertEqual([c["body"]["text"]["body"] for c in reply],
+                         ["media: audio dead - False"])
