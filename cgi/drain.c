@@ -58,6 +58,7 @@ struct work {
 	int			 nrefused;
 	int			 soon;		/* a number waits for its bucket only */
 	int			 paused;	/* numbers on hold at the last claim */
+	int			 media_refused;	/* the media lane's refusals taken in */
 	double			 next_claim;
 	long long		 calls, done, dead, retries, lost, asked, unanswered, no_wamid;
 };
@@ -213,12 +214,15 @@ failed_transient(struct work *w, struct job *j, const struct graph_result *r,
 {
 	const struct drain_config *c = w->c;
 	int failures = j->row.attempts + 1, i, unanswered = r->cls == GRAPH_UNANSWERED;
-	double floor_s = r->retry_after, delay, age = j->row.age + (t - j->claimed_at);
+	double floor_s = r->retry_after, delay, age = j->row.age + (t - j->claimed_at), hold;
 	char why[LASTERR_MAX + 96], number[128];
 
-	if (r->rate_limited)	/* the whole number is over its throughput */
-		pace_hold(w->pace, j->row.phone_number_id, t,
-		    dmin(r->retry_after > 0 ? r->retry_after : HOLD_DEFAULT_S, c->retry_max));
+	if (r->rate_limited) {	/* the whole number is over its throughput */
+		hold = dmin(r->retry_after > 0 ? r->retry_after : HOLD_DEFAULT_S, c->retry_max);
+		pace_hold(w->pace, j->row.phone_number_id, t, hold);
+		if (w->media != NULL)	/* its media wait as well */
+			media_hold(w->media, j->row.phone_number_id, t + hold);
+	}
 	snprintf(number, sizeof(number), "%s", j->row.phone_number_id);
 	if (unanswered && j->row.reply_unanswered > 0) {
 		snprintf(why, sizeof(why), "%s (a reply went out twice without an answer: "
@@ -273,6 +277,28 @@ refuse(struct work *w, const char *number)
 		w->nrefused++;
 	else
 		w->fatal = DRAIN_AUTH;
+	if (w->media != NULL)		/* its media wait too */
+		media_refuse(w->media, number);
+}
+
+/*
+ * What the media lane has to tell the loop: numbers whose token it saw
+ * refused (the conversations of those numbers stop too: one rule for both
+ * lanes), and a database that stayed away past WAHOOK_DB_OUTAGE_MAX.
+ */
+static void
+media_news(struct work *w)
+{
+	char number[128];
+	int rc;
+
+	while (media_refused_number(w->media, w->media_refused, number, sizeof(number))) {
+		w->media_refused++;
+		if (!refused(w, number))
+			refuse(w, number);
+	}
+	if ((rc = media_fatal(w->media)) != 0 && !w->fatal)
+		w->fatal = rc;
 }
 
 /* One message of a recorded reply went out (wamid NULL: accepted, unreadable,
@@ -832,7 +858,7 @@ release_idle(struct work *w)
 static int
 wait_all(struct work *w, double wake)
 {
-	int n = 0, ms, rc, fd, nfds;
+	int n = 0, ms, rc;
 
 	if (w->ask != NULL) {
 		n = ask_fds(w->ask, w->fds, ask_fds_max(w->ask));
@@ -840,14 +866,7 @@ wait_all(struct work *w, double wake)
 		if (ms >= 0)
 			wake = dmin(wake, ms / 1000.0);
 	}
-	nfds = n;
-	if (w->media != NULL && (fd = media_fd(w->media)) >= 0) {
-		w->fds[nfds].fd = fd;
-		w->fds[nfds].events = CURL_WAIT_POLLIN;
-		w->fds[nfds].revents = 0;
-		nfds++;
-	}
-	rc = graph_wait_fds(w->g, w->fds, (unsigned)nfds, (int)(wake * 1000) + 1);
+	rc = graph_wait_fds(w->g, w->fds, (unsigned)n, (int)(wake * 1000) + 1);
 	if (w->ask != NULL)
 		ask_work(w->ask, w->fds, n);
 	return rc;
@@ -878,8 +897,10 @@ exit_code(struct work *w, long long *pending)
 		return DRAIN_DB;
 	}
 	*pending = st.pending;
-	if (w->nrefused > 0 || (w->media != NULL && media_refused(w->media) > 0))
+	if (w->nrefused > 0)		/* either lane's refusals */
 		return DRAIN_AUTH;
+	if (w->media != NULL && media_graph_refused(w->media))
+		return DRAIN_GRAPH;
 	if (st.pending == 0 && w->media != NULL && (st.pending = media_pending(w->media)) < 0)
 		return DRAIN_DB;
 	return st.pending > 0 ? DRAIN_LEFT : DRAIN_DONE;
@@ -894,9 +915,9 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 	struct ask_result ar;
 	struct logline l;
 	char err[256];
-	double t, t_start = now_s(), t_end, wake, mwake;
+	double t, t_start = now_s(), t_end, wake;
 	long long pending = -1;
-	int slot, stopping, rc = DRAIN_DB, i, mrc;
+	int slot, stopping, rc = DRAIN_DB, i;
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
@@ -920,28 +941,24 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 	}
 	if (c->reply == DRAIN_REPLY_COMMAND || c->reply == DRAIN_REPLY_URL) {
 		if ((w.ask = ask_new(c, w.njobs, err, sizeof(err))) == NULL ||
-		    (w.fds = calloc((size_t)ask_fds_max(w.ask) + 1, sizeof(*w.fds))) == NULL) {
+		    (w.fds = calloc((size_t)ask_fds_max(w.ask), sizeof(*w.fds))) == NULL) {
 			log_msg("error", "start", w.ask == NULL ? err : "out of memory");
 			rc = DRAIN_LEFT;
 			goto done;
 		}
 	}
-	if (mc != NULL && mc->on) {
-		if ((w.media = media_new(c, mc, w.g, err, sizeof(err))) == NULL) {
-			log_msg("error", "media", err);
-			rc = DRAIN_DB;
-			goto done;
-		}
-		/* one more descriptor in the poll: the media upload's connection */
-		if (w.fds == NULL && (w.fds = calloc(1, sizeof(*w.fds))) == NULL) {
-			log_msg("error", "start", "out of memory");
-			rc = DRAIN_LEFT;
-			goto done;
-		}
+	/* the media lane: a thread of its own, so it never holds up a reply */
+	if (mc != NULL && mc->on && ((w.media = media_new(c, mc, err, sizeof(err))) == NULL ||
+	    media_start(w.media, err, sizeof(err)) == -1)) {
+		log_msg("error", "media", err);
+		rc = DRAIN_LEFT;
+		goto done;
 	}
 	outbox_ride_outages(ob, c->db_outage_max, pump, &w);
 	for (;;) {
 		t = now_s();
+		if (w.media != NULL)
+			media_news(&w);
 		stopping = *stop || w.fatal || (t_end > 0 && t >= t_end);
 		if (!stopping && w.active < w.njobs && t >= w.next_claim) {
 			if (claim(&w, t) == 0 && w.active == 0 && t_end == 0 && !w.fatal &&
@@ -957,12 +974,6 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 			wake = POLL_S;
 		} else {
 			wake = start_calls(&w, t);
-			/* the media lane last: the conversations' calls are out first */
-			mwake = POLL_S;
-			if (w.media != NULL &&
-			    (mrc = media_step(w.media, now_s(), 1, &mwake)) != 0 && !w.fatal)
-				w.fatal = mrc;
-			wake = dmin(wake, mwake);
 			if (w.active < w.njobs)
 				wake = dmin(wake, dmax(0, w.next_claim - t));
 		}
@@ -978,6 +989,9 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 		}
 	}
 	release_idle(&w);
+	media_join(w.media);
+	if (w.media != NULL)
+		media_news(&w);
 	rc = exit_code(&w, &pending);
 done:
 	log_begin(&l, rc == DRAIN_DONE || rc == DRAIN_LEFT ? "info" : "error", "drain_end");

@@ -54,9 +54,6 @@ struct graph {
 	int			 nfinished;
 	int			 nslots;
 	int			 running;	/* calls added and not yet collected */
-	void			(*other)(void *, void *, int);	/* another lane's transfers */
-	void			*other_arg;
-	double			 pass_ms;	/* log_now_ms() after the last perform */
 };
 
 const char *
@@ -675,11 +672,8 @@ graph_wait_fds(struct graph *g, struct curl_waitfd *extra, unsigned n, int timeo
 		priv = NULL;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
 		s = (struct slot *)(void *)priv;
-		if (s != NULL && s >= g->slots && s < g->slots + g->nslots) {
-			if (s->busy && !s->done)
-				end_call(g, s, m->data.result);
-		} else if (g->other != NULL)	/* another lane's transfer */
-			g->other(g->other_arg, m->easy_handle, (int)m->data.result);
+		if (s != NULL && s->busy && !s->done)
+			end_call(g, s, m->data.result);
 	}
 	/*
 	 * The limit is measured on the transfer: this pass has just read whatever
@@ -687,7 +681,6 @@ graph_wait_fds(struct graph *g, struct curl_waitfd *extra, unsigned n, int timeo
 	 * stall), so a call still unanswered now really was unanswered in time.
 	 */
 	now = log_now_ms();
-	g->pass_ms = now;
 	for (i = 0; i < g->nslots; i++) {
 		s = &g->slots[i];
 		if (s->busy && !s->done && now - s->t0 >= limit_ms) {
@@ -715,25 +708,6 @@ graph_next(struct graph *g, int *slotp, struct graph_result *r)
 	s->done = 0;
 	g->running--;
 	return 1;
-}
-
-void *
-graph_multi(struct graph *g)
-{
-	return g->multi;
-}
-
-void
-graph_on_other(struct graph *g, void (*cb)(void *, void *, int), void *arg)
-{
-	g->other = cb;
-	g->other_arg = arg;
-}
-
-double
-graph_pass_ms(const struct graph *g)
-{
-	return g->pass_ms;
 }
 
 int

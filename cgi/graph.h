@@ -111,22 +111,6 @@ int	graph_wait(struct graph *, int timeout_ms) __attribute__((warn_unused_result
  * reply URL's sockets): their revents are set on return. */
 int	graph_wait_fds(struct graph *, struct curl_waitfd *extra, unsigned n, int timeout_ms)
 	    __attribute__((warn_unused_result));
-/*
- * Other lanes (media fetches) run their transfers in this multi handle, so they
- * share its connection cache and its wait. graph_multi() is the handle (a CURLM *);
- * transfers added to it by others are handed to cb(arg, easy, CURLcode) when
- * they finish, from graph_wait(), and never counted by graph_running().
- */
-void	*graph_multi(struct graph *);
-void	 graph_on_other(struct graph *, void (*cb)(void *arg, void *easy, int result),
-	    void *arg);
-
-/*
- * log_now_ms() right after the last graph_wait() had libcurl read what had
- * arrived (0 before the first): another lane measures its own time limits
- * against it, so time the loop spent elsewhere never counts as a stall.
- */
-double	 graph_pass_ms(const struct graph *);
 
 /* Collects one finished call: returns 1 and sets *slot and *r (the slot is free
  * again), or 0 when no call has finished. */

@@ -1,5 +1,5 @@
 /*
- * media.c - the media lane (see media.h). A slot walks one claimed wa_media row
+ * media.c - the media lane's thread (see media.h). A slot walks one claimed wa_media row
  * through META (the retrieve call) -> DOWNLOAD (to a temp file, hashed as it
  * arrives) -> STORE (rename into WAHOOK_MEDIA_DIR, or an asynchronous upload
  * into wa_media.data; one upload at a time, the others wait their turn in
@@ -10,6 +10,9 @@
  */
 #include "media.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "drain.h"
+#include "graph.h"
 #include "log.h"
 #include "media_file.h"
 #include "media_meta.h"
@@ -32,6 +36,11 @@
 #define WINDOW_SLACK_S	300.0	/* webhooks committed late still fall in the window */
 #define ERR_MAX		512
 #define REFUSED_MAX	1024	/* numbers whose token was refused, kept per run */
+#define HOLD_MAX	64	/* numbers paused by the pacer, kept at once */
+#define NUMBER_MAX	64	/* a phone_number_id, with room */
+#define LANE_POLL_S	0.25	/* the lane's sleep when idle (it also wakes on I/O) */
+#define OUTAGE_RETRY_S	0.5	/* a lost database is tried again this often */
+#define LANE_DOWN	(-1)	/* m->fatal while the database is away (ridden out) */
 
 enum slot_state { S_FREE, S_META, S_DOWNLOAD, S_UPLOAD_WAIT, S_UPLOAD };
 
@@ -51,20 +60,38 @@ struct mslot {
 	char		*ans;
 	size_t		 anslen;
 	double		 t0, lease_end;
+	double		 xfer_t0;	/* log_now_ms(): this transfer's start */
+	double		 progress;	/* log_now_ms(): its last byte (downloads) */
 	char		 hex[MEDIA_HEX_LEN];
 	char		 url[DRAIN_URL_MAX + 128];
 	char		 errbuf[CURL_ERROR_SIZE];
 };
 
+struct hold {
+	char	 number[NUMBER_MAX];
+	double	 until;
+};
+
 struct media {
 	const struct drain_config *c;
 	const struct media_config *mc;
-	struct graph		*g;
-	CURLM			*multi;
-	struct media_store	*ms;
+	CURLM			*multi;		/* the lane's own */
+	struct media_store	*ms;		/* the lane's thread only */
+	struct media_store	*ms_main;	/* the drain loop's thread (media_ready) */
 	struct mslot		*slots;
+	pthread_t		 thread;
+	int			 started;
+	atomic_int		 stop_req;	/* media_stop() was called */
+	atomic_int		 poke;		/* media_ready() found new rows: claim */
+	atomic_int		 idle;		/* what media_idle() says */
+	atomic_int		 fatal_out;	/* what media_fatal() says */
+	atomic_int		 graph_config;	/* what media_graph_refused() says */
+	pthread_mutex_t		 lock;		/* refused[], nrefused, holds[] */
 	char			*refused[REFUSED_MAX];	/* numbers stopped by their token */
 	int			 nrefused;
+	struct hold		 holds[HOLD_MAX];
+	double			 down_since;	/* the database is away since (s), or 0 */
+	double			 next_try;	/* when to try it again */
 	struct media_row	*claimed;
 	int			 nslots;
 	int			 active;
@@ -82,24 +109,9 @@ now_s(void)
 	return log_now_ms() / 1000.0;
 }
 
-static void
-on_other(void *arg, void *easy, int result)
-{
-	struct media *m = arg;
-	int i;
-
-	for (i = 0; i < m->nslots; i++) {
-		if (m->slots[i].easy == easy && m->slots[i].in_multi) {
-			m->slots[i].finished = 1;
-			m->slots[i].result = result;
-			return;
-		}
-	}
-}
-
 struct media *
-media_new(const struct drain_config *c, const struct media_config *mc, struct graph *g,
-    char *err, size_t errlen)
+media_new(const struct drain_config *c, const struct media_config *mc, char *err,
+    size_t errlen)
 {
 	struct media *m = NULL;
 	int i, n;
@@ -112,8 +124,11 @@ media_new(const struct drain_config *c, const struct media_config *mc, struct gr
 	}
 	m->c = c;
 	m->mc = mc;
-	m->g = g;
-	m->multi = graph_multi(g);
+	pthread_mutex_init(&m->lock, NULL);
+	if ((m->multi = curl_multi_init()) == NULL) {
+		snprintf(err, errlen, "out of memory (libcurl)");
+		goto fail;
+	}
 	m->nslots = mc->concurrency;
 	m->uploading = -1;
 	m->https_only = strncmp(c->graph_url, "https://", 8) == 0;
@@ -126,7 +141,9 @@ media_new(const struct drain_config *c, const struct media_config *mc, struct gr
 			goto fail;
 		}
 	}
-	if ((m->ms = media_store_open(c->db, err, errlen)) == NULL)
+	if ((m->ms = media_store_open(c->db, c->db_timeout, c->db_prepare, err,
+	    errlen)) == NULL || (m->ms_main = media_store_open(c->db, c->db_timeout,
+	    c->db_prepare, err, errlen)) == NULL)
 		goto fail;
 	if (mc->dir[0] != '\0' && (n = media_file_clean(mc->dir, 2 * c->lease)) > 0) {
 		struct logline l;
@@ -136,7 +153,6 @@ media_new(const struct drain_config *c, const struct media_config *mc, struct gr
 		log_str(&l, "msg", "temp files of an interrupted fetch removed");
 		log_end(&l);
 	}
-	graph_on_other(g, on_other, m);
 	return m;
 fail:
 	media_free(m);
@@ -178,11 +194,17 @@ slot_free(struct media *m, struct mslot *s)
 	m->next_claim = 0;
 }
 
+/* The database failed under the lane: a lost one is ridden out (outage()),
+ * anything else ends the run with exit 4. */
 static void
 db_fail(struct media *m)
 {
 	struct logline l;
 
+	if (media_store_down(m->ms) && m->c->db_outage_max > 0) {
+		m->fatal = LANE_DOWN;
+		return;
+	}
 	log_begin(&l, "error", "db");
 	log_str(&l, "lane", "media");
 	log_str(&l, "msg", media_store_error(m->ms));
@@ -261,6 +283,7 @@ auth_refused(struct media *m, struct mslot *s, long http, const char *step)
 	struct logline l;
 	int i;
 
+	pthread_mutex_lock(&m->lock);
 	for (i = 0; i < m->nrefused && strcmp(m->refused[i], s->row.phone_number_id) != 0; i++)
 		;
 	if (i == m->nrefused) {
@@ -270,11 +293,34 @@ auth_refused(struct media *m, struct mslot *s, long http, const char *step)
 		log_str(&l, "step", step);
 		log_int(&l, "http", http);
 		log_str(&l, "msg", "the Graph API refused this number's access token (or none "
-		    "is configured for it): its media wait untouched for a new token; exit 3");
+		    "is configured for it): its rows and media wait untouched for a new "
+		    "token, every other number goes on; the run exits 3");
 		log_end(&l);
 		if (m->nrefused < REFUSED_MAX &&
 		    (m->refused[m->nrefused] = strdup(s->row.phone_number_id)) != NULL)
 			m->nrefused++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	ended(m, s, media_store_release(m->ms, &s->row));
+}
+
+/*
+ * WAHOOK_GRAPH_URL answered like no Graph API (a proxy's page, a wrong base
+ * URL): not the item's fault. The row is released untouched, the lane claims
+ * nothing more, and the run exits 5 as the conversations' lane does.
+ */
+static void
+graph_config(struct media *m, struct mslot *s, const char *why)
+{
+	struct logline l;
+
+	if (!atomic_exchange(&m->graph_config, 1)) {
+		log_begin(&l, "error", "graph_config");
+		log_str(&l, "lane", "media");
+		log_str(&l, "err", why);
+		log_str(&l, "msg", "WAHOOK_GRAPH_URL answered like no Graph API: media "
+		    "fetching stops for this run (exit 5); the items wait untouched");
+		log_end(&l);
 	}
 	ended(m, s, media_store_release(m->ms, &s->row));
 }
@@ -315,6 +361,8 @@ on_bytes(char *p, size_t size, size_t n, void *arg)
 	}
 	if (media_file_write(&s->file, p, len) == -1)
 		return 0;
+	if (len > 0)
+		s->progress = log_now_ms();
 	return len;
 }
 
@@ -337,23 +385,26 @@ start_transfer(struct media *m, struct mslot *s, const char *url, int download)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms < 10000 ? to_ms : 10000L);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	/* as graph.c: wait for a multiplexable connection over TLS only */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, m->https_only ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
+	/*
+	 * No CURLOPT_TIMEOUT_MS nor low-speed limit: the lane measures the limits
+	 * itself right after libcurl read what had arrived (expire()): a retrieve
+	 * call gets WAHOOK_HTTP_TIMEOUT in all, a download as long as bytes keep
+	 * coming (100 MB take their time), cut after WAHOOK_HTTP_TIMEOUT without one.
+	 */
 	if (download) {
-		/* no overall limit (100 MB take their time); a stalled one is cut */
-		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-		    (long)(m->c->http_timeout < 1 ? 1 : m->c->http_timeout + 0.999));
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->limit);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_bytes);
-	} else {
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms);
+	} else
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer);
-	}
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
 	if (curl_multi_add_handle(m->multi, e) != CURLM_OK)
 		return -1;
 	s->in_multi = 1;
+	s->xfer_t0 = s->progress = log_now_ms();
 	return 0;
 }
 
@@ -419,6 +470,8 @@ meta_done(struct media *m, struct mslot *s)
 		    r.code == GRAPH_NO_CODE ? -1L : r.code, http, r.msg);
 		if (r.cls == GRAPH_AUTH)
 			auth_refused(m, s, http, "retrieve");
+		else if (r.cls == GRAPH_CONFIG)
+			graph_config(m, s, why);
 		else if (r.cls == GRAPH_PERMANENT && r.code != GRAPH_NO_CODE)
 			permanent(m, s, why);
 		else
@@ -614,8 +667,13 @@ claim(struct media *m, double t)
 	json_object *skip = json_object_new_array();
 	const char *sskip;
 
+	pthread_mutex_lock(&m->lock);
 	for (i = 0; skip != NULL && i < m->nrefused; i++)
 		json_object_array_add(skip, json_object_new_string(m->refused[i]));
+	for (i = 0; skip != NULL && i < HOLD_MAX; i++)	/* paused by the pacer */
+		if (m->holds[i].until > t)
+			json_object_array_add(skip, json_object_new_string(m->holds[i].number));
+	pthread_mutex_unlock(&m->lock);
 	sskip = skip != NULL ? json_object_to_json_string_ext(skip, JSON_C_TO_STRING_PLAIN) :
 	    NULL;
 	if (sskip == NULL || media_store_claim(m->ms, want, m->c->lease, sskip, m->claimed,
@@ -642,13 +700,91 @@ claim(struct media *m, double t)
 		media_row_clear(&m->claimed[i]);
 }
 
-int
-media_step(struct media *m, double t, int may_claim, double *wake)
+/* Gives back every claimed row (none when the database is gone). */
+static void
+release_all(struct media *m)
 {
 	struct mslot *s;
-	int i, rc;
+	int i;
+
+	if (m->uploading >= 0) {
+		media_store_upload_abort(m->ms);
+		m->uploading = -1;
+	}
+	for (i = 0; i < m->nslots; i++) {
+		s = &m->slots[i];
+		if (s->st == S_FREE)
+			continue;
+		detach(m, s);
+		/* a dead database: the leases run out by themselves */
+		if (m->fatal == 0 && m->down_since == 0 &&
+		    media_store_release(m->ms, &s->row) == MEDIA_FAIL)
+			m->fatal = DRAIN_DB;
+		slot_free(m, s);
+	}
+}
+
+/*
+ * The database went away under the lane (m->fatal == LANE_DOWN): what was in
+ * flight is dropped without a write (the leases run out; nothing was counted
+ * as an attempt, a file already renamed into place is simply fetched again),
+ * and the lane waits, trying again every OUTAGE_RETRY_S, for up to
+ * WAHOOK_DB_OUTAGE_MAX from the first failure; past that, exit 4.
+ */
+static void
+outage(struct media *m, double t)
+{
+	struct logline l;
+
+	release_all(m);		/* m->fatal is LANE_DOWN: no writes */
+	if (m->down_since == 0) {
+		m->down_since = t;
+		log_begin(&l, "warn", "db_outage");
+		log_str(&l, "lane", "media");
+		log_str(&l, "err", media_store_error(m->ms));
+		log_str(&l, "msg", "lost the database: media fetching waits for it for up "
+		    "to WAHOOK_DB_OUTAGE_MAX; the fetches in flight are done again later");
+		log_end(&l);
+	}
+	if (t - m->down_since >= m->c->db_outage_max) {
+		log_begin(&l, "error", "db_outage");
+		log_str(&l, "lane", "media");
+		log_ms(&l, "ms", (t - m->down_since) * 1000);
+		log_str(&l, "err", media_store_error(m->ms));
+		log_str(&l, "msg", "the database stayed unreachable past WAHOOK_DB_OUTAGE_MAX");
+		log_end(&l);
+		m->fatal = DRAIN_DB;
+		return;
+	}
+	m->fatal = 0;
+	m->next_try = t + OUTAGE_RETRY_S;
+	m->next_discover = 0;
+	m->next_claim = 0;
+}
+
+/*
+ * One turn of the lane at time t (monotonic seconds): collects finished
+ * transfers, advances the upload, renews leases, discovers new media messages
+ * (at most every second), claims due rows into free slots and starts them.
+ * Returns 0, or the drainer's exit code that must end the run; *wake is
+ * lowered to the seconds until the lane wants its next turn.
+ */
+static int
+step(struct media *m, double t, double *wake)
+{
+	struct logline l;
+	struct mslot *s;
+	int i, rc, was_down = m->down_since > 0;
 	double t0;
 
+	if (was_down && t < m->next_try) {
+		*wake = m->next_try - t;
+		return 0;
+	}
+	if (atomic_exchange(&m->poke, 0)) {
+		m->short_claim = 0;
+		m->next_claim = 0;
+	}
 	for (i = 0; i < m->nslots && !m->fatal; i++) {
 		s = &m->slots[i];
 		if (!s->finished)
@@ -667,65 +803,228 @@ media_step(struct media *m, double t, int may_claim, double *wake)
 			continue;
 		t0 = now_s();
 		if ((rc = media_store_renew(m->ms, &s->row, m->c->lease)) != MEDIA_OK) {
-			if (s->st == S_UPLOAD) {
-				media_store_upload_abort(m->ms);
-				m->uploading = -1;
-			}
 			ended(m, s, rc);
 			continue;
 		}
 		s->lease_end = t0 + m->c->lease;
 	}
-	if (may_claim && !m->fatal && t >= m->next_discover)
+	if (!m->fatal && (t >= m->next_discover || was_down))
 		discover(m, t);
-	if (may_claim && !m->fatal && m->active < m->nslots && t >= m->next_claim)
+	if (!m->fatal && was_down) {
+		m->down_since = 0;
+		log_begin(&l, "info", "db_back");
+		log_str(&l, "lane", "media");
+		log_str(&l, "msg", "the database answers again: media fetching carries on");
+		log_end(&l);
+	}
+	if (!m->fatal && !atomic_load(&m->graph_config) && m->active < m->nslots &&
+	    t >= m->next_claim)
 		claim(m, t);
+	if (m->fatal == LANE_DOWN)
+		outage(m, t);
 	if (m->active < m->nslots && m->next_claim > t && m->next_claim - t < *wake)
 		*wake = m->next_claim - t;
+	if (m->next_discover > t && m->next_discover - t < *wake)
+		*wake = m->next_discover - t;
 	return m->fatal;
 }
 
-int
-media_refused(const struct media *m)
+/*
+ * Ends the transfers libcurl reported done, then those past their limit: a
+ * retrieve call WAHOOK_HTTP_TIMEOUT after it started, a download that many
+ * seconds after its last byte. Measured now, right after libcurl read what
+ * had arrived, so time the lane spent in the database never counts.
+ */
+static void
+collect(struct media *m)
 {
-	return m->nrefused;
+	CURLMsg *msg;
+	struct mslot *s;
+	char *priv;
+	double now, limit = m->c->http_timeout * 1000;
+	int left, i;
+
+	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		priv = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		s = (struct mslot *)(void *)priv;
+		if (s != NULL && s->in_multi && !s->finished) {
+			s->finished = 1;
+			s->result = (int)msg->data.result;
+		}
+	}
+	now = log_now_ms();
+	for (i = 0; i < m->nslots; i++) {
+		s = &m->slots[i];
+		if (!s->in_multi || s->finished)
+			continue;
+		if ((s->st == S_META && now - s->xfer_t0 >= limit) ||
+		    (s->st == S_DOWNLOAD && now - s->progress >= limit)) {
+			snprintf(s->errbuf, sizeof(s->errbuf), "%s within WAHOOK_HTTP_TIMEOUT "
+			    "(%.0f ms)", s->st == S_META ? "no answer" : "no byte", limit);
+			s->finished = 1;
+			s->result = CURLE_OPERATION_TIMEDOUT;
+		}
+	}
+}
+
+/* The seconds until the first transfer's limit (at most cap). */
+static double
+next_limit(const struct media *m, double cap)
+{
+	const struct mslot *s;
+	double now = log_now_ms(), limit = m->c->http_timeout * 1000, due;
+	int i;
+
+	for (i = 0; i < m->nslots; i++) {
+		s = &m->slots[i];
+		if (!s->in_multi || s->finished)
+			continue;
+		due = ((s->st == S_META ? s->xfer_t0 : s->progress) + limit - now) / 1000;
+		if (due < cap)
+			cap = due < 0 ? 0 : due;
+	}
+	return cap;
+}
+
+static void *
+lane(void *arg)
+{
+	struct media *m = arg;
+	struct curl_waitfd fd;
+	double wake;
+	int rc, still, n;
+
+	while (!atomic_load(&m->stop_req)) {
+		wake = next_limit(m, LANE_POLL_S);
+		if ((rc = step(m, now_s(), &wake)) != 0) {
+			atomic_store(&m->fatal_out, rc);
+			break;
+		}
+		atomic_store(&m->idle, m->active == 0 && m->short_claim && m->down_since == 0 &&
+		    !atomic_load(&m->poke));
+		n = 0;
+		if ((fd.fd = media_store_upload_fd(m->ms)) >= 0) {
+			fd.events = CURL_WAIT_POLLIN;
+			fd.revents = 0;
+			n = 1;
+		}
+		if (curl_multi_poll(m->multi, n ? &fd : NULL, (unsigned)n, (int)(wake * 1000) + 1,
+		    NULL) != CURLM_OK || curl_multi_perform(m->multi, &still) != CURLM_OK) {
+			log_msg("error", "curl", "media: the lane's curl multi handle failed: "
+			    "media fetching stops for this run");
+			break;
+		}
+		collect(m);
+	}
+	release_all(m);
+	atomic_store(&m->idle, 1);
+	return NULL;
 }
 
 int
-media_fd(const struct media *m)
+media_start(struct media *m, char *err, size_t errlen)
 {
-	return media_store_upload_fd(m->ms);
-}
+	sigset_t all, old;
+	int rc;
 
-int
-media_idle(const struct media *m)
-{
-	return m->active == 0 && m->short_claim;
+	/* signals are the drain loop's business: the lane's thread blocks them all */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&m->thread, NULL, lane, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "media: cannot start the lane's thread");
+		return -1;
+	}
+	m->started = 1;
+	return 0;
 }
 
 void
 media_stop(struct media *m)
 {
-	struct mslot *s;
+	if (m == NULL || atomic_exchange(&m->stop_req, 1))
+		return;
+	curl_multi_wakeup(m->multi);
+}
+
+void
+media_join(struct media *m)
+{
+	if (m == NULL || !m->started)
+		return;
+	media_stop(m);
+	pthread_join(m->thread, NULL);
+	m->started = 0;
+}
+
+int
+media_idle(const struct media *m)
+{
+	return atomic_load(&m->idle);
+}
+
+int
+media_fatal(const struct media *m)
+{
+	return atomic_load(&m->fatal_out);
+}
+
+int
+media_graph_refused(const struct media *m)
+{
+	return atomic_load(&m->graph_config);
+}
+
+void
+media_refuse(struct media *m, const char *number)
+{
 	int i;
 
-	if (m == NULL)
-		return;
-	if (m->uploading >= 0) {
-		media_store_upload_abort(m->ms);
-		m->uploading = -1;
+	pthread_mutex_lock(&m->lock);
+	for (i = 0; i < m->nrefused && strcmp(m->refused[i], number) != 0; i++)
+		;
+	if (i == m->nrefused && m->nrefused < REFUSED_MAX &&
+	    (m->refused[m->nrefused] = strdup(number)) != NULL)
+		m->nrefused++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+int
+media_refused_number(struct media *m, int i, char *buf, size_t len)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (i >= 0 && i < m->nrefused) {
+		snprintf(buf, len, "%s", m->refused[i]);
+		found = 1;
 	}
-	for (i = 0; i < m->nslots; i++) {
-		s = &m->slots[i];
-		if (s->st == S_FREE)
-			continue;
-		detach(m, s);
-		/* a dead database: the leases run out by themselves */
-		if (m->fatal != DRAIN_DB && media_store_release(m->ms, &s->row) == MEDIA_FAIL)
-			db_fail(m);
-		slot_free(m, s);
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
+void
+media_hold(struct media *m, const char *number, double until)
+{
+	int i, k = -1;
+
+	pthread_mutex_lock(&m->lock);
+	for (i = 0; i < HOLD_MAX; i++) {
+		if (strcmp(m->holds[i].number, number) == 0) {
+			k = i;
+			break;
+		}
+		if (k < 0 || m->holds[i].until < m->holds[k].until)
+			k = i;	/* else the entry that ends first */
 	}
-	m->short_claim = 1;
+	if (snprintf(m->holds[k].number, NUMBER_MAX, "%s", number) < NUMBER_MAX &&
+	    until > m->holds[k].until)
+		m->holds[k].until = until;
+	pthread_mutex_unlock(&m->lock);
 }
 
 long long
@@ -741,17 +1040,22 @@ media_pending(struct media *m)
 int
 media_ready(struct media *m, const char *message_id)
 {
+	struct logline l;
 	long long n;
 	int settled = 0;
 
-	if (media_store_discover(m->ms, 0, message_id, &n) != MEDIA_OK ||
-	    media_store_settled(m->ms, message_id, &settled) != MEDIA_OK) {
-		db_fail(m);
+	if (media_store_discover(m->ms_main, 0, message_id, &n) != MEDIA_OK ||
+	    media_store_settled(m->ms_main, message_id, &settled) != MEDIA_OK) {
+		log_begin(&l, "error", "db");
+		log_str(&l, "lane", "media");
+		log_str(&l, "msg", media_store_error(m->ms_main));
+		log_end(&l);
 		return -1;
 	}
 	if (n > 0) {
-		m->short_claim = 0;
-		m->next_claim = 0;
+		atomic_store(&m->poke, 1);
+		atomic_store(&m->idle, 0);
+		curl_multi_wakeup(m->multi);
 	}
 	return settled;
 }
@@ -761,7 +1065,7 @@ media_describe(struct media *m, const char *message_id)
 {
 	char *json = NULL;
 
-	if (media_store_describe(m->ms, message_id, &json) != MEDIA_OK)
+	if (media_store_describe(m->ms_main, message_id, &json) != MEDIA_OK)
 		return NULL;
 	return json;
 }
@@ -769,15 +1073,13 @@ media_describe(struct media *m, const char *message_id)
 void
 media_free(struct media *m)
 {
+	struct logline l;
 	int i;
 
 	if (m == NULL)
 		return;
-	if (m->ms != NULL)
-		media_stop(m);
+	media_join(m);
 	if (m->stored + m->retries + m->dead + m->too_large > 0) {
-		struct logline l;
-
 		log_begin(&l, "info", "media_end");
 		log_int(&l, "stored", m->stored);
 		log_int(&l, "bytes", m->bytes);
@@ -786,8 +1088,6 @@ media_free(struct media *m)
 		log_int(&l, "too_large", m->too_large);
 		log_end(&l);
 	}
-	if (m->g != NULL)
-		graph_on_other(m->g, NULL, NULL);
 	for (i = 0; m->slots != NULL && i < m->nslots; i++) {
 		detach(m, &m->slots[i]);
 		if (m->slots[i].easy != NULL)
@@ -796,9 +1096,13 @@ media_free(struct media *m)
 		media_row_clear(&m->slots[i].row);
 		free(m->slots[i].ans);
 	}
+	if (m->multi != NULL)
+		curl_multi_cleanup(m->multi);
 	media_store_close(m->ms);
+	media_store_close(m->ms_main);
 	for (i = 0; i < m->nrefused; i++)
 		free(m->refused[i]);
+	pthread_mutex_destroy(&m->lock);
 	free(m->slots);
 	free(m->claimed);
 	free(m);

@@ -1,68 +1,83 @@
 /*
- * media.h - the media lane of the drain loop: fetches every inbound photo,
+ * media.h - the media lane of wahook-drain: fetches every inbound photo,
  * voice note, video, document and sticker and stores it (media_store.h).
  *
- * A lane of its own: its transfers run in the Graph calls' libcurl multi
- * handle (one wait, one connection cache) but in slots of their own
- * (WAHOOK_MEDIA_CONCURRENCY), and its database work runs on connections of its
- * own, the big writes asynchronously. So a 100 MB download never holds up a
- * conversation's mark-read or reply. Each fetch: GET /{media_id} for a fresh
- * URL, then GET that URL with the bearer token, streamed to a temp file while
- * hashed, then checked (size, sha256) and stored.
+ * The design choice a reader must know: the lane is a thread of its own, with
+ * its own libcurl multi handle and its own database connections, so nothing it
+ * does (a 100 MB download, a slow large-object write, a database stall) can
+ * hold up a conversation's mark-read or reply. The drain loop talks to it only
+ * through the calls below (a mutex guards the lists both sides touch). Each
+ * fetch: GET /{media_id} for a fresh URL, then GET that URL with the bearer
+ * token, streamed to a temp file while hashed, then checked (size, sha256) and
+ * stored. Time limits are measured on the transfer, right after libcurl read
+ * what had arrived.
  */
 #ifndef WAHOOK_MEDIA_H
 #define WAHOOK_MEDIA_H
 
 #include "drain_config.h"
-#include "graph.h"
 #include "media_config.h"
 
 struct media;
 
 /*
- * Starts the lane on graph g's multi handle (registers itself with
- * graph_on_other). c, mc and g must outlive it. In directory mode, removes the
- * temp files a killed drainer left (not modified for 2 x WAHOOK_LEASE).
- * Returns NULL with the reason in err.
+ * Prepares the lane (no thread, no connection yet). c and mc must outlive it.
+ * In directory mode, removes the temp files a killed drainer left (not
+ * modified for 2 x WAHOOK_LEASE). Returns NULL with the reason in err.
  */
 struct media *media_new(const struct drain_config *c, const struct media_config *mc,
-	    struct graph *g, char *err, size_t errlen);
+	    char *err, size_t errlen);
 
-/* Aborts what runs (rows released, temp files removed) and frees (NULL is fine). */
-void	media_free(struct media *);
-
-/*
- * One turn at time t (monotonic seconds): collects finished transfers, advances
- * the upload, renews leases, discovers new media messages (at most every
- * second), claims due rows into free slots and starts them; claim 0 skips the
- * claim (the loop is stopping). Returns 0, or the drainer's exit code that
- * must end the run (4: the database failed); a refused token only stops its
- * number's media (media_refused()); *wake is
- * lowered to the seconds until the lane wants its next turn.
- */
-int	media_step(struct media *, double t, int claim, double *wake)
+/* Starts the lane's thread: 0, or -1 with the reason in err. */
+int	media_start(struct media *, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
-/* Numbers whose token the Graph API refused in this run (their media wait). */
-int	media_refused(const struct media *);
+/*
+ * Asks the lane to stop (returns at once): its transfers are aborted, its
+ * upload rolled back, its claimed rows released. media_join() waits for it.
+ */
+void	media_stop(struct media *);
+void	media_join(struct media *);
 
-/* The socket to wait on besides the transfers (an upload's), or -1. */
-int	media_fd(const struct media *);
+/* Stops, joins and frees (NULL is fine). */
+void	media_free(struct media *);
 
-/* 1 when nothing is in flight and the last claim found nothing more to do. */
+/* 1 when nothing is in flight and the last claim found nothing more to do
+ * (also once the lane has ended). */
 int	media_idle(const struct media *);
 
-/* Stops at once: transfers aborted, the upload rolled back, rows released. */
-void	media_stop(struct media *);
+/* 0, or the drainer's exit code that must end the run: DRAIN_DB once the
+ * database stayed away past WAHOOK_DB_OUTAGE_MAX. */
+int	media_fatal(const struct media *);
 
-/* Items pending in wa_media (for the exit code); -1 when the query failed. */
+/* 1 when WAHOOK_GRAPH_URL answered a retrieve call like no Graph API (a 3xx
+ * or 4xx without a Graph error object): the lane stopped claiming. */
+int	media_graph_refused(const struct media *);
+
+/*
+ * Numbers whose token was refused, shared by both lanes for the rest of the
+ * run: media_refuse() tells the lane about a refusal the conversations met;
+ * media_refused_number() copies the lane's i-th (0-based) refused number
+ * into buf and returns 1, or returns 0 when there are not that many.
+ */
+void	media_refuse(struct media *, const char *number);
+int	media_refused_number(struct media *, int i, char *buf, size_t len);
+
+/* The number is paused by the pacer until the monotonic second until (a 429
+ * or 130429 met by the conversations): the lane claims none of its media
+ * before then. */
+void	media_hold(struct media *, const char *number, double until);
+
+/* Items pending in wa_media (for the exit code; call after media_join());
+ * -1 when the query failed. */
 long long media_pending(struct media *);
 
 /*
- * For the reply program: makes sure message_id's media rows exist and tells
- * whether each has had its first attempt (stored, dead, too large, or failed
- * once): 1 yes, 0 not yet (the lane fetches them; ask again later), -1
- * database failure. A reply never waits for retries.
+ * For the reply program (the drain loop's thread, its own connection): makes
+ * sure message_id's media rows exist and tells whether each has had its first
+ * attempt (stored, dead, too large, or failed once): 1 yes, 0 not yet (the
+ * lane fetches them; ask again later), -1 database failure. A reply never
+ * waits for retries.
  */
 int	media_ready(struct media *, const char *message_id);
 

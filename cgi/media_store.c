@@ -42,6 +42,7 @@ struct media_store {
 	const char	*conninfo;
 	struct db	*db;		/* short statements (db.c: deadline, reconnect rule) */
 	PGconn		*up;		/* the upload's transaction */
+	int		 down;		/* the last failure lost the connection */
 	char		 err[512];
 	/* the running upload */
 	enum upload_step step;
@@ -187,7 +188,7 @@ connect_upload(struct media_store *ms)
 		PQclear(r);
 		r = PQprepare(c, st->name, st->sql, st->nparams, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			set_err(ms, c, "prepare (is sql/005_media.sql applied?)", r);
+			set_err(ms, c, "prepare (is sql/006_media.sql applied?)", r);
 			goto fail;
 		}
 	}
@@ -200,7 +201,8 @@ fail:
 }
 
 struct media_store *
-media_store_open(const char *conninfo, char *err, size_t errlen)
+media_store_open(const char *conninfo, double timeout, int prepare, char *err,
+    size_t errlen)
 {
 	struct media_store *ms;
 
@@ -213,8 +215,9 @@ media_store_open(const char *conninfo, char *err, size_t errlen)
 		.app_name = "wahook-drain",
 		.stmts = stmts,
 		.nstmts = M_N,
-		.timeout = MEDIA_DB_TIMEOUT,
+		.timeout = timeout > 0 ? timeout : MEDIA_DB_TIMEOUT,
 		.connect_timeout = 5,
+		.prepare = (enum db_prepare)prepare,
 	};
 
 	ms->conninfo = conninfo;
@@ -244,12 +247,20 @@ static PGresult *
 run(struct media_store *ms, int idx, const char *const *vals)
 {
 	PGresult *r = NULL;
+	enum db_rc rc = db_run(ms->db, (size_t)idx, vals, NULL, NULL, 0, &r);
 
-	if (db_run(ms->db, (size_t)idx, vals, NULL, NULL, 0, &r) != DB_OK) {
+	ms->down = rc == DB_UNAVAILABLE;
+	if (rc != DB_OK) {
 		snprintf(ms->err, sizeof(ms->err), "%s", db_error(ms->db));
 		return NULL;
 	}
 	return r;
+}
+
+int
+media_store_down(const struct media_store *ms)
+{
+	return ms->down;
 }
 
 static int

