@@ -748,8 +748,8 @@ outage(struct media *m, double t)
 	}
 	if (t - m->down_since >= m->c->db_outage_max) {
 		log_begin(&l, "error", "db_outage");
-		log_str(&l, "lane", "media");
 		log_ms(&l, "ms", (t - m->down_since) * 1000);
+		log_str(&l, "lane", "media");
 		log_str(&l, "err", media_store_error(m->ms));
 		log_str(&l, "msg", "the database stayed unreachable past WAHOOK_DB_OUTAGE_MAX");
 		log_end(&l);

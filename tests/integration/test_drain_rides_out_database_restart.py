@@ -3,7 +3,8 @@ fast) in the middle of a `wahook-drain --for` run: the drainer reconnects with
 backoff and carries on, the calls in flight when the database went away are
 recorded once it is back, nothing is lost, no call is made twice, exit 0. A
 database that stays away longer than WAHOOK_DB_OUTAGE_MAX ends the run with
-exit 4 within that bound, saying so.
+exit 4 within that bound, saying so. The media lane rides out the same restart:
+the item being fetched is fetched again once the database is back and kept.
 """
 import collections
 import signal
@@ -12,6 +13,7 @@ import time
 import harness
 
 import drainkit as dk
+from test_media_kept import MediaCase, blob
 
 pg = server = None
 
@@ -24,7 +26,7 @@ def setUpModule():
 tearDownModule = dk.stop_stack
 
 
-class RidesOutRestart(dk.DrainCase):
+class RidesOutRestart(MediaCase):
     def test_restart_mid_run_loses_nothing_and_repeats_nothing(self):
         convs = dk.feed(server, conversations=24, per_conv=4)
         total = sum(len(v) for v in convs.values())
@@ -72,3 +74,27 @@ class RidesOutRestart(dk.DrainCase):
         self.assertGreaterEqual(took, 1.9)
         self.assertLess(took, 15)
         self.assertRegex(r.err, r"level=error ev=db_outage ms=[0-9.]+ .*WAHOOK_DB_OUTAGE_MAX")
+
+    def test_media_fetch_rides_out_a_restart(self):
+        item = self.g.add_media(blob(300000, b"restart"), mime="video/mp4")
+        self.g.media_slow_s = 1.0
+        self.g.media_answer("slow", step="download", media_id=item.id, times=1)
+        self.send([("video", item)])
+        p = dk.start(pg, self.g, ["--for", "120"], WAHOOK_LEASE=4, WAHOOK_HTTP_TIMEOUT=2)
+        try:
+            harness.wait_for(lambda: self.g.media_count("download") > 0, 30,
+                             "the download to start")
+            pg.stop("fast")
+            time.sleep(3)       # longer than the download: its store meets no database
+        finally:
+            pg.start()
+        harness.wait_for(lambda: pg.scalar("SELECT state FROM wa_media WHERE media_id = "
+                                           "'%s'" % item.id) == "done", 60, "the item kept")
+        p.send_signal(signal.SIGTERM)
+        r = dk.finish(p, timeout=30)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("ev=db_outage lane=media", r.err)
+        self.assertIn("ev=db_back lane=media", r.err)
+        row = dk.media_rows(pg)[item.id]
+        self.assertEqual((row["data_sha"], row["attempts"]), (item.hex, "0"), row)
+        self.assertEqual({x["state"] for x in dk.outbox(pg).values()}, {"done"})
