@@ -59,7 +59,7 @@ class MediaDurability(MediaCase):
         try:
             tmp = harness.wait_for(lambda: [
                 x for x in glob.glob(os.path.join(d, ".wahook-tmp-*"))
-                if os.path.getsize(x) == len(item.data)], 15, "the complete temp file")[0]
+                if os.path.getsize(x) == len(item.data)], 40, "the complete temp file")[0]
             harness.kill(p, signal.SIGKILL)
         finally:
             harness.kill(p)
@@ -88,7 +88,7 @@ class MediaDurability(MediaCase):
         p = dk.start(pg, self.g, ["--for", "20"], TMPDIR=spool)
         try:
             harness.wait_for(lambda: [c for c in self.g.media_calls
-                          if c["step"] == "download" and c["bytes"] > 0], 15,
+                          if c["step"] == "download" and c["bytes"] > 0], 40,
                  "the download to start")
             time.sleep(0.3)
             self.assertEqual(os.listdir(spool), [], "the spool file has a name")
