@@ -21,6 +21,8 @@ stopped by pid. The phases:
   4b. tests/bench/drain_bench.py: a healthy number's throughput while another
      is paused, the cost of the request body libcurl cannot resend, the claim
      statement against 100,000 pending rows.
+  4c. scripts/prune deleting a million old rows while paced webhooks arrive:
+     the responder's p99 during it against just before and after (pruneload.py).
   5. memory: VmHWM of one responder process after 100,000 requests (and growth
      after warm-up), of the processes of phase 1, and of the drainer in phase 4.
   6. media (media_bench.py): wahook-drain fetching photos and 20 MB documents from
@@ -56,6 +58,7 @@ from graph_standin import GraphStandin  # noqa: E402
 import pathological  # noqa: E402
 import drain_bench  # noqa: E402
 import media_bench  # noqa: E402
+import pruneload  # noqa: E402
 
 ROOT = harness.ROOT
 BUILD = harness.BUILD
@@ -71,6 +74,7 @@ CONVERSATIONS = 1000
 GRAPH_DELAY = 0.020
 DRAIN_CONCURRENCY = 16
 LATENCY_SAMPLES = 40 if QUICK else 100
+PRUNE_OLD = 50000 if QUICK else 500000   # old messages (and as many outbox rows)
 RECLEN = 1280                 # fixed record length of the wrk body file
 
 # the performance targets (README, "Performance")
@@ -847,6 +851,8 @@ def report(R):
         for line in media_bench.table(R["media"]):
             w(line)
         w("")
+    if R.get("prune"):
+        L.extend(pruneload.report(R["prune"], R["prune"]["load"].split()[0]))
     w("Plot: %s (throughput and p99 against connections)." % os.path.join(OUT, "throughput.png"))
     return "\n".join(L) + "\n"
 
@@ -1086,6 +1092,13 @@ def main():
     # 4b. a paused number beside a healthy one, the body libcurl cannot resend, the
     # claim against a large backlog (drain_bench.py; empties the tables)
     R["drain_more"] = drain_bench.run(pg, OUT)
+    # 4c. scripts/prune deleting a million old rows while webhooks arrive (pruneload.py)
+    log("phase 4c: scripts/prune, %d old rows, under a paced load" % (2 * PRUNE_OLD))
+    pg.truncate()
+    R["prune"] = pruneload.summary(pruneload.measure(pg, ngx.post, PRUNE_OLD, tag="bp"))
+    R["prune"]["load"] = load()
+    log("prune: exit %(exit)d, p99 %(during_p99_ms).1f ms during / %(quiet_p99_ms).1f ms "
+        "without (%(ratio).2fx), %(prune_s).0f s" % R["prune"])
     fcgi.stop()
     ngx.stop()
     pg.stop("fast")
