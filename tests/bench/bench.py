@@ -1075,6 +1075,11 @@ def main():
     # 3. batches, which also fill the outbox for the drainer
     log("phase 3: %d batches of %d messages" % (BATCHES, CONVERSATIONS))
     fcgi.start()
+    # a statement the stopped process gave up on (its deadline passed on a loaded
+    # machine) may still be rolling back in its backend: TRUNCATE would deadlock
+    harness.wait_for(lambda: pg.scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wahook.fcgi' "
+        "AND state <> 'idle'") == "0", 120, "the previous responder's statements to end")
     pg.truncate()
     R["batches"] = run_batches(pg, ngx, pool.tag + "X")
 
