@@ -1,5 +1,5 @@
-"""test_scale_prune_under_load.py - scripts/prune deletes 200,000 old rows
-(100,000 messages past the retention, each with its finished outbox row) with
+"""test_scale_prune_under_load.py - scripts/prune deletes 60,000 old rows
+(30,000 messages past the retention, each with its finished outbox row) with
 its shipped batch, pause and lock timeout, while webhooks keep arriving at a
 steady pace through nginx. Every webhook is answered 200 and stored, every old
 row is gone, and the responder's p99 while prune runs stays within the bound
@@ -7,8 +7,8 @@ below of its p99 without prune, measured in the same test under the same load
 (the windows just before and just after prune; tests/lib/pruneload.py).
 
 Sizes and bound are the suite's, not the design's: a batch costs the same at
-any table size (each is found through an index and deleted by key), so 40
-batches prove what 200 would, in a fifth of the time; and the bound is 3x,
+any table size (each is found through an index and deleted by key), so a dozen
+batches prove what 200 would, in a fraction of the time; and the bound is 3x,
 looser than the 2x the design aims at, because on a shared CI machine other
 jobs starting and stopping move a p99 of a few milliseconds by more than 2x on
 their own. `make bench` prunes the full million rows and prints the measured
@@ -20,7 +20,7 @@ import harness
 import drainkit as dk
 import pruneload
 
-OLD = 100_000                     # messages, and as many finished outbox rows
+OLD = 30_000                      # messages, and as many finished outbox rows
 BOUND = 3.0
 _stack = []
 
@@ -52,7 +52,7 @@ class PruneUnderLoad(unittest.TestCase):
         new = {x[0] for x in dk.query(pg, "SELECT message_id FROM wa_messages")}
         self.assertEqual(new, {s[3] for s in r["samples"]}, "a webhook answered 200 is missing")
         self.assertGreater(len(r["quiet"]), 500)
-        self.assertGreater(len(r["during"]), 500)
+        self.assertGreater(len(r["during"]), 300)
         print("\n  prune: " + pruneload.describe(r))
         self.assertLessEqual(r["during_p99_ms"], BOUND * r["quiet_p99_ms"],
                              "prune multiplied the responder's p99 by more than %.0f" % BOUND)
