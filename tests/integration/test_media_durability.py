@@ -61,6 +61,11 @@ class MediaDurability(MediaCase):
                 x for x in glob.glob(os.path.join(d, ".wahook-tmp-*"))
                 if os.path.getsize(x) == len(item.data)], 40, "the complete temp file")[0]
             harness.kill(p, signal.SIGKILL)
+        except AssertionError:
+            harness.kill(p)
+            with open(p.errfile, errors="replace") as f:
+                raise AssertionError("no complete temp file; drainer said:\n" + f.read()
+                                     + "\nmedia calls: %r" % self.g.media_calls)
         finally:
             harness.kill(p)
         self.assertFalse(os.path.exists(os.path.join(d, item.hex)),
@@ -108,7 +113,7 @@ class MediaDurability(MediaCase):
 
     def test_50mb_document_streams_in_bounded_memory(self):
         big = self.g.add_media(os.urandom(50 * 1024 * 1024), mime="application/pdf")
-        others = [self.g.add_media(os.urandom(4 * 1024 * 1024), mime="video/mp4")
+        others = [self.g.add_media(os.urandom(10 * 1024 * 1024), mime="video/mp4")
                   for _ in range(2)]
         self.send([("document", big)] + [("video", o) for o in others])
         p = dk.start(pg, self.g, ["--for", "120"])
@@ -124,7 +129,7 @@ class MediaDurability(MediaCase):
         finally:
             harness.kill(p)
         r = dk.finish(p)
-        print("  drainer peak resident size while fetching 50 + 2 x 4 MB at once: "
+        print("  drainer peak resident size while fetching 50 + 2 x 10 MB at once: "
               "%.1f MB (limit %d MB)" % (peak / 1024, RSS_LIMIT_KB // 1024))
         rows = dk.media_rows(pg)
         for item in [big] + others:

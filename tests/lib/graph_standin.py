@@ -48,8 +48,8 @@ to a request with the bearer token:
 Media kinds: ok, 401 (meta: code 190; download: HTTP 401), 500 (meta), 404
 (download: the URL expired), wrong_hash (download: other bytes), slow (download
 trickled over `media_slow_s`), hang (download: half the bytes, then nothing until
-the test ends), stall_end (download: every byte but a Content-Length one longer,
-then nothing), redirect (download: 302 to a path that records who followed it).
+the test ends), stall_end (download: chunked, every byte but never the closing
+chunk, then nothing), redirect (download: 302 to a path that records who followed it).
 """
 import hashlib
 import base64
@@ -278,10 +278,15 @@ class _Handler(BaseHTTPRequestHandler):
         data = item.data
         if kind == "wrong_hash":
             data = bytes([data[0] ^ 0xff]) + data[1:] if data else b"x"
-        length = len(data) + (1 if kind == "stall_end" else 0)
+        # stall_end: chunked, every byte sent, the closing chunk never: the
+        # client has the whole item and the transfer has not ended
+        chunked = kind == "stall_end"
         self.send_response(200)
         self.send_header("Content-Type", item.mime)
-        self.send_header("Content-Length", str(length))
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         call["status"] = 200
         chunk = 64 * 1024
@@ -289,7 +294,10 @@ class _Handler(BaseHTTPRequestHandler):
         pause = (g.media_slow_s / max(1, (upto + chunk - 1) // chunk)) if kind == "slow" else 0
         try:
             for off in range(0, upto, chunk):
-                self.wfile.write(data[off:min(off + chunk, upto)])
+                piece = data[off:min(off + chunk, upto)]
+                if chunked:
+                    piece = b"%x\r\n%s\r\n" % (len(piece), piece)
+                self.wfile.write(piece)
                 call["bytes"] = min(off + chunk, upto)
                 if pause:
                     self.wfile.flush()
