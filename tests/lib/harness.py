@@ -244,8 +244,20 @@ class Postgres:
                        stdout=subprocess.DEVNULL)
 
     def truncate(self):
-        self.psql("TRUNCATE wa_outbox, wa_messages, wa_conversations, wa_reactions, "
-                  "wa_statuses, wa_events, wa_quarantine, wa_media")
+        """Empties every table between tests. A session of the previous test
+        (a stopped drainer's backend finishing its statement) may still hold a
+        row lock that TRUNCATE's lock must wait for, and lose a deadlock with
+        it: then TRUNCATE is the one rolled back, and is tried again."""
+        sql = ("TRUNCATE wa_outbox, wa_messages, wa_conversations, wa_reactions, "
+               "wa_statuses, wa_events, wa_quarantine, wa_media")
+        for attempt in range(10):
+            r = subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", self.dsn,
+                                "-c", sql], capture_output=True, text=True)
+            if r.returncode == 0:
+                return
+            if "deadlock detected" not in r.stderr or attempt == 9:
+                raise AssertionError("psql failed: %s\n%s" % (sql, r.stderr))
+            time.sleep(0.2)
 
 
 def responder_env(pg, **extra):
