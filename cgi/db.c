@@ -33,13 +33,11 @@ struct db {
 
 enum wait_rc { W_DONE, W_TIMEOUT };
 
+/* seconds on the monotonic clock the log's ms= figures use */
 static double
 now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return log_now_ms() / 1000.0;
 }
 
 /* Milliseconds left until deadline, for poll(2); 0 when it has passed. */

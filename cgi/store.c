@@ -12,6 +12,7 @@
 #include "store.h"
 #include "db.h"
 #include "dynbuf.h"
+#include "log.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -275,13 +276,11 @@ trim(struct store *s)
 	dynbuf_trim(&s->sent, KEEP_MAX);
 }
 
+/* seconds on the monotonic clock the log's ms= figures use */
 static double
 now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return log_now_ms() / 1000.0;
 }
 
 /*
