@@ -30,7 +30,11 @@ struct outbox {
  * row waiting for its retry is pending, so it holds its own conversation back
  * and nothing else; a row leased by another drainer does the same, which is
  * what keeps two drainers off one conversation. FOR UPDATE OF o: the probe's
- * rows are only read, never locked.
+ * rows are only read, never locked. The due scan meets a row that is not a
+ * head only when its head is claimed now, or the row arrived after its head
+ * last failed: a retry gives the rows behind its head its retry time
+ * (retry_sql below), so a Graph outage over a deep backlog leaves no due rows
+ * behind the waiting heads for each claim to probe.
  *
  * Numbers are served side by side, not in one global queue: nums lists the
  * phone_number_ids with pending rows (a loose index scan: one probe per
@@ -82,6 +86,36 @@ static const char claim_sql[] =
 "   extract(epoch FROM now() - o.wa_timestamp)::float8,"
 "   CASE WHEN o.reply_state = 'recorded' THEN o.reply::text ELSE '' END, o.reply_sent,"
 "   o.reply_unanswered";
+
+/*
+ * A failed call's row waits for its retry, and so does every later pending
+ * row of its conversation: they get the same next_attempt_at (rows already
+ * waiting longer keep theirs). Otherwise the claim's due scan would meet each
+ * of them, due but not a head, on every claim while the head waits: during a
+ * Graph outage over a deep backlog that is every pending row, each probed to
+ * learn it is not a head. Rows locked by a statement running now are skipped
+ * (they stay due; the claim's head test still holds them back), so moving
+ * them never waits for, or deadlocks with, another drainer. Nothing is
+ * claimed or reordered: a row's place is its order key, not next_attempt_at.
+ * The outer UPDATE is the head's, so its count is run_mine()'s one row.
+ * $5: 1 when the failed call was a reply that went out unanswered.
+ */
+static const char retry_sql[] =
+"WITH behind AS ("
+"  UPDATE wa_outbox f SET next_attempt_at = now() + make_interval(secs => $3)"
+"  WHERE f.message_id IN (SELECT b.message_id FROM wa_outbox h, wa_outbox b"
+"   WHERE h.message_id = $1 AND h.claim_token = $2::uuid AND h.state = 'pending'"
+"     AND b.state = 'pending' AND b.phone_number_id = h.phone_number_id"
+"     AND b.sender = h.sender"
+"     AND (b.wa_timestamp, b.received_at, b.position, b.message_id)"
+"       > (h.wa_timestamp, h.received_at, h.position, h.message_id)"
+"     AND b.next_attempt_at < now() + make_interval(secs => $3)"
+"   FOR UPDATE OF b SKIP LOCKED))"
+" UPDATE wa_outbox SET attempts = attempts + 1,"
+"  next_attempt_at = now() + make_interval(secs => $3), last_error = $4,"
+"  reply_unanswered = reply_unanswered + $5,"
+"  lease_until = NULL, claim_token = NULL"
+" WHERE message_id = $1 AND claim_token = $2::uuid AND state = 'pending'";
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -159,12 +193,7 @@ static const struct db_stmt stmts[NSTMTS] = {
 	  "   THEN NULL ELSE claim_token END "
 	  MINE " AND reply_state = 'recorded' AND reply_sent = $5::int"
 	  " RETURNING state", 1 },
-	/* $5: 1 when the failed call was a reply that went out unanswered */
-	{ "retry", 5,
-	  "UPDATE wa_outbox SET attempts = attempts + 1,"
-	  " next_attempt_at = now() + make_interval(secs => $3), last_error = $4,"
-	  " reply_unanswered = reply_unanswered + $5,"
-	  " lease_until = NULL, claim_token = NULL " MINE, 1 },
+	{ "retry", 5, retry_sql, 1 },
 	{ "dead", 4,
 	  "UPDATE wa_outbox SET state = 'dead', done_at = now(), last_error = $3,"
 	  " attempts = attempts + $4, lease_until = NULL, claim_token = NULL " MINE, 1 },
@@ -180,10 +209,11 @@ static const struct db_stmt stmts[NSTMTS] = {
 	  "  , p.queued"
 	  " FROM (SELECT count(*) AS n,"
 	  "   count(*) FILTER (WHERE NOT leased AND next_attempt_at <= now() AND head) AS due,"
-	  "   count(*) FILTER (WHERE NOT leased AND next_attempt_at > now()) AS retrying,"
+	  "   count(*) FILTER (WHERE NOT leased AND next_attempt_at > now() AND head)"
+	  "     AS retrying,"
 	  "   count(*) FILTER (WHERE leased) AS leased,"
-	  "   count(*) FILTER (WHERE NOT leased AND next_attempt_at <= now() AND NOT head)"
-	  "     AS queued,"
+	  /* rows behind a retrying head carry its retry time: still queued */
+	  "   count(*) FILTER (WHERE NOT leased AND NOT head) AS queued,"
 	  "   min(received_at) AS oldest"
 	  "   FROM (SELECT o.next_attempt_at, o.received_at,"
 	  "     coalesce(o.lease_until > now(), false) AS leased,"

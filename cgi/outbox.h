@@ -59,9 +59,11 @@ struct outbox_stats {
 	long long	pending;	/* state 'pending' */
 	long long	due;		/* what a drainer would claim now: not leased,
 					   next_attempt_at <= now, head of its conversation */
-	long long	queued;		/* not leased, next_attempt_at <= now, behind an
-					   earlier pending row of its conversation */
-	long long	retrying;	/* not leased, waiting for a retry (next_attempt_at > now) */
+	long long	queued;		/* not leased, behind an earlier pending row of
+					   its conversation (whatever its next_attempt_at:
+					   rows behind a retrying head carry its time) */
+	long long	retrying;	/* not leased, head of its conversation, waiting
+					   for a retry (next_attempt_at > now) */
 	long long	leased;		/* held by a drainer now */
 	long long	dead;
 	long long	done_hour;	/* done in the last hour */
@@ -160,7 +162,9 @@ int	outbox_reply_sent(struct outbox *, const struct outbox_row *, int index,
 
 /* A failed call to retry: attempts + 1, next_attempt_at = now + delay seconds,
  * last_error, the claim released; unanswered 1 also counts a reply that went
- * out without an answer (reply_unanswered + 1). */
+ * out without an answer (reply_unanswered + 1). The later pending rows of its
+ * conversation get the same next_attempt_at when theirs is earlier (they
+ * cannot go before it anyway), so the claim does not meet them meanwhile. */
 int	outbox_retry(struct outbox *, const struct outbox_row *, double delay,
 	    const char *last_error, int unanswered) __attribute__((warn_unused_result));
 
