@@ -354,9 +354,9 @@ def report(R):
          c["large"]["load"]))
     h = c["heads_waiting"]
     w("| the claim, same 100,000 rows, every head's call failed (its retry statement: "
-      "%d rows waiting an hour, nothing to claim) | %.2f ms (max %.2f) | limit 2 x the "
+      "{:,} rows waiting an hour, nothing to claim) | %.2f ms (max %.2f) | limit 2 x the "
       "claim above = %.2f ms (%s); polled every 50 ms when idle | %s |"
-      % (h["waiting"], h["ms"], h["max_ms"], h["limit_ms"],
+      .format(h["waiting"]) % (h["ms"], h["max_ms"], h["limit_ms"],
          "within" if h["ms"] <= h["limit_ms"] else "OVER", h["load"]))
     a = c["arrived_behind"]
     w("| the claim, same, the 90,000 rows behind the waiting heads arrived after their "
