@@ -224,6 +224,23 @@ submit(struct batch *b, struct job *j)
 	pthread_mutex_unlock(&b->mu);
 }
 
+void
+batch_idle(struct batch *b)
+{
+	pthread_mutex_lock(&b->mu);
+	if (b->committing || b->head != NULL) {
+		pthread_mutex_unlock(&b->mu);
+		return;
+	}
+	b->committing = 1;	/* webhooks that arrive meanwhile queue */
+	pthread_mutex_unlock(&b->mu);
+	store_refresh(b->store);
+	pthread_mutex_lock(&b->mu);
+	b->committing = 0;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
 enum store_result
 batch_store(struct batch *b, struct payload *p, const char *body, size_t len,
     char *err, size_t errlen, size_t *batched)

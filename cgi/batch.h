@@ -47,6 +47,14 @@ enum store_result batch_quarantine(struct batch *, const char *reason,
 	    __attribute__((warn_unused_result));
 
 /* Frees the queue (NULL is fine). No call may be in progress. */
+/*
+ * For a thread whose webhook has been answered: when nothing is queued or
+ * committing, reopens the connection a big statement closed (store_refresh()),
+ * so that the next webhook does not wait for a new backend. Webhooks that
+ * arrive meanwhile wait for it as they would for a commit.
+ */
+void	batch_idle(struct batch *);
+
 void	batch_free(struct batch *);
 
 #endif

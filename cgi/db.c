@@ -20,13 +20,16 @@
 const char *const db_prepare_names[] = { "auto", "on", "off", NULL };
 /* libpq grows its send and receive buffers to the largest message and never
  * shrinks them: after a call that sent more than this, the connection is
- * closed, which frees them (the next call reconnects, a few ms). */
-#define DB_BIG_CALL (1024 * 1024)
+ * closed, which frees them, and db_refresh() opens a new one once the caller
+ * has answered (a new backend, statements prepared: tens of ms on a loaded
+ * machine, kept off the next request's path). */
+#define DB_BIG_CALL (4 * 1024 * 1024)
 
 struct db {
 	struct db_opts	 o;
 	int		 unnamed;	/* statements go unprepared (see enum db_prepare) */
 	PGconn		*conn;
+	int		 shed;		/* closed after a big call, not lost */
 	char		 err[DB_ERR_MAX];
 	char		 state[6];
 };
@@ -332,6 +335,7 @@ connect_db(struct db *db, double deadline)
 	int sec;
 
 	db_disconnect(db);
+	db->shed = 0;
 	db->state[0] = '\0';
 	if (left < 1.0) {
 		snprintf(db->err, sizeof(db->err), "connect: the deadline of %g s passed",
@@ -415,6 +419,14 @@ db_connect(struct db *db, double timeout)
 	return DB_OK;
 }
 
+enum db_rc
+db_refresh(struct db *db, double timeout)
+{
+	if (!db->shed || db->conn != NULL)
+		return DB_OK;
+	return db_connect(db, timeout);
+}
+
 static int
 send_stmt(struct db *db, const struct db_stmt *s, const char *const *values,
     const int *lengths, const int *formats)
@@ -486,8 +498,10 @@ db_run(struct db *db, size_t stmt, const char *const *values, const int *lengths
 		st = PQresultStatus(r);
 		if (r != NULL && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
 			*out = r;
-			if (sent_bytes(s, values, lengths, formats) > DB_BIG_CALL)
+			if (sent_bytes(s, values, lengths, formats) > DB_BIG_CALL) {
 				db_disconnect(db);	/* the result outlives it */
+				db->shed = 1;
+			}
 			return DB_OK;
 		}
 		set_err(db, s->name, r);

@@ -101,8 +101,8 @@ struct db *db_new(const struct db_opts *opts);
  *
  * DB_OK: *out is the result (PGRES_TUPLES_OK or PGRES_COMMAND_OK); the caller
  * PQclears it. After a call whose parameters passed 1 MiB the connection is
- * closed (libpq never shrinks its buffers; closing frees them) and the next
- * call reconnects. Otherwise *out is NULL and db_error() / db_sqlstate() say why.
+ * closed (libpq never shrinks its buffers; closing frees them) and
+ * db_refresh() or the next call reconnects. Otherwise *out is NULL and db_error() / db_sqlstate() say why.
  */
 enum db_rc db_run(struct db *, size_t stmt, const char *const *values,
 	    const int *lengths, const int *formats, double timeout, PGresult **out)
@@ -113,6 +113,15 @@ enum db_rc db_run(struct db *, size_t stmt, const char *const *values,
  * DB_UNAVAILABLE, under the same deadline rule as db_run().
  */
 enum db_rc db_connect(struct db *, double timeout) __attribute__((warn_unused_result));
+
+/*
+ * Connects again when the last call closed the connection for its size (see
+ * db_run()), and only then: a lost database is the next call's to find, under
+ * its own deadline. For a caller with nothing else to do, so that the next
+ * statement finds its backend started and its statements prepared. DB_OK when
+ * there was nothing to do.
+ */
+enum db_rc db_refresh(struct db *, double timeout);
 
 /*
  * The last failure, for logs and error answers: "what: PostgreSQL's first

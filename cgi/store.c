@@ -531,6 +531,15 @@ store_quarantine(struct store *s, const char *reason, const char *body, size_t l
 	return res == STORE_OK ? STORE_OK : STORE_UNAVAILABLE;
 }
 
+void
+store_refresh(struct store *s)
+{
+	if (pthread_mutex_trylock(&s->lock) != 0)
+		return;		/* a call runs: it has a connection */
+	(void)db_refresh(s->db, s->timeout);
+	pthread_mutex_unlock(&s->lock);
+}
+
 int
 store_connect(struct store *s, char *err, size_t errlen)
 {

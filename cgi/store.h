@@ -79,6 +79,15 @@ enum store_result store_quarantine(struct store *, const char *reason,
 int	store_connect(struct store *, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
+/*
+ * When the last statement sent so much that its connection was closed (see
+ * db.h: libpq keeps its buffers at their largest), opens the next one now:
+ * for a thread whose webhook has been answered. Returns at once when another
+ * call holds the store. A failure is left for the next call to meet and
+ * report.
+ */
+void	store_refresh(struct store *);
+
 /* Closes the connection and frees the store (NULL is fine). */
 void	store_free(struct store *);
 

@@ -451,6 +451,8 @@ worker_main(void *arg)
 		}
 		atomic_fetch_add(&f->served, 1);
 		http_release(&w->st);	/* after the answer left: nobody waits for free() */
+		if (!stopping)
+			batch_idle(f->batch);	/* a connection a big batch closed */
 	}
 	FCGX_Free(&rq, 1);
 	return NULL;

@@ -31,7 +31,7 @@ stopped by pid. The phases:
 
 Usage: bench.py [OUTDIR]   (default build/bench). Knobs, for development only:
 BENCH_DURATION (s per wrk/pgbench run, default 8), BENCH_LEVELS (default
-1,4,16,32,64), BENCH_PROCS (responder processes, default 8), BENCH_QUICK=1
+1,4,16,32,64), BENCH_PROCS (responder processes, default 2), BENCH_QUICK=1
 (shorter everything; figures not for publishing).
 """
 import hashlib
@@ -65,8 +65,11 @@ BUILD = harness.BUILD
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 DURATION = int(os.environ.get("BENCH_DURATION", "3" if QUICK else "8"))
 LEVELS = [int(x) for x in os.environ.get("BENCH_LEVELS", "1,4,16,32,64").split(",")]
-PROCS = int(os.environ.get("BENCH_PROCS", "8"))
-PROC_SWEEP = [4, 8, 16, 32]
+PROCS = int(os.environ.get("BENCH_PROCS", "2"))
+PROC_SWEEP = [1, 2, 4, 8]
+# the null responder serves one request at a time per process: enough of them
+# that nginx and the cores, not their count, are its limit
+NULL_PROCS = 8
 PG_CLIENTS = [1, 4, 16, 32, 64]
 MEM_REQUESTS = 20000 if QUICK else 100000
 BATCHES = 10                  # x 1000 messages = the drainer's 10,000 rows
@@ -204,6 +207,11 @@ class Pool:
 
 # --- processes ----------------------------------------------------------------
 
+def postmaster(pg):
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        return int(f.readline())
+
+
 def setup_postgres():
     pg = harness.Postgres()
     with open(os.path.join(pg.data, "postgresql.conf"), "a") as f:
@@ -239,6 +247,7 @@ class Fcgi:
                                             stdout=logf, stderr=logf))
         s.close()
         logf.close()
+        CPU_ROOTS["responders"] = lambda: [q.pid for q in self.procs]  # the latest started
         time.sleep(0.2)
         for p in self.procs:
             if p.poll() is not None:
@@ -292,6 +301,7 @@ class Nginx:
         self.proc = harness.spawn(["nginx", "-c", conf, "-p", d, "-g", "daemon off;"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         harness.wait_for(self._up, 10, "nginx")
+        CPU_ROOTS["nginx"] = lambda: [self.proc.pid]
         self.url = "http://127.0.0.1:%d/webhook" % self.port
 
     def _up(self):
@@ -341,6 +351,7 @@ class NodeReceiver:
                                   stdout=subprocess.DEVNULL,
                                   stderr=open(os.path.join(d, "receiver.log"), "w"))
         harness.wait_for(self._up, 20, "the Node receiver")
+        CPU_ROOTS["responders"] = lambda: [self.proc.pid]      # its cluster's workers too
         self.url = "http://127.0.0.1:%d/webhook" % self.port
 
     def _up(self):
@@ -364,6 +375,51 @@ def statuses_stored(pg):
 
 _fastest = [0.0]
 
+# Where the CPU goes, for each wrk run: process trees to charge (name -> pids;
+# a pid's own time, the time of its reaped children, and its live children's),
+# the rest of the machine's busy time going to "rest" (wrk, kernel work for
+# other processes, anything else running). main() fills it in.
+CPU_ROOTS = {}
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(pid, reaped=True):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(v[11]) + int(v[12]) + ((int(v[13]) + int(v[14])) if reaped else 0)
+
+
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def cpu_snapshot():
+    """{group: CPU ms so far} for CPU_ROOTS, and "busy": the machine's."""
+    out = {}
+    for name, pids in CPU_ROOTS.items():
+        t = 0
+        for pid in pids():
+            t += _ticks(pid) + sum(_ticks(c, reaped=False) for c in _children(pid))
+        out[name] = t * 1000.0 / HZ
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    out["busy"] = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * 1000.0 / HZ
+    return out
+
+
+def cpu_per_request(before, after, n):
+    """CPU ms per answered request by group, "rest" what no group accounts for."""
+    d = {k: after[k] - before[k] for k in after}
+    d["rest"] = d["busy"] - sum(v for k, v in d.items() if k != "busy")
+    return {k: v / max(n, 1) for k, v in d.items()}
+
 
 def wrk(url, conns, pool, seconds, pace_ms=0, reuse=False):
     """One wrk run over fresh records of pool (reuse: the null responder, which stores
@@ -381,9 +437,11 @@ def wrk(url, conns, pool, seconds, pace_ms=0, reuse=False):
     argv = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--timeout", "10s",
             "-s", os.path.join(HERE, "post.lua"), url, "--",
             pool.path, str(RECLEN), str(first), str(per), "1" if reuse else "0"]
+    c0 = cpu_snapshot()
     p = harness.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     out, _ = p.communicate(timeout=seconds + 120)
     harness.kill(p)
+    c1 = cpu_snapshot()
     m = re.search(r"^BENCH (\{.*\})$", out.decode(), re.M)
     if not m:
         raise SystemExit("bench: wrk failed:\n" + out.decode())
@@ -392,6 +450,7 @@ def wrk(url, conns, pool, seconds, pace_ms=0, reuse=False):
     r["rps"] = r["ok"] / (r["duration_us"] / 1e6)
     r["p50_ms"], r["p99_ms"] = r["p50_us"] / 1000, r["p99_us"] / 1000
     r["inflight"] = r["sent"] - r["ok"] - r["other"] + r["exhausted"]
+    r["cpu"] = cpu_per_request(c0, c1, r["ok"])
     if not reuse:
         _fastest[0] = max(_fastest[0], r["rps"])
     return r
@@ -756,7 +815,7 @@ def report(R):
       + " |")
     w("| load (1 min) | " + " | ".join(r["load"].split()[0] for r in R["pgbench"]) + " |")
     w("")
-    w("| null FastCGI responder, connections | " + " | ".join("c=%d" % r["conns"] for r in R["null"]) + " |")
+    w("| null FastCGI responder (%d processes), connections | " % NULL_PROCS + " | ".join("c=%d" % r["conns"] for r in R["null"]) + " |")
     w("|---|" + "---:|" * len(R["null"]))
     w("| requests/s | " + " | ".join("%.0f" % r["rps"] for r in R["null"]) + " |")
     w("| p99 ms | " + " | ".join("%.2f" % r["p99_ms"] for r in R["null"]) + " |")
@@ -769,6 +828,19 @@ def report(R):
     w("| p99 ms | " + " | ".join("%.2f" % r["p99_ms"] for r in R["node"]) + " |")
     w("| check | " + " | ".join("no loss" if r["valid"] else "**VOID**" for r in R["node"]) + " |")
     w("| load (1 min) | " + " | ".join(r["load"].split()[0] for r in R["node"]) + " |")
+    w("")
+    w("CPU time per answered request at each peak (ms; from /proc: each group's processes "
+      "and their reaped children; *rest* is the machine's other busy time: wrk, kernel "
+      "work such as loopback networking, anything else running):\n")
+    w("| at its peak | requests/s | PostgreSQL | responder | nginx | rest | all |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in (("wahook.fcgi (%d processes)" % PROCS, R["peak"]),
+                    ("null FastCGI responder (%d processes)" % NULL_PROCS, R["null_ceiling"]),
+                    ("Node Express+pg (%d processes)" % R["node_workers"], R["node_peak"])):
+        c = r["cpu"]
+        w("| %s, c=%d | %.0f | %.3f | %.3f | %.3f | %.3f | %.3f |"
+          % (name, r["conns"], r["rps"], c["postgres"], c["responders"], c["nginx"],
+             c["rest"], c["busy"]))
     w("")
     w("### Against the targets\n")
     w("| figure | measured | ratio | limit | verdict | load (1 min) |")
@@ -941,6 +1013,7 @@ def main():
     log("webhook body: %d bytes (one text message, Meta's escaping)" % pool.size)
     pg = setup_postgres()
     env = harness.responder_env(pg)
+    CPU_ROOTS["postgres"] = lambda: [postmaster(pg)]
     fcgi = Fcgi(work, os.path.join(BUILD, "wahook.fcgi"), PROCS, env)
     fcgi.start()
     ngx = Nginx(work, fcgi.sock, R["nginx_workers"])
@@ -968,8 +1041,8 @@ def main():
     log("status webhooks, c=%d" % R["peak"]["conns"])
     R["status"] = checked_wrk(pg, ngx.url, R["peak"]["conns"], spool, DURATION,
                               count=statuses_stored)
-    # group commit needs enough processes (one backend, one transaction each): the
-    # sweep at the highest connection count, where there is work for all of them
+    # fewer processes make fuller batches, more run more backends side by side:
+    # the sweep at the highest connection count, where there is work for all of them
     R["sweep_conns"] = max(LEVELS)
     R["sweep"] = []
     if not QUICK:
@@ -1013,7 +1086,7 @@ def main():
 
     log("phase 2: null FastCGI responder behind the same nginx")
     fcgi.stop()
-    null = Fcgi(work, os.path.join(BUILD, "bench_null_fcgi"), PROCS, {})
+    null = Fcgi(work, os.path.join(BUILD, "bench_null_fcgi"), NULL_PROCS, {})
     null.start()
     R["null"] = []
     for c in LEVELS:

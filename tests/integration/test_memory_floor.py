@@ -4,7 +4,10 @@ statuses: tens of thousands of parse-tree nodes and list items) and a real
 3 MB batch of 1000 messages are stored, and afterwards every responder process
 is back under twice its idle size (VmRSS after a few small requests). Lists
 past their keep size are freed and the freed heap is handed back
-(malloc_trim), so one burst does not leave a process large for good."""
+(malloc_trim), so one burst does not leave a process large for good. The
+connection that carried a statement past 4 MiB is closed (libpq keeps its
+buffers at their largest) and a new one is open again before the next webhook
+arrives, so that webhook does not wait for a new backend."""
 import time
 import unittest
 
@@ -24,6 +27,11 @@ def setUpModule():
 
 def tearDownModule():
     PG.stop()
+
+
+def backends():
+    return sorted(int(r[0]) for r in PG.psql(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'wahook.fcgi'"))
 
 
 def rss_kb(pid):
@@ -48,6 +56,8 @@ class MemoryFloor(unittest.TestCase):
                     "wamid.idle.%d" % i, "16505551234", 1700000000, "hi")]))
                 self.assertEqual(srv.post(body)[0], 200)
             idle = {p: rss_kb(p) for p in pids}
+            before = backends()
+            self.assertEqual(len(before), PROCS)
             bodies = pathological.all_three("mem") + [
                 ("1000-message batch", servers.batch_3mb("wamid.mem.batch"), 1000)]
             for name, body, n in bodies:
@@ -67,6 +77,11 @@ class MemoryFloor(unittest.TestCase):
                 self.assertLess(after[p], 2 * idle[p], "pid %d: %d kB idle, %d kB after"
                                 % (p, idle[p], after[p]))
             self.assertEqual(srv.fcgi_pids(), pids)
+            # no request since the last body: the responder reconnected itself
+            harness.wait_for(lambda: len(backends()) == PROCS, 10,
+                             "a connection again after the big statements")
+            self.assertNotEqual(backends(), before, "the big statements' "
+                                "connection was kept, with libpq's buffers at their largest")
         finally:
             srv.stop()
 
