@@ -6,6 +6,11 @@
  * before. A job lives on its waiting thread's stack until that thread is
  * woken; a job still queued when its deadline passes leaves the queue and
  * fails (503), so the deadline holds behind a stuck commit too.
+ *
+ * Each job has its own condition variable, so a commit wakes the threads of
+ * the webhooks it stored and, when more are queued, the first of them to
+ * commit next: never every thread of the process (with 16 threads the
+ * broadcast cost several needless wakeups per webhook).
  */
 #include "batch.h"
 
@@ -25,6 +30,7 @@ struct job {
 	struct timespec		 deadline;	/* CLOCK_MONOTONIC */
 	int			 taken;		/* a committer has it: wait for its end */
 	int			 done;
+	pthread_cond_t		 cv;		/* done, or first in line to commit */
 	struct job		*next;
 };
 
@@ -33,7 +39,7 @@ struct batch {
 	size_t			  max_webhooks, max_bytes;
 	double			  timeout;
 	pthread_mutex_t		  mu;
-	pthread_cond_t		  cv;		/* a batch ended */
+	pthread_condattr_t	  ca;		/* the jobs' condition variables */
 	struct job		 *head, *tail;	/* waiting, in arrival order */
 	int			  committing;
 	struct store_item	**take;		/* the committer's batch, max_webhooks */
@@ -43,9 +49,9 @@ struct batch {
 struct batch *
 batch_new(struct store *store, size_t max_webhooks, size_t max_bytes, double timeout)
 {
-	pthread_condattr_t ca;
+	pthread_cond_t probe;
 	struct batch *b;
-	int mu = 0, cv = 0;
+	int mu = 0, ca = 0;
 
 	if (max_webhooks == 0)
 		max_webhooks = 1;
@@ -61,17 +67,18 @@ batch_new(struct store *store, size_t max_webhooks, size_t max_bytes, double tim
 	if (pthread_mutex_init(&b->mu, NULL) != 0)
 		goto fail;
 	mu = 1;
-	if (pthread_condattr_init(&ca) != 0)
+	if (pthread_condattr_init(&b->ca) != 0)
 		goto fail;
+	ca = 1;
 	/* deadlines on the monotonic clock: a clock step must not move them */
-	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-	    pthread_cond_init(&b->cv, &ca) == 0)
-		cv = 1;
-	pthread_condattr_destroy(&ca);
-	if (!cv)
+	if (pthread_condattr_setclock(&b->ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&probe, &b->ca) != 0)
 		goto fail;
+	pthread_cond_destroy(&probe);
 	return b;
 fail:
+	if (ca)
+		pthread_condattr_destroy(&b->ca);
 	if (mu)
 		pthread_mutex_destroy(&b->mu);
 	free(b->take);
@@ -85,7 +92,7 @@ batch_free(struct batch *b)
 {
 	if (b == NULL)
 		return;
-	pthread_cond_destroy(&b->cv);
+	pthread_condattr_destroy(&b->ca);
 	pthread_mutex_destroy(&b->mu);
 	free(b->take);
 	free(b->jobs);
@@ -167,6 +174,14 @@ unlink_job(struct batch *b, struct job *j)
 		}
 }
 
+/* Under the lock: no commit runs; the first queued job's thread commits next. */
+static void
+wake_next(struct batch *b)
+{
+	if (!b->committing && b->head != NULL)
+		pthread_cond_signal(&b->head->cv);
+}
+
 /* Queues j and returns once it is done, committing batches while no other
  * thread does, or once its deadline passed while it was still queued. */
 static void
@@ -178,6 +193,12 @@ submit(struct batch *b, struct job *j)
 
 	j->done = j->taken = 0;
 	j->next = NULL;
+	if (pthread_cond_init(&j->cv, &b->ca) != 0) {
+		j->item.res = STORE_UNAVAILABLE;
+		snprintf(j->item.err, sizeof(j->item.err), "store: out of resources "
+		    "(a condition variable)");
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
 	j->deadline.tv_sec += (time_t)b->timeout;
 	j->deadline.tv_nsec += (long)((b->timeout - (double)(time_t)b->timeout) * 1e9);
@@ -200,20 +221,23 @@ submit(struct batch *b, struct job *j)
 			pthread_mutex_unlock(&b->mu);
 			run(b, n, left);
 			pthread_mutex_lock(&b->mu);
-			for (k = 0; k < n; k++)
+			for (k = 0; k < n; k++) {
 				b->jobs[k]->done = 1;
+				if (b->jobs[k] != j)
+					pthread_cond_signal(&b->jobs[k]->cv);
+			}
 			b->committing = 0;
-			/* the waiting threads: theirs is done, or one of them commits next */
-			pthread_cond_broadcast(&b->cv);
+			wake_next(b);
 			continue;
 		}
 		if (j->taken) {
-			pthread_cond_wait(&b->cv, &b->mu);
+			pthread_cond_wait(&j->cv, &b->mu);
 			continue;
 		}
-		rc = pthread_cond_timedwait(&b->cv, &b->mu, &j->deadline);
+		rc = pthread_cond_timedwait(&j->cv, &b->mu, &j->deadline);
 		if (rc == ETIMEDOUT && !j->taken && !j->done) {
 			unlink_job(b, j);
+			wake_next(b);	/* it may have been first in line */
 			j->item.res = STORE_UNAVAILABLE;
 			snprintf(j->item.err, sizeof(j->item.err), "store: waited "
 			    "WAHOOK_DB_TIMEOUT (%g s) for the database connection",
@@ -222,6 +246,7 @@ submit(struct batch *b, struct job *j)
 		}
 	}
 	pthread_mutex_unlock(&b->mu);
+	pthread_cond_destroy(&j->cv);
 }
 
 void
@@ -237,7 +262,7 @@ batch_idle(struct batch *b)
 	store_refresh(b->store);
 	pthread_mutex_lock(&b->mu);
 	b->committing = 0;
-	pthread_cond_broadcast(&b->cv);
+	wake_next(b);
 	pthread_mutex_unlock(&b->mu);
 }
 
