@@ -177,6 +177,19 @@ class Stalls(unittest.TestCase):
         finally:
             srv.stop()
 
+    def test_the_least_deadline_of_one_second_stores(self):
+        # the lowest WAHOOK_DB_TIMEOUT the README allows connects and stores
+        srv = harness.Nginx(PG, procs=1, env={"WAHOOK_DB_TIMEOUT": "1"})
+        try:
+            harness.wait_for(lambda: len(srv.fcgi_pids()) == 1, 10, "responder")
+            for i in range(3):
+                self.assertEqual(srv.post(body("wamid.one.%d" % i))[0], 200,
+                                 srv.logs()[-2000:])
+            ids = [r["message_id"] for r in wx.snapshot(PG)["wa_messages"]]
+            self.assertEqual(sorted(ids), ["wamid.one.%d" % i for i in range(3)])
+        finally:
+            srv.stop()
+
     def test_blackholed_network_is_503_within_the_deadline_then_200(self):
         hole = Blackhole(os.path.join(PG.sock, ".s.PGSQL.5432"))
         dsn = "host=127.0.0.1 port=%d dbname=postgres user=%s" % (hole.port, PG.user)
