@@ -46,7 +46,6 @@ enum store_result batch_quarantine(struct batch *, const char *reason,
 	    const char *body, size_t len, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
-/* Frees the queue (NULL is fine). No call may be in progress. */
 /*
  * For a thread whose webhook has been answered: when nothing is queued or
  * committing, reopens the connection a big statement closed (store_refresh()),
@@ -55,6 +54,7 @@ enum store_result batch_quarantine(struct batch *, const char *reason,
  */
 void	batch_idle(struct batch *);
 
+/* Frees the queue (NULL is fine). No call may be in progress. */
 void	batch_free(struct batch *);
 
 #endif

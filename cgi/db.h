@@ -100,9 +100,10 @@ struct db *db_new(const struct db_opts *opts);
  * connection that fails is not retried. An expired deadline is never retried.
  *
  * DB_OK: *out is the result (PGRES_TUPLES_OK or PGRES_COMMAND_OK); the caller
- * PQclears it. After a call whose parameters passed 1 MiB the connection is
+ * PQclears it. After a call whose parameters passed 4 MiB the connection is
  * closed (libpq never shrinks its buffers; closing frees them) and
- * db_refresh() or the next call reconnects. Otherwise *out is NULL and db_error() / db_sqlstate() say why.
+ * db_refresh() or the next call reconnects. Otherwise *out is NULL and
+ * db_error() / db_sqlstate() say why.
  */
 enum db_rc db_run(struct db *, size_t stmt, const char *const *values,
 	    const int *lengths, const int *formats, double timeout, PGresult **out)
