@@ -252,6 +252,8 @@ submit(struct batch *b, struct job *j)
 void
 batch_idle(struct batch *b)
 {
+	if (!store_stale(b->store))
+		return;		/* nearly always: no lock taken, nobody made to wait */
 	pthread_mutex_lock(&b->mu);
 	if (b->committing || b->head != NULL) {
 		pthread_mutex_unlock(&b->mu);

@@ -29,7 +29,7 @@ struct db {
 	struct db_opts	 o;
 	int		 unnamed;	/* statements go unprepared (see enum db_prepare) */
 	PGconn		*conn;
-	int		 shed;		/* closed after a big call, not lost */
+	atomic_int	 shed;		/* closed after a big call, not lost */
 	char		 err[DB_ERR_MAX];
 	char		 state[6];
 };
@@ -335,7 +335,7 @@ connect_db(struct db *db, double deadline)
 	int sec;
 
 	db_disconnect(db);
-	db->shed = 0;
+	atomic_store(&db->shed, 0);
 	db->state[0] = '\0';
 	/*
 	 * libpq's connect_timeout is whole seconds, at least 2: with less than
@@ -425,10 +425,16 @@ db_connect(struct db *db, double timeout)
 	return DB_OK;
 }
 
+int
+db_shed(struct db *db)
+{
+	return atomic_load(&db->shed);
+}
+
 enum db_rc
 db_refresh(struct db *db, double timeout)
 {
-	if (!db->shed || db->conn != NULL)
+	if (!db_shed(db) || db->conn != NULL)
 		return DB_OK;
 	return db_connect(db, timeout);
 }
@@ -506,7 +512,7 @@ db_run(struct db *db, size_t stmt, const char *const *values, const int *lengths
 			*out = r;
 			if (sent_bytes(s, values, lengths, formats) > DB_BIG_CALL) {
 				db_disconnect(db);	/* the result outlives it */
-				db->shed = 1;
+				atomic_store(&db->shed, 1);
 			}
 			return DB_OK;
 		}

@@ -124,6 +124,10 @@ enum db_rc db_connect(struct db *, double timeout) __attribute__((warn_unused_re
  */
 enum db_rc db_refresh(struct db *, double timeout);
 
+/* 1 when the last call closed the connection for its size and none has been
+ * opened since. Safe from any thread, without the caller's lock. */
+int	db_shed(struct db *);
+
 /*
  * The last failure, for logs and error answers: "what: PostgreSQL's first
  * line (SQLSTATE xxxxx)", or "deadline of N s passed while ...". Never holds

@@ -531,6 +531,12 @@ store_quarantine(struct store *s, const char *reason, const char *body, size_t l
 	return res == STORE_OK ? STORE_OK : STORE_UNAVAILABLE;
 }
 
+int
+store_stale(struct store *s)
+{
+	return db_shed(s->db);
+}
+
 void
 store_refresh(struct store *s)
 {

@@ -88,6 +88,10 @@ int	store_connect(struct store *, char *err, size_t errlen)
  */
 void	store_refresh(struct store *);
 
+/* 1 when store_refresh() has a connection to open: a check without locks, for
+ * the path every request takes. */
+int	store_stale(struct store *);
+
 /* Closes the connection and frees the store (NULL is fine). */
 void	store_free(struct store *);
 

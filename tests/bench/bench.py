@@ -207,11 +207,6 @@ class Pool:
 
 # --- processes ----------------------------------------------------------------
 
-def postmaster(pg):
-    with open(os.path.join(pg.data, "postmaster.pid")) as f:
-        return int(f.readline())
-
-
 def setup_postgres():
     pg = harness.Postgres()
     with open(os.path.join(pg.data, "postgresql.conf"), "a") as f:
@@ -1013,7 +1008,7 @@ def main():
     log("webhook body: %d bytes (one text message, Meta's escaping)" % pool.size)
     pg = setup_postgres()
     env = harness.responder_env(pg)
-    CPU_ROOTS["postgres"] = lambda: [postmaster(pg)]
+    CPU_ROOTS["postgres"] = lambda: [pg.postmaster_pid()]
     fcgi = Fcgi(work, os.path.join(BUILD, "wahook.fcgi"), PROCS, env)
     fcgi.start()
     ngx = Nginx(work, fcgi.sock, R["nginx_workers"])

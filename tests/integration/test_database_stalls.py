@@ -40,8 +40,7 @@ def body(mid, pad=0):
 
 
 def postgres_pids():
-    with open(os.path.join(PG.data, "postmaster.pid")) as f:
-        master = int(f.readline())
+    master = PG.postmaster_pid()
     pids = [master]
     for d in os.listdir("/proc"):
         if d.isdigit():
