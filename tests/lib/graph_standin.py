@@ -570,7 +570,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class GraphStandin:
-    def __init__(self, token, version="v23.0", tokens=None):
+    def __init__(self, token, version="v26.0", tokens=None):
         self.token = token
         self.tokens = dict(tokens or {})   # phone_number_id -> its own token
         self.refused = set()               # tokens answered 401 / code 190
