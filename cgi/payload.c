@@ -358,33 +358,29 @@ struct where {
 };
 
 /*
- * The system messages that say a person's identity changed: the new phone
- * number (user_changed_number) or BSUID (user_changed_user_id). NULL for any
- * other message.
+ * A system message saying a person's identity changed (user_changed_number,
+ * user_changed_user_id: no contacts, maybe no "from"): the identity they had
+ * (system.previous_user_id, else NULL: "from" says it) into *old, and the one
+ * they have now (system.user_id, the new BSUID, else system.wa_id, the new
+ * phone number) returned. NULL for any other message.
  */
 static const char *
-new_identity(struct json_object *o, const char *type)
+new_identity(struct json_object *o, const char *type, const char **old)
 {
 	struct json_object *sys;
 	const char *st, *id;
 
+	*old = NULL;
 	if (strcmp(type, "system") != 0 ||
 	    (sys = get_obj(o, "system", json_type_object)) == NULL ||
-	    (st = opt_str(sys, "type")) == NULL)
+	    (st = opt_str(sys, "type")) == NULL ||
+	    (strcmp(st, "user_changed_user_id") != 0 &&
+	    strcmp(st, "user_changed_number") != 0))
 		return NULL;
-	if (strcmp(st, "user_changed_user_id") == 0) {
-		if ((id = id_str(sys, "new_user_id")) != NULL ||
-		    (id = id_str(sys, "user_id")) != NULL)
-			return id;
-		return NULL;
-	}
-	if (strcmp(st, "user_changed_number") == 0) {
-		if ((id = id_str(sys, "new_user_id")) != NULL ||
-		    (id = id_str(sys, "user_id")) != NULL ||
-		    (id = id_str(sys, "wa_id")) != NULL)
-			return id;
-	}
-	return NULL;
+	*old = id_str(sys, "previous_user_id");
+	if ((id = id_str(sys, "user_id")) == NULL)
+		id = id_str(sys, "wa_id");
+	return id;
 }
 
 /* The edited or revoked message an edit or revoke refers to, where Meta says. */
@@ -410,7 +406,7 @@ read_message(struct payload_msg *m, struct json_object *o, const struct where *w
     int echo, char *why, size_t whylen)
 {
 	struct json_object *ctx, *re, *contact, *prof;
-	const char *from;
+	const char *from, *old;
 	int rc;
 
 	if (!json_object_is_type(o, json_type_object))
@@ -425,10 +421,15 @@ read_message(struct payload_msg *m, struct json_object *o, const struct where *w
 		return "timestamp missing or out of range";
 	if (get_str(o, "to", &m->recipient) == -1)
 		return "to is not a string";
+	if (m->recipient == NULL)	/* an echo to a user who keeps the phone back */
+		m->recipient = id_str(o, "to_user_id");
 	if ((rc = get_str(o, "from", &from)) == -1 || (rc == 1 &&
 	    (*from == '\0' || strlen(from) > PAYLOAD_ID_MAX)))
 		return "from is not a string, or empty, or too long";
 	m->user_id = id_str(o, "from_user_id");
+	m->new_id = new_identity(o, m->type, &old);
+	if (old != NULL)	/* the message is about the identity they leave */
+		m->user_id = old;
 	contact = echo ? NULL : contact_of(w->contacts, from, m->user_id);
 	if (m->user_id == NULL)
 		m->user_id = id_str(contact, "user_id");
@@ -449,7 +450,6 @@ read_message(struct payload_msg *m, struct json_object *o, const struct where *w
 	m->sender = from;
 	m->group_id = id_str(o, "group_id");
 	m->conv = m->group_id ? m->group_id : m->user_id ? m->user_id : m->sender;
-	m->new_id = new_identity(o, m->type);
 	m->phone_number_id = w->pnid;
 	m->display_phone_number = w->display;
 	m->waba_id = w->waba_id;

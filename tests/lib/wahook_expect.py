@@ -183,6 +183,11 @@ def person(m, contacts, echo):
     None when it names nobody (no from, no BSUID)."""
     frm = m.get("from")
     uid = _ident(m.get("from_user_id"))
+    sysm = m.get("system") if m.get("type") == "system" and isinstance(m.get("system"), dict) \
+        else {}
+    if sysm.get("type") in ("user_changed_number", "user_changed_user_id") and \
+            _ident(sysm.get("previous_user_id")):
+        uid = sysm["previous_user_id"]     # about the identity the person leaves
     c = None if echo else contact_of(contacts, frm, uid)
     c = c or {}
     uid = uid or _ident(c.get("user_id"))
@@ -284,7 +289,9 @@ def expect(obj):
                 e["messages"][m["id"]] = {
                     "message_id": m["id"], "phone_number_id": pnid,
                     "display_phone_number": display, "waba_id": entry.get("id"),
-                    "field": field, "sender": sender, "recipient": m.get("to"),
+                    "field": field, "sender": sender,
+                    "recipient": m.get("to") if m.get("to") is not None
+                    else _ident(m.get("to_user_id")),
                     "type": m["type"], "ts": int(m["timestamp"]), "text_body": text_of(m),
                     "profile_name": None if echo_field else name,
                     "context_message_id": context_of(m),
