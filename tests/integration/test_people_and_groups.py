@@ -185,6 +185,41 @@ class People(dk.DrainCase):
                                   "wa_statuses"), [["delivered", None, BSUID]])
 
 
+class BrokenItem(dk.DrainCase):
+
+    def test_broken_item_alone_in_quarantine_fixed_and_replayed(self):
+        good1, broken, good2 = dk.mid("ok"), dk.mid("bad"), dk.mid("ok")
+        bad = text(broken, 1700000700, **{"from": PHONE})
+        del bad["timestamp"]
+        post(value([{"profile": {"name": "S"}, "wa_id": PHONE}],
+                   [text(good1, 1700000700, **{"from": PHONE}), bad,
+                    text(good2, 1700000701, **{"from": PHONE})]))
+        self.assertEqual(sorted(dk.outbox(pg)), sorted([good1, good2]),
+                         "the good ones are stored and queued")
+        q = dk.query(pg, "SELECT id, path, reason FROM wa_quarantine")
+        self.assertEqual(len(q), 1)
+        qid, path, reason = q[0]
+        self.assertEqual(path, "entry[0].changes[0].messages[1]")
+        self.assertIn("timestamp", reason)
+        # the operator mends the item and posts it again with scripts/replay
+        pg.psql("UPDATE wa_quarantine SET body = convert_to(jsonb_set(convert_from(body, "
+                "'UTF8')::jsonb, '{entry,0,changes,0,value,messages,0,timestamp}', "
+                "'\"1700000700\"')::text, 'UTF8') WHERE id = %s" % qid)
+        d = harness.tmpdir("wahook-replay-")
+        secret = os.path.join(d, "app-secret")
+        with open(secret, "w") as f:
+            f.write(harness.SECRET)
+        r = harness.subprocess.run(
+            [os.path.join(harness.ROOT, "scripts", "replay"), "--delete",
+             "http://127.0.0.1:%d/webhook" % server.port, qid],
+            env=dict(os.environ, WAHOOK_DB=pg.dsn, WAHOOK_APP_SECRET_FILE=secret),
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("stored", r.stdout)
+        self.assertEqual(sorted(dk.outbox(pg)), sorted([good1, broken, good2]))
+        self.assertEqual(dk.query(pg, "SELECT count(*) FROM wa_quarantine"), [["0"]])
+
+
 GROUP = "Y2FwaV9ncm91cDoxNTU1MDEwMDAwMToxMjAzNjM0MDQ2OTQyMzM5MTcZD"
 
 
