@@ -271,6 +271,48 @@ class ReplyFailures(ReplyCase):
                       row["last_error"])
         self.assertEqual(self.g.count("reply"), 0)
 
+    def test_nan_from_a_program_is_an_invalid_reply_and_others_are_answered(self):
+        """Python's json.dumps(float("nan")) prints NaN: JSON's parsers in C take
+        it, the database's jsonb does not. An invalid reply (retried, then dead
+        with the reason), never a database failure that stops every run."""
+        convs = dk.feed(server, conversations=2, per_conv=1)
+        (bad,), (good,) = convs.values()
+        prog = self.program(
+            'print(json.dumps({"type": "text", "text": {"body": "x"},\n'
+            '                  "biz_opaque_callback_data": float("nan")})\n'
+            '      if mid == %r else "fine")' % bad)
+        dk.assert_invalid_reply_dies(self, pg, self.g, bad, good, "NaN",
+                                     WAHOOK_REPLY_COMMAND=prog, **self.SLOW)
+        self.assertEqual(len([x for x in self.runs() if x["id"] == bad]), 2)
+
+    def test_reply_the_database_refuses_is_the_replys_fault(self):
+        """Past the strict parse, a class-22 error from recording a reply (here a
+        trigger's: a check of the business's own) is still the reply's fault:
+        retried, then dead with the database's reason, and no exit 4."""
+        dk.query(pg, """
+            CREATE FUNCTION wahook_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.reply::text LIKE '%refuse-me%' THEN
+                RAISE EXCEPTION 'reply not allowed here: "%"', NEW.reply
+                  USING ERRCODE = '22023';
+              END IF;
+              RETURN NEW;
+            END $$;
+            CREATE TRIGGER wahook_test_refuse BEFORE UPDATE OF reply ON wa_outbox
+              FOR EACH ROW EXECUTE FUNCTION wahook_test_refuse();""")
+        self.addCleanup(dk.query, pg, "DROP TRIGGER wahook_test_refuse ON wa_outbox; "
+                        "DROP FUNCTION wahook_test_refuse()")
+        convs = dk.feed(server, conversations=2, per_conv=1)
+        (bad,), (good,) = convs.values()
+        prog = self.program('print("refuse-me" if mid == %r else "fine")' % bad)
+        runs = dk.assert_invalid_reply_dies(
+            self, pg, self.g, bad, good, "the database refused it: reply_record: ",
+            WAHOOK_REPLY_COMMAND=prog, **self.SLOW)
+        self.assertIn("(SQLSTATE 22023)", dk.outbox(pg)[bad]["last_error"])
+        # the value quoted after the colon is the customer's data: in no log
+        for r in runs:
+            self.assertNotIn("refuse-me", r.err)
+
     def test_hanging_program_is_killed_with_its_process_group(self):
         prog = self.program('sleep 300 &\n'
                             'echo "kid $WAHOOK_MESSAGE_ID $! 0" >> "$LOG"\n'
