@@ -153,6 +153,12 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 	memset(c, 0, sizeof(*c));
 	if (env_conninfo("WAHOOK_DB", &c->db, err, errlen) == -1)
 		goto fail;
+	/* a copy: the environment's is scrubbed (drain_secret_names) */
+	if ((c->db_storage_ = strdup(c->db)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	c->db = c->db_storage_;
 	if (env_secret("WAHOOK_ACCESS_TOKEN", &c->token, err, errlen) == -1)
 		goto fail;
 	p = env_string("WAHOOK_ACCESS_TOKENS_FILE", NULL);
@@ -257,6 +263,7 @@ drain_config_token(const struct drain_config *c, const char *pnid)
 void
 drain_config_free(struct drain_config *c)
 {
+	env_free_secret(c->db_storage_);
 	env_free_secret(c->token);
 	tokens_free(c->tokens);
 	env_free_secret(c->reply_secret);

@@ -26,7 +26,9 @@ enum drain_reply {
 };
 
 struct drain_config {
-	const char	*db;		/* WAHOOK_DB: libpq conninfo; "" = PG* defaults */
+	const char	*db;		/* WAHOOK_DB: libpq conninfo; "" = PG* defaults
+					   (db_storage_: a copy, not the environment) */
+	char		*db_storage_;
 	char		*token;		/* WAHOOK_ACCESS_TOKEN[_FILE]: the fallback; may be NULL */
 	struct tokens	*tokens;	/* WAHOOK_ACCESS_TOKENS_FILE: per number; may be NULL */
 	char		 graph_url[DRAIN_URL_MAX];	/* no trailing slash */

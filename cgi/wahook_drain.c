@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include <curl/curl.h>
 
@@ -206,6 +207,18 @@ main(int argc, char **argv)
 		drain_config_free(&cfg);
 		return DRAIN_CONFIG;
 	}
+	/*
+	 * The reply program is our child: it could read our environment from
+	 * /proc/PPID/environ, or our memory, as the same user. The secrets were
+	 * copied by the loads above; none stays in the environment, and the
+	 * process is not dumpable (no core file; /proc/PID/environ, mem and
+	 * ptrace need privilege). A separate user for the program is the real
+	 * boundary: the _FILE secrets stay readable to this one.
+	 */
+	env_scrub(env_names_secret);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_msg("warn", "start", "prctl(PR_SET_DUMPABLE, 0) failed: the reply "
+		    "program can read this process's memory");
 	install_signals();
 	/* unlike the responder, which waits for the database and answers 503,
 	 * a drainer run without its database has nothing to do: exit 4, loudly */

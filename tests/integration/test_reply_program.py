@@ -394,6 +394,37 @@ class ReplyFailures(ReplyCase):
         self.assertEqual(len(fds["fds"]), 4, fds)
 
 
+    def test_parent_environ_holds_no_secret(self):
+        """tr '\\0' '\\n' </proc/$PPID/environ: what a program could read of its
+        drainer's environment (this suite runs as root, which may read it
+        whatever the drainer's dumpable flag says) holds neither the access
+        token nor WAHOOK_DB with its password."""
+        prog = self.program(
+            'ppid = os.getppid()\n'
+            'try:\n'
+            '    with open("/proc/%d/environ" % ppid, "rb") as f:\n'
+            '        seen = f.read().decode("utf-8", "replace")\n'
+            'except OSError as e:\n'
+            '    seen = "unreadable: %r" % e\n'
+            'log(ev="parent", id=mid, ppid=ppid, environ=seen,\n'
+            '    exe=os.readlink("/proc/%d/exe" % ppid) if os.access(\n'
+            '        "/proc/%d/exe" % ppid, os.R_OK) else None)')
+        dk.feed(server, conversations=1, per_conv=1)
+        dsn = pg.dsn + " password=db-password-not-for-programs"
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog, WAHOOK_DB=dsn,
+                       WAHOOK_REPLY_URL_SECRET="a-url-secret-that-must-stay")
+        self.assertEqual(r.rc, 0, r)
+        (run,) = self.runs("parent")
+        self.assertTrue(run["exe"] is None or run["exe"].endswith("wahook-drain"), run)
+        self.assertIn("WAHOOK_REPLY_COMMAND=", run["environ"], "not the drainer's environ")
+        for name, secret in (("access token", dk.ACCESS_TOKEN), ("WAHOOK_DB", pg.dsn),
+                             ("database password", "db-password-not-for-programs"),
+                             ("reply URL secret", "a-url-secret-that-must-stay")):
+            # (not assertNotIn: its message would print the secret)
+            self.assertFalse(secret in run["environ"], "the %s is in the drainer's "
+                             "environ, as its reply program reads it" % name)
+
+
 class ReplyOrder(ReplyCase):
     def test_in_order_within_a_conversation_in_parallel_across(self):
         prog = self.program('sleep 0.3\necho "ok $WAHOOK_MESSAGE_ID"', sh=True)
