@@ -146,31 +146,39 @@ lost_prepared(struct db *db)
 	return 1;
 }
 
-/*
- * err = "what: first line of PostgreSQL's message (SQLSTATE x)". Class 22
- * messages quote the offending value after a colon ("invalid input syntax
- * for type integer: \"...\""): cut there, data never reaches a log.
- */
-static void
-set_err(struct db *db, const char *what, const PGresult *r)
+void
+db_describe(char *buf, size_t len, char *state, size_t statelen, const char *what,
+    PGconn *conn, const PGresult *r)
 {
-	const char *m = r ? PQresultErrorMessage(r) : NULL;
+	/* the primary field: PQresultErrorMessage() starts "ERROR:  " */
+	const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	const char *colon;
 	size_t n;
 
+	if ((m == NULL || *m == '\0') && r != NULL)
+		m = PQresultErrorMessage(r);
 	if (m == NULL || *m == '\0')
-		m = db->conn ? PQerrorMessage(db->conn) : "no connection";
+		m = conn ? PQerrorMessage(conn) : "no connection";
 	if (*m == '\0')
 		m = "unknown error";
-	snprintf(db->state, sizeof(db->state), "%s", st ? st : "");
+	if (st == NULL)
+		st = "";
+	if (state != NULL)
+		snprintf(state, statelen, "%s", st);
 	n = strcspn(m, "\n");
-	if (strncmp(db->state, "22", 2) == 0 && (colon = strstr(m, ": ")) != NULL &&
+	/* class 22 may quote the offending value after a colon: never logged */
+	if (strncmp(st, "22", 2) == 0 && (colon = strstr(m, ": ")) != NULL &&
 	    (size_t)(colon - m) < n)
 		n = (size_t)(colon - m);
-	snprintf(db->err, sizeof(db->err), "%s: %.*s%s%s%s", what,
-	    (int)(n > 300 ? 300 : n), m, *db->state ? " (SQLSTATE " : "", db->state,
-	    *db->state ? ")" : "");
+	snprintf(buf, len, "%s: %.*s%s%s%s", what, (int)(n > 300 ? 300 : n), m,
+	    *st ? " (SQLSTATE " : "", st, *st ? ")" : "");
+}
+
+static void
+set_err(struct db *db, const char *what, const PGresult *r)
+{
+	db_describe(db->err, sizeof(db->err), db->state, sizeof(db->state), what, db->conn, r);
 }
 
 /* libpq's default prints server notices raw on stderr ("WARNING:  terminating

@@ -135,6 +135,17 @@ int	db_shed(struct db *);
  */
 const char *db_error(const struct db *);
 
+/*
+ * Writes "what: PostgreSQL's primary message (SQLSTATE x)" of r into buf,
+ * or, without r, the first line of conn's message (a client-side failure).
+ * A class 22 message is cut before a colon: what follows may quote the
+ * offending value, data that must not reach a log. state (statelen bytes,
+ * 6 hold it), when not NULL, gets the SQLSTATE or "". Used by db_error() and
+ * by modules with a connection of their own.
+ */
+void	db_describe(char *buf, size_t len, char *state, size_t statelen, const char *what,
+	    PGconn *conn, const PGresult *r);
+
 /* The last failure's SQLSTATE, or "" (client-side failures have none). */
 const char *db_sqlstate(const struct db *);
 

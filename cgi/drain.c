@@ -398,7 +398,7 @@ ask_failed(struct work *w, struct job *j, const char *why, double ms, double t)
 static void
 answered(struct work *w, struct job *j, struct ask_result *ar)
 {
-	char err[256], why[300];
+	char err[256], why[640];	/* "invalid reply: ...": err, or a db_error() */
 	char *recorded = NULL;
 	int n = 0, rc;
 	double t = now_s();
@@ -433,6 +433,14 @@ answered(struct work *w, struct job *j, struct ask_result *ar)
 		return;
 	}
 	rc = outbox_reply_record(w->ob, &j->row, recorded, w->c->lease);
+	if (rc == OUTBOX_REFUSED) {
+		/* what the strict parse let through and jsonb did not: the reply's fault */
+		free(recorded);
+		snprintf(why, sizeof(why), "invalid reply: the database refused it: %s",
+		    outbox_error(w->ob));
+		ask_failed(w, j, why, ar->ms, t);
+		return;
+	}
 	if (rc != OUTBOX_OK) {
 		free(recorded);
 		ended(w, j, rc, "reply_record");

@@ -9,11 +9,14 @@
 #include "tokens.h"
 #include "reply.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +36,40 @@ url_host(const char *url, char *dst, size_t dstlen)
 		n = dstlen - 1;
 	memcpy(dst, p, n);
 	dst[n] = '\0';
+}
+
+/*
+ * 1 when url's host (url checked by load_url()) is a loopback address:
+ * 127.0.0.0/8, [::1] (or [::ffff:127.x.y.z]), or "localhost". No other name is
+ * resolved: only what the URL itself says counts.
+ */
+static int
+url_is_loopback(const char *url)
+{
+	char host[DRAIN_URL_MAX], *p;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	url_host(url, host, sizeof(host));
+	if (host[0] == '[') {
+		if ((p = strchr(host, ']')) == NULL)
+			return 0;
+		*p = '\0';
+		return inet_pton(AF_INET6, host + 1, &a6) == 1 && (IN6_IS_ADDR_LOOPBACK(&a6) ||
+		    (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127));
+	}
+	if ((p = strchr(host, ':')) != NULL)
+		*p = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* 1 when url is http:// (checked by load_url()) to a host that is not loopback. */
+static int
+url_in_clear(const char *url)
+{
+	return strncmp(url, "http://", 7) == 0 && !url_is_loopback(url);
 }
 
 /* An http(s) URL without spaces or control characters, its trailing slashes
@@ -78,6 +115,7 @@ load_reply(struct drain_config *c, char *err, size_t errlen)
 	char *abs = NULL;
 	struct stat st;
 	size_t nchars;
+	long long insecure;
 	int rc = -1;
 
 	cmd = env_string("WAHOOK_REPLY_COMMAND", "");
@@ -110,6 +148,15 @@ load_reply(struct drain_config *c, char *err, size_t errlen)
 		if (load_url("WAHOOK_REPLY_URL", url, 0, c->reply_url, sizeof(c->reply_url), 0,
 		    err, errlen) == -1)
 			goto fail;
+		if (env_long("WAHOOK_REPLY_URL_INSECURE", 0, 0, 1, &insecure, err, errlen) == -1)
+			goto fail;
+		c->reply_url_insecure = url_in_clear(c->reply_url);
+		if (c->reply_url_insecure && !insecure) {
+			snprintf(err, errlen, "WAHOOK_REPLY_URL: http:// to a host that is not "
+			    "loopback would carry customers' messages unencrypted: use https://, "
+			    "or set WAHOOK_REPLY_URL_INSECURE=1 for a network you trust");
+			goto fail;
+		}
 		if (env_secret("WAHOOK_REPLY_URL_SECRET", &c->reply_secret, err, errlen) == -1)
 			goto fail;
 		if (c->reply_secret == NULL || *c->reply_secret == '\0') {
@@ -153,6 +200,12 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 	memset(c, 0, sizeof(*c));
 	if (env_conninfo("WAHOOK_DB", &c->db, err, errlen) == -1)
 		goto fail;
+	/* a copy: the environment's is scrubbed (drain_secret_names) */
+	if ((c->db_storage_ = strdup(c->db)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	c->db = c->db_storage_;
 	if (env_secret("WAHOOK_ACCESS_TOKEN", &c->token, err, errlen) == -1)
 		goto fail;
 	p = env_string("WAHOOK_ACCESS_TOKENS_FILE", NULL);
@@ -182,6 +235,11 @@ drain_config_load(struct drain_config *c, int need_token, char *err, size_t errl
 	    1, c->graph_url, sizeof(c->graph_url), 64, err, errlen) == -1)
 		goto fail;
 	url_host(c->graph_url, c->graph_host, sizeof(c->graph_host));
+	if (url_in_clear(c->graph_url)) {
+		snprintf(err, errlen, "WAHOOK_GRAPH_URL: http:// only to a loopback address (a "
+		    "test stand-in): the access token would travel unencrypted; use https://");
+		goto fail;
+	}
 	if (load_reply(c, err, errlen) == -1)
 		goto fail;
 	if (env_long("WAHOOK_TYPING", 0, 0, 1, &v, err, errlen) == -1)
@@ -257,6 +315,7 @@ drain_config_token(const struct drain_config *c, const char *pnid)
 void
 drain_config_free(struct drain_config *c)
 {
+	env_free_secret(c->db_storage_);
 	env_free_secret(c->token);
 	tokens_free(c->tokens);
 	env_free_secret(c->reply_secret);

@@ -26,7 +26,9 @@ enum drain_reply {
 };
 
 struct drain_config {
-	const char	*db;		/* WAHOOK_DB: libpq conninfo; "" = PG* defaults */
+	const char	*db;		/* WAHOOK_DB: libpq conninfo; "" = PG* defaults
+					   (db_storage_: a copy, not the environment) */
+	char		*db_storage_;
 	char		*token;		/* WAHOOK_ACCESS_TOKEN[_FILE]: the fallback; may be NULL */
 	struct tokens	*tokens;	/* WAHOOK_ACCESS_TOKENS_FILE: per number; may be NULL */
 	char		 graph_url[DRAIN_URL_MAX];	/* no trailing slash */
@@ -37,6 +39,8 @@ struct drain_config {
 	char		 reply_command[4096];	/* WAHOOK_REPLY_COMMAND, made absolute */
 	char		 reply_url[DRAIN_URL_MAX];	/* WAHOOK_REPLY_URL */
 	char		*reply_secret;	/* WAHOOK_REPLY_URL_SECRET[_FILE] (URL mode) */
+	int		 reply_url_insecure; /* http:// to a host not loopback, allowed by
+					   WAHOOK_REPLY_URL_INSECURE=1: warn at start */
 	double		 reply_timeout;	/* seconds per program run or URL call */
 	double		 reply_window;	/* seconds after Meta's timestamp; 0: no window */
 	const char	*env_path;	/* PATH, HOME, LANG for the program (may be NULL) */

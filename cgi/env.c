@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SECRET_FILE_MAX (64 * 1024)
 
@@ -253,11 +254,18 @@ const char *const env_names_fcgi[] = {
 	NULL
 };
 
+/* the variables whose values are secrets (a WAHOOK_DB may hold a password) */
+const char *const env_names_secret[] = {
+	"WAHOOK_DB", "WAHOOK_ACCESS_TOKEN", "WAHOOK_REPLY_URL_SECRET", "WAHOOK_APP_SECRET",
+	"WAHOOK_VERIFY_TOKEN", NULL
+};
+
 const char *const env_names_drain[] = {
 	"WAHOOK_DB", "WAHOOK_ACCESS_TOKEN", "WAHOOK_ACCESS_TOKEN_FILE",
 	"WAHOOK_ACCESS_TOKENS_FILE", "WAHOOK_GRAPH_URL", "WAHOOK_REPLY_TEXT",
 	"WAHOOK_REPLY", "WAHOOK_REPLY_COMMAND", "WAHOOK_REPLY_URL",
-	"WAHOOK_REPLY_URL_SECRET", "WAHOOK_REPLY_URL_SECRET_FILE", "WAHOOK_REPLY_TIMEOUT",
+	"WAHOOK_REPLY_URL_SECRET", "WAHOOK_REPLY_URL_SECRET_FILE", "WAHOOK_REPLY_URL_INSECURE",
+	"WAHOOK_REPLY_TIMEOUT",
 	"WAHOOK_REPLY_WINDOW", "WAHOOK_TYPING", "WAHOOK_CONCURRENCY", "WAHOOK_MAX_RPS",
 	"WAHOOK_RETRY_MIN", "WAHOOK_RETRY_MAX", "WAHOOK_MAX_ATTEMPTS", "WAHOOK_MAX_AGE",
 	"WAHOOK_LEASE", "WAHOOK_HTTP_TIMEOUT", "WAHOOK_DB_TIMEOUT", "WAHOOK_DB_PREPARE",
@@ -324,4 +332,19 @@ size_t
 env_warn_unknown(char *const *envp, const char *const *const *known)
 {
 	return env_unknown(envp, known, warn_unknown, NULL);
+}
+
+void
+env_scrub(const char *const *names)
+{
+	size_t i, n;
+	char **e;
+
+	for (i = 0; names[i] != NULL; i++) {
+		n = strlen(names[i]);
+		for (e = environ; *e != NULL; e++)
+			if (strncmp(*e, names[i], n) == 0 && (*e)[n] == '=')
+				explicit_bzero(*e + n + 1, strlen(*e + n + 1));
+		(void)unsetenv(names[i]);
+	}
 }

@@ -48,6 +48,15 @@ int	env_choice(const char *name, const char *const *choices, int def, int *out,
 void	env_free_secret(char *);
 
 /*
+ * Takes each variable of names (NULL-terminated) out of this process's
+ * environment for good: its value's bytes are overwritten where they lie
+ * (/proc/PID/environ shows the memory the process started with, whatever
+ * environ says later) and the variable is unset. For secrets, once they are
+ * copied: a pointer into the environment to one of them reads zeros after.
+ */
+void	env_scrub(const char *const *names);
+
+/*
  * Reads NAME as a libpq connection string (key=value pairs or a postgresql://
  * URI) and checks it with PQconninfoParse, so that a typo such as "dbnam=" is
  * a configuration error at start, not a 503 on every request. Unset or empty
@@ -67,6 +76,7 @@ int	env_conninfo(const char *name, const char **out, char *err, size_t errlen)
  */
 extern const char *const env_names_fcgi[];
 extern const char *const env_names_drain[];
+extern const char *const env_names_secret[];	/* for env_scrub() */
 extern const char *const env_names_scripts[];
 
 /*

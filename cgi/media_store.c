@@ -150,15 +150,7 @@ media_store_error(const struct media_store *ms)
 static void
 set_err(struct media_store *ms, PGconn *c, const char *what, const PGresult *r)
 {
-	const char *m = r ? PQresultErrorMessage(r) : c ? PQerrorMessage(c) : "";
-	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	int n;
-
-	if (m == NULL || *m == '\0')
-		m = c ? PQerrorMessage(c) : "no connection";
-	n = (int)strcspn(m, "\n");
-	snprintf(ms->err, sizeof(ms->err), "%s: %.*s%s%s%s", what, n > 300 ? 300 : n, m,
-	    st ? " (SQLSTATE " : "", st ? st : "", st ? ")" : "");
+	db_describe(ms->err, sizeof(ms->err), NULL, 0, what, c, r);
 }
 
 static PGconn *

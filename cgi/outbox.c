@@ -589,9 +589,13 @@ outbox_reply_record(struct outbox *ob, const struct outbox_row *w, const char *r
 {
 	char slease[32];
 	const char *vals[4] = { w->message_id, w->token, reply, slease };
+	int rc;
 
 	snprintf(slease, sizeof(slease), "%.3f", lease);
-	return run_mine(ob, ST_REPLY_RECORD, vals);
+	rc = run_mine(ob, ST_REPLY_RECORD, vals);
+	if (rc == OUTBOX_FAIL && strncmp(db_sqlstate(ob->db), "22", 2) == 0)
+		rc = OUTBOX_REFUSED;
+	return rc;
 }
 
 int

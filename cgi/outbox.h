@@ -16,7 +16,10 @@
 enum outbox_rc {
 	OUTBOX_OK = 0,
 	OUTBOX_LOST = 1,	/* the claim is no longer ours: drop the row, call nothing */
-	OUTBOX_FAIL = -1	/* the database failed: stop (exit 4) */
+	OUTBOX_FAIL = -1,	/* the database failed: stop (exit 4) */
+	OUTBOX_REFUSED = 2	/* the database refused the value written (SQLSTATE
+				   class 22): the data's fault, not the database's;
+				   the row is as it was (outbox_reply_record() only) */
 };
 
 /* A claimed row. Strings are owned by the row; free with outbox_row_clear(). */
@@ -147,7 +150,9 @@ int	outbox_reply_input(struct outbox *, const struct outbox_row *, struct outbox
 void	outbox_input_clear(struct outbox_input *);
 
 /* Records the decided reply (a non-empty JSON array of bodies) before the first
- * send: reply_state 'recorded', reply_sent 0, the lease renewed. */
+ * send: reply_state 'recorded', reply_sent 0, the lease renewed. OUTBOX_REFUSED
+ * when the database would not take the reply as jsonb (outbox_error() says
+ * why): an invalid reply, to be retried or dead-lettered like one. */
 int	outbox_reply_record(struct outbox *, const struct outbox_row *, const char *reply,
 	    double lease) __attribute__((warn_unused_result));
 

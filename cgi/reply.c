@@ -2,10 +2,14 @@
  * reply.c - the reply program's input and the meaning of its output (see
  * reply.h). The output is judged by its first non-blank byte: '{' or '[' must
  * be valid JSON, anything else is text. So a program's broken JSON fails
- * loudly (last_error) instead of reaching the customer as text.
+ * loudly (last_error) instead of reaching the customer as text. JSON is read
+ * strictly (strict_json()): what the database's jsonb would refuse is an
+ * invalid reply here, not a failed write later.
  */
 #include "reply.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +227,250 @@ oom:
 	return NULL;
 }
 
+/*
+ * The strict check: json-c's parser takes NaN, Infinity, 'single quotes',
+ * trailing commas, \u0000, lone surrogates and bytes that are not UTF-8,
+ * even with JSON_TOKENER_STRICT, and the database then refuses to record the
+ * reply (jsonb: 22P02, 22P05) on every try. So the output is first checked
+ * against RFC 8259 as jsonb reads it: strings of UTF-8 (the whole output is
+ * checked first) without control characters or \u0000, with paired surrogate
+ * escapes; numbers in its grammar that fit a double (no 1e999, no 1e-999);
+ * true, false, null; at most STRICT_DEPTH levels deep (json-c's own limit).
+ */
+#define STRICT_DEPTH	32
+#define STRICT_NUM_MAX	64	/* characters of one number */
+
+struct scan {
+	const char	*s;
+	size_t		 len, pos;
+	char		*err;
+	size_t		 errlen;
+};
+
+static int
+scan_bad(struct scan *sc, const char *what)
+{
+	snprintf(sc->err, sc->errlen, "output starts like JSON but is not valid JSON: %s "
+	    "(byte %zu)", what, sc->pos);
+	return -1;
+}
+
+static void
+scan_blanks(struct scan *sc)
+{
+	while (sc->pos < sc->len && is_blank(sc->s[sc->pos]))
+		sc->pos++;
+}
+
+static int
+scan_is(struct scan *sc, char c)
+{
+	return sc->pos < sc->len && sc->s[sc->pos] == c;
+}
+
+static int
+scan_digits(struct scan *sc)
+{
+	size_t p0 = sc->pos;
+
+	while (sc->pos < sc->len && sc->s[sc->pos] >= '0' && sc->s[sc->pos] <= '9')
+		sc->pos++;
+	return sc->pos > p0 ? 0 : -1;
+}
+
+/* Four hex digits after \u at sc->pos; -1 if not. */
+static long
+scan_hex4(struct scan *sc)
+{
+	char buf[5], *end;
+	long v;
+
+	if (sc->len - sc->pos < 4)
+		return -1;
+	memcpy(buf, sc->s + sc->pos, 4);
+	buf[4] = '\0';
+	if (strspn(buf, "0123456789abcdefABCDEF") != 4)
+		return -1;
+	v = strtol(buf, &end, 16);
+	sc->pos += 4;
+	return v;
+}
+
+static int
+scan_string(struct scan *sc)
+{
+	unsigned char c;
+	long u, lo;
+
+	sc->pos++;				/* the opening quote */
+	while (sc->pos < sc->len) {
+		c = (unsigned char)sc->s[sc->pos];
+		if (c == '"') {
+			sc->pos++;
+			return 0;
+		}
+		if (c < 0x20)
+			return scan_bad(sc, "a control character in a string");
+		sc->pos++;
+		if (c != '\\')
+			continue;
+		if (sc->pos == sc->len)
+			break;
+		c = (unsigned char)sc->s[sc->pos++];
+		if (c != 'u') {
+			if (strchr("\"\\/bfnrt", c) == NULL || c == '\0')
+				return scan_bad(sc, "an unknown escape in a string");
+			continue;
+		}
+		if ((u = scan_hex4(sc)) < 0)
+			return scan_bad(sc, "a \\u escape without four hex digits");
+		if (u == 0)
+			return scan_bad(sc, "\\u0000 in a string (the database refuses it)");
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return scan_bad(sc, "a lone low surrogate escape");
+		if (u >= 0xd800 && u <= 0xdbff) {
+			if (sc->len - sc->pos < 2 || sc->s[sc->pos] != '\\' ||
+			    sc->s[sc->pos + 1] != 'u')
+				return scan_bad(sc, "a lone high surrogate escape");
+			sc->pos += 2;
+			if ((lo = scan_hex4(sc)) < 0xdc00 || lo > 0xdfff)
+				return scan_bad(sc, "a lone high surrogate escape");
+		}
+	}
+	return scan_bad(sc, "a string without its closing quote");
+}
+
+static int
+scan_number(struct scan *sc)
+{
+	char buf[STRICT_NUM_MAX + 1];
+	size_t p0 = sc->pos, n;
+	double d;
+
+	if (scan_is(sc, '-'))
+		sc->pos++;
+	if (scan_is(sc, '0'))
+		sc->pos++;
+	else if (scan_digits(sc) == -1)
+		return scan_bad(sc, "not a value (NaN and Infinity are not JSON)");
+	if (scan_is(sc, '.')) {
+		sc->pos++;
+		if (scan_digits(sc) == -1)
+			return scan_bad(sc, "a number without digits after its point");
+	}
+	if (scan_is(sc, 'e') || scan_is(sc, 'E')) {
+		sc->pos++;
+		if (scan_is(sc, '+') || scan_is(sc, '-'))
+			sc->pos++;
+		if (scan_digits(sc) == -1)
+			return scan_bad(sc, "a number without digits in its exponent");
+	}
+	n = sc->pos - p0;
+	if (n > STRICT_NUM_MAX)
+		return scan_bad(sc, "a number of over 64 characters");
+	memcpy(buf, sc->s + p0, n);
+	buf[n] = '\0';
+	errno = 0;
+	d = strtod(buf, NULL);
+	if (errno == ERANGE || !isfinite(d))
+		return scan_bad(sc, "a number out of range");
+	return 0;
+}
+
+/* One scalar value at sc->pos: a string, number, true, false or null. */
+static int
+scan_scalar(struct scan *sc)
+{
+	static const char *const words[] = { "true", "false", "null" };
+	size_t i, n;
+
+	if (scan_is(sc, '"'))
+		return scan_string(sc);
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		n = strlen(words[i]);
+		if (sc->len - sc->pos >= n && memcmp(sc->s + sc->pos, words[i], n) == 0) {
+			sc->pos += n;
+			return 0;
+		}
+	}
+	return scan_number(sc);
+}
+
+/* A member's name and its colon, blanks around them. */
+static int
+scan_key(struct scan *sc)
+{
+	scan_blanks(sc);
+	if (!scan_is(sc, '"'))
+		return scan_bad(sc, "a member name that is not a double-quoted string");
+	if (scan_string(sc) == -1)
+		return -1;
+	scan_blanks(sc);
+	if (!scan_is(sc, ':'))
+		return scan_bad(sc, "a member name without its colon");
+	sc->pos++;
+	return 0;
+}
+
+/* 0 when s (len bytes) is exactly one JSON value, blanks around it, that jsonb takes. */
+static int
+strict_json(const char *s, size_t len, char *err, size_t errlen)
+{
+	struct scan sc = { s, len, 0, err, errlen };
+	char open[STRICT_DEPTH];
+	int depth = 0;
+	size_t nchars;
+	char c;
+
+	if (reply_utf8(s, len, &nchars) == -1)
+		return scan_bad(&sc, "not UTF-8 (or a NUL byte)");
+	for (;;) {
+		/* a value */
+		scan_blanks(&sc);
+		if (scan_is(&sc, '{') || scan_is(&sc, '[')) {
+			if (depth == STRICT_DEPTH)
+				return scan_bad(&sc, "nested too deep");
+			open[depth++] = sc.s[sc.pos++];
+			scan_blanks(&sc);
+			if (scan_is(&sc, open[depth - 1] == '{' ? '}' : ']')) {
+				sc.pos++;
+				depth--;
+			} else {
+				if (open[depth - 1] == '{' && scan_key(&sc) == -1)
+					return -1;
+				continue;
+			}
+		} else if (sc.pos == sc.len)
+			return scan_bad(&sc, "the output ends where a value should be");
+		else if (scan_scalar(&sc) == -1)
+			return -1;
+		/* after a value: a comma, or the ends of what holds it */
+		for (;;) {
+			scan_blanks(&sc);
+			if (depth == 0) {
+				if (sc.pos < sc.len) {
+					snprintf(err, errlen, "output has more after its JSON value "
+					    "(byte %zu)", sc.pos);
+					return -1;
+				}
+				return 0;
+			}
+			if (sc.pos == sc.len)
+				return scan_bad(&sc, "the output ends inside an object or array");
+			c = sc.s[sc.pos++];
+			if (c == (open[depth - 1] == '{' ? '}' : ']')) {
+				depth--;
+				continue;
+			}
+			if (c != ',')
+				return scan_bad(&sc, "a character where a comma or the end was due");
+			if (open[depth - 1] == '{' && scan_key(&sc) == -1)
+				return -1;
+			break;
+		}
+	}
+}
+
 /* Parses the whole of s as JSON (trailing blanks allowed); NULL with err if not. */
 static json_object *
 parse_all(const char *s, size_t len, char *err, size_t errlen)
@@ -282,7 +530,8 @@ reply_parse(const char *out, size_t len, const struct address *to, const char *c
 			snprintf(err, errlen, "output holds a NUL byte");
 			goto fail;
 		}
-		if ((v = parse_all(out + i, len - i, err, errlen)) == NULL)
+		if (strict_json(out + i, len - i, err, errlen) == -1 ||
+		    (v = parse_all(out + i, len - i, err, errlen)) == NULL)
 			goto fail;
 	} else if ((v = text_message(out, len, err, errlen)) == NULL)
 		goto fail;

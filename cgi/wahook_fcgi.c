@@ -334,7 +334,9 @@ warn_if_db_down(struct store *store)
 	log_end(&l);
 }
 
+#ifndef PARK_MAX	/* -DPARK_MAX=8: a small table, for the test that fills it */
 #define PARK_MAX 512	/* idle connections per process; past it, closed */
+#endif
 
 /* The FastCGI front: the main thread's poller and the request threads. */
 struct front {
@@ -349,14 +351,27 @@ struct front {
 	int			 parked[PARK_MAX]; /* connections without a request yet */
 	char			 fresh[PARK_MAX]; /* 1: accepted, never served */
 	size_t			 nparked, nfresh;
+	size_t			 busy;		/* connections a thread holds */
+	int			 full_logged;	/* poller only: said the table is full */
 	size_t			 idle;		/* threads waiting for a connection */
 	int			 done;		/* no more connections: finish and exit */
 	atomic_long		 served;
 };
 
-/* Under the lock. nparked + nready stays within PARK_MAX + threads (park()
- * keeps their sum under PARK_MAX, the poller accepts only for an idle thread),
- * so the ring cannot overflow. */
+/*
+ * Under the lock. Every connection is in one place: parked[], the ready ring
+ * or a thread (busy), and nparked + nready + busy stays within PARK_MAX: only
+ * accept_one() adds a connection, and only when there is room for it; the
+ * rest move it from place to place (a kept connection a thread served always
+ * has its place back in parked[]). So neither parked[] nor the ring can
+ * overflow, and new connections never push out kept ones.
+ */
+static size_t
+held(const struct front *f)
+{
+	return f->nparked + f->nready + f->busy;
+}
+
 static void
 ready_push(struct front *f, int fd)
 {
@@ -394,28 +409,36 @@ take(struct front *f)
 		fd = f->ready[f->ready_head];
 		f->ready_head = (f->ready_head + 1) % f->ready_cap;
 		f->nready--;
+		f->busy++;
 	}
 	pthread_mutex_unlock(&f->mu);
 	return fd;
 }
 
-/* Hands a connection to the poller until a request arrives on it; 0, or -1
- * when it must be closed. */
-static int
-park(struct front *f, int fd)
+/*
+ * A thread is done with the connection take() gave it: fd kept open (the web
+ * server keeps it) goes back to the poller until a request arrives on it;
+ * -1: libfcgi closed it. Its place in the table is its own (see held()).
+ */
+static void
+release(struct front *f, int fd)
 {
-	int rc = -1;
+	int parked = 0, was_full;
 
 	pthread_mutex_lock(&f->mu);
-	if (!f->done && f->nparked + f->nready < PARK_MAX) {
+	was_full = held(f) >= PARK_MAX;
+	f->busy--;
+	if (fd >= 0 && !f->done && held(f) < PARK_MAX) {
 		f->fresh[f->nparked] = 0;
 		f->parked[f->nparked++] = fd;
-		rc = 0;
+		parked = 1;
 	}
 	pthread_mutex_unlock(&f->mu);
-	if (rc == 0)
+	if (fd >= 0 && !parked)
+		close(fd);
+	/* a parked connection to watch, or room for the listener again */
+	if (parked || was_full)
 		wake_poller(f);
-	return rc;
 }
 
 struct worker {
@@ -441,14 +464,13 @@ worker_main(void *arg)
 		 * holds this thread no longer than a body may */
 		if (f->cfg->body_timeout > 0)
 			set_rcvtimeo(fd, f->cfg->body_timeout * 1000.0);
-		if (FCGX_Accept_r(&rq) != 0)
-			continue;	/* closed, or not FastCGI: libfcgi closed it */
-		serve_fcgx(&w->st, &rq);	/* answers and finishes: closes unless kept */
-		if (rq.ipcFd >= 0) {
-			if (park(f, rq.ipcFd) == -1)
-				close(rq.ipcFd);
-			rq.ipcFd = -1;
+		if (FCGX_Accept_r(&rq) != 0) {
+			release(f, -1);	/* closed, or not FastCGI: libfcgi closed it */
+			continue;
 		}
+		serve_fcgx(&w->st, &rq);	/* answers and finishes: closes unless kept */
+		release(f, rq.ipcFd);
+		rq.ipcFd = -1;
 		atomic_fetch_add(&f->served, 1);
 		http_release(&w->st);	/* after the answer left: nobody waits for free() */
 		if (!stopping)
@@ -469,7 +491,7 @@ accept_one(struct front *f)
 {
 	struct sockaddr_storage sa;
 	socklen_t salen = sizeof(sa);
-	int fd, one = 1;
+	int fd, one = 1, full;
 
 	fd = accept4(f->listen_fd, (struct sockaddr *)&sa, &salen, SOCK_CLOEXEC);
 	if (fd == -1) {
@@ -483,11 +505,28 @@ accept_one(struct front *f)
 	}
 	if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/*
+	 * Room is checked again under the lock, whatever the poller saw before it
+	 * polled. Full (PARK_MAX connections held): closed, and this process goes
+	 * on serving the ones it holds.
+	 */
 	pthread_mutex_lock(&f->mu);
-	f->fresh[f->nparked] = 1;	/* room: the poller checked before polling */
-	f->parked[f->nparked++] = fd;
-	f->nfresh++;
+	full = held(f) >= PARK_MAX;
+	if (!full) {
+		f->fresh[f->nparked] = 1;
+		f->parked[f->nparked++] = fd;
+		f->nfresh++;
+	}
 	pthread_mutex_unlock(&f->mu);
+	if (full) {
+		close(fd);
+		if (!f->full_logged)	/* once until a connection fits again */
+			log_msg("warn", "accept", "PARK_MAX connections are open: closed a "
+			    "new one (fewer kept connections in the web server, or more "
+			    "processes)");
+		f->full_logged = 1;
+	} else
+		f->full_logged = 0;
 }
 
 /*
@@ -511,8 +550,8 @@ poll_loop(struct front *f, const sigset_t *unblocked)
 		pfd[n].fd = f->wake[0];
 		pfd[n++].events = POLLIN;
 		/* the connections accepted but not yet readable are spoken for too */
-		want_listen = f->idle > f->nready + f->nfresh &&
-		    f->nparked + f->nready < PARK_MAX;
+		/* full: new connections wait in the backlog, or a sibling takes them */
+		want_listen = f->idle > f->nready + f->nfresh && held(f) < PARK_MAX;
 		pfd[n].fd = want_listen ? f->listen_fd : -1;	/* -1: ignored */
 		pfd[n++].events = POLLIN;
 		npark = f->nparked;

@@ -1,7 +1,14 @@
 #!/usr/bin/env python3
 """run.py - wahook's test runner: the cmocka unit binaries (TAP), then every
 tests/integration/test_*.py (unittest), one line per test, and a closing line
-CI reads: "N passed, N failed".
+CI reads: "N passed, N failed" (", N skipped" added when an optional extra
+check found nothing to check).
+
+A skip is a failure (a test that did not run proves nothing), except the
+optional extra checks that need a copy of ../shared/fixtures beside the clone:
+a Python test that raises unittest.SkipTest with a reason starting with
+"optional extra:" (harness.extra_skip), and a unit that calls cmocka's skip()
+(which the units do only for those extras), count as skipped.
 
 Usage: tests/run.py [SUBSTRING...]   run only tests whose name contains one of them.
 """
@@ -20,7 +27,8 @@ BUILD = os.path.join(ROOT, os.environ.get("WAHOOK_BUILD", "build"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
-passed = failed = 0
+passed = failed = skipped = 0
+OPTIONAL = "optional extra:"    # the reason that makes a Python skip a skip
 failures = []
 
 
@@ -29,7 +37,7 @@ def want(name, filters):
 
 
 def run_units(filters):
-    global passed, failed
+    global passed, failed, skipped
     for exe in sorted(glob.glob(os.path.join(BUILD, "test_*"))):
         name = os.path.basename(exe)
         # matched as printed ("unit/test_verify"), so `run.py unit/` selects them
@@ -43,6 +51,11 @@ def run_units(filters):
             if line.startswith("# extra:"):
                 # what an optional extra check found (or that it had nothing to check)
                 print("note unit/%s: %s" % (name, line[2:]))
+            elif re.match(r"(not )?ok \d+ # SKIP ", line):
+                # cmocka's skip(): "not ok N # SKIP name"
+                skipped += 1
+                seen += 1
+                print("skip unit/%s: %s" % (name, line.split("# SKIP ", 1)[1]))
             elif line.startswith("ok "):
                 passed += 1
                 seen += 1
@@ -52,8 +65,9 @@ def run_units(filters):
                 seen += 1
                 failures.append("unit/%s: %s" % (name, line))
                 print("FAIL unit/%s: %s" % (name, line.split(" - ", 1)[-1]))
-        if r.returncode != 0 and seen == 0 or (r.returncode != 0 and
-                                                 not any(l.startswith("not ok") for l in r.stdout.splitlines())):
+        not_ok = [l for l in r.stdout.splitlines()
+                  if l.startswith("not ok") and "# SKIP " not in l]
+        if r.returncode != 0 and (seen == 0 or not not_ok):
             failed += 1
             failures.append("unit/%s exited %d\n%s%s" % (name, r.returncode, r.stdout[-2000:],
                                                           r.stderr[-2000:]))
@@ -106,6 +120,12 @@ class Result(unittest.TestResult):
             self._fail(subtest, err)
 
     def addSkip(self, test, reason):
+        global skipped
+        if reason.startswith(OPTIONAL):
+            skipped += 1
+            self._line("skip", test)
+            print("     " + reason, flush=True)
+            return
         # a skipped test proves nothing: count it as a failure so CI sees it
         self._fail(test, (AssertionError, AssertionError("skipped: " + reason), None))
 
@@ -234,7 +254,8 @@ def main():
         for f in failures:
             print("  " + f.splitlines()[0])
     print("\n(%.0f s)" % (time.monotonic() - t0))
-    print("%d passed, %d failed" % (passed, failed))
+    print("%d passed, %d failed" % (passed, failed) +
+          (", %d skipped" % skipped if skipped else ""))
     sys.exit(1 if failed or not passed else 0)
 
 

@@ -6,6 +6,9 @@ starts, each in its class:
 - a database that cannot be reached at start is a warning line naming WAHOOK_DB
   from the FastCGI responder, which then serves (GET verification 200, POST 503
   until the database works); the drainer exits 4 naming WAHOOK_DB;
+- WAHOOK_GRAPH_URL may be http:// only to a loopback address (the token would
+  travel in clear), WAHOOK_REPLY_URL to another host only with
+  WAHOOK_REPLY_URL_INSECURE=1, and then with a warning at start;
 - an unknown WAHOOK_* variable (WAHOOK_APP_SECRETFILE) is a warning naming it,
   in both programs; a variable of the other program is not (one environment
   file may serve both).
@@ -162,6 +165,43 @@ class Drainer(unittest.TestCase):
         self.assertEqual(r.rc, 4, r)
         self.assertIn("cannot use the database of WAHOOK_DB", r.err)
         self.assertLess(time.monotonic() - t0, 30)
+
+    def test_graph_url_in_clear_only_to_loopback(self):
+        """The access token travels in every call's Authorization header: http://
+        is for a stand-in on this host, never for a host across a network."""
+        for url in ("http://graph.facebook.com/v23.0", "http://192.0.2.7:8080/v23.0",
+                    "http://[2001:db8::1]/v23.0", "http://127.0.0.1.example.org/v23.0",
+                    "http://user:pw@10.0.0.1/v23.0"):
+            r = self.status(WAHOOK_GRAPH_URL=url)
+            self.assertEqual(r.rc, 2, (url, r))
+            self.assertRegex(r.err, r"level=error ev=config msg=\"WAHOOK_GRAPH_URL: http:// "
+                                    r"only to a loopback address")
+        for url in ("http://127.0.0.1:9/v23.0", "http://127.8.9.10/v23.0",
+                    "http://[::1]:9/v23.0", "http://localhost:9/v23.0",
+                    "https://graph.facebook.com/v23.0"):
+            r = self.status(WAHOOK_GRAPH_URL=url)
+            self.assertEqual(r.rc, 0, (url, r))
+
+    def test_reply_url_in_clear_to_another_host_needs_the_opt_in_and_warns(self):
+        url = dict(WAHOOK_REPLY_URL_SECRET="s3cr3t-reply")
+        r = self.status(WAHOOK_REPLY_URL="http://crm.internal.example:8080/hook", **url)
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("WAHOOK_REPLY_URL: http:// to a host that is not loopback", r.err)
+        self.assertIn("WAHOOK_REPLY_URL_INSECURE=1", r.err)
+        r = self.status(WAHOOK_REPLY_URL="http://crm.internal.example:8080/hook",
+                        WAHOOK_REPLY_URL_INSECURE="1", **url)
+        self.assertEqual(r.rc, 0, r)
+        self.assertRegex(r.err, r"level=warn ev=config msg=\"WAHOOK_REPLY_URL is http:// to a "
+                                r"host that is not loopback")
+        self.assertNotIn("unknown variable", r.err)
+        r = self.status(WAHOOK_REPLY_URL="http://crm.internal.example/hook",
+                        WAHOOK_REPLY_URL_INSECURE="yes", **url)
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("WAHOOK_REPLY_URL_INSECURE", r.err)
+        for quiet in ("http://127.0.0.1:9/hook", "https://crm.internal.example/hook"):
+            r = self.status(WAHOOK_REPLY_URL=quiet, **url)
+            self.assertEqual(r.rc, 0, (quiet, r))
+            self.assertNotIn("unencrypted", r.err)
 
     def test_unknown_variable_is_a_warning_naming_it(self):
         r = self.status(WAHOOK_VERIFY_TOKENFILE="/etc/wahook/verify-token",

@@ -1,7 +1,8 @@
 """test_drain_basic.py - wahook-drain's promise on a good day: every message the
 responder stored is marked read once and answered once, in order per sender,
 with bodies exactly as documented, over reused connections; unread_count
-follows; --for answers a new webhook within 300 ms.
+follows; a --for run answers webhooks that arrive while it runs (how fast is a
+figure for make bench, printed here, not asserted).
 """
 import json
 import time
@@ -97,7 +98,7 @@ class DrainBasic(dk.DrainCase):
         self.assertEqual(pg.scalar("SELECT unread_count FROM wa_conversations "
                                    "WHERE sender = '%s'" % sender), "0")
 
-    def test_for_answers_a_new_webhook_within_300ms(self):
+    def test_for_answers_webhooks_that_arrive_while_it_runs(self):
         p = dk.start(pg, self.g, ["--for", "8"])
         try:
             time.sleep(0.5)     # running and idle, polling
@@ -110,13 +111,15 @@ class DrainBasic(dk.DrainCase):
                 end = t0 + 5
                 while self.g.count("read", m) == 0 and time.monotonic() < end:
                     time.sleep(0.002)
-                call = next(c for c in self.g.snapshot() if c["message_id"] == m)
+                calls = [c for c in self.g.snapshot() if c["message_id"] == m]
+                self.assertTrue(calls, "webhook %d not marked read within 5 s" % i)
+                call = calls[0]
                 latencies.append(call["t"] - t0)
                 self.g.wait_calls(2 * (i + 1), ok_only=True)
                 time.sleep(0.2)
             print("  --for latency, webhook 200 -> mark-read arrives: %s ms"
                   % ", ".join("%.0f" % (x * 1000) for x in latencies))
-            self.assertLess(max(latencies), 0.300, latencies)
+            self.assertIsNone(p.poll(), "the --for run ended early")
         finally:
             harness.kill(p)     # SIGTERM: finishes what is in flight
         r = dk.finish(p)

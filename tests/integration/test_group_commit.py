@@ -168,7 +168,10 @@ class GroupCommit(unittest.TestCase):
         self.assertFalse(set(bad_ids) & stored)
         self.assertEqual(len(got["wa_quarantine"]), 1)
         self.assertEqual(bytes.fromhex(got["wa_quarantine"][0]["body_hex"]), bad.encode())
-        self.assertIn("database refused", got["wa_quarantine"][0]["reason"])
+        # PostgreSQL's own reason, not "ERROR" cut at its first colon
+        self.assertIn("database refused the data: ", got["wa_quarantine"][0]["reason"])
+        self.assertIn("unsupported Unicode escape sequence (SQLSTATE 22P05)",
+                      got["wa_quarantine"][0]["reason"])
         self.assertGreaterEqual(max(self.batch_sizes()), 2)
 
     def test_copies_of_one_message_in_one_batch_are_stored_once_with_one_outbox_row(self):

@@ -271,6 +271,48 @@ class ReplyFailures(ReplyCase):
                       row["last_error"])
         self.assertEqual(self.g.count("reply"), 0)
 
+    def test_nan_from_a_program_is_an_invalid_reply_and_others_are_answered(self):
+        """Python's json.dumps(float("nan")) prints NaN: JSON's parsers in C take
+        it, the database's jsonb does not. An invalid reply (retried, then dead
+        with the reason), never a database failure that stops every run."""
+        convs = dk.feed(server, conversations=2, per_conv=1)
+        (bad,), (good,) = convs.values()
+        prog = self.program(
+            'print(json.dumps({"type": "text", "text": {"body": "x"},\n'
+            '                  "biz_opaque_callback_data": float("nan")})\n'
+            '      if mid == %r else "fine")' % bad)
+        dk.assert_invalid_reply_dies(self, pg, self.g, bad, good, "NaN",
+                                     WAHOOK_REPLY_COMMAND=prog, **self.SLOW)
+        self.assertEqual(len([x for x in self.runs() if x["id"] == bad]), 2)
+
+    def test_reply_the_database_refuses_is_the_replys_fault(self):
+        """Past the strict parse, a class-22 error from recording a reply (here a
+        trigger's: a check of the business's own) is still the reply's fault:
+        retried, then dead with the database's reason, and no exit 4."""
+        dk.query(pg, """
+            CREATE FUNCTION wahook_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.reply::text LIKE '%refuse-me%' THEN
+                RAISE EXCEPTION 'reply not allowed here: "%"', NEW.reply
+                  USING ERRCODE = '22023';
+              END IF;
+              RETURN NEW;
+            END $$;
+            CREATE TRIGGER wahook_test_refuse BEFORE UPDATE OF reply ON wa_outbox
+              FOR EACH ROW EXECUTE FUNCTION wahook_test_refuse();""")
+        self.addCleanup(dk.query, pg, "DROP TRIGGER wahook_test_refuse ON wa_outbox; "
+                        "DROP FUNCTION wahook_test_refuse()")
+        convs = dk.feed(server, conversations=2, per_conv=1)
+        (bad,), (good,) = convs.values()
+        prog = self.program('print("refuse-me" if mid == %r else "fine")' % bad)
+        # PostgreSQL's primary message, cut before the quoted value
+        runs = dk.assert_invalid_reply_dies(
+            self, pg, self.g, bad, good, "the database refused it: reply_record: "
+            "reply not allowed here (SQLSTATE 22023)", WAHOOK_REPLY_COMMAND=prog, **self.SLOW)
+        # the value quoted after the colon is the customer's data: in no log
+        for r in runs:
+            self.assertNotIn("refuse-me", r.err)
+
     def test_hanging_program_is_killed_with_its_process_group(self):
         prog = self.program('sleep 300 &\n'
                             'echo "kid $WAHOOK_MESSAGE_ID $! 0" >> "$LOG"\n'
@@ -350,6 +392,37 @@ class ReplyFailures(ReplyCase):
         (fds,) = self.runs("fds")
         # listdir itself holds one open directory
         self.assertEqual(len(fds["fds"]), 4, fds)
+
+
+    def test_parent_environ_holds_no_secret(self):
+        """tr '\\0' '\\n' </proc/$PPID/environ: what a program could read of its
+        drainer's environment (this suite runs as root, which may read it
+        whatever the drainer's dumpable flag says) holds neither the access
+        token nor WAHOOK_DB with its password."""
+        prog = self.program(
+            'ppid = os.getppid()\n'
+            'try:\n'
+            '    with open("/proc/%d/environ" % ppid, "rb") as f:\n'
+            '        seen = f.read().decode("utf-8", "replace")\n'
+            'except OSError as e:\n'
+            '    seen = "unreadable: %r" % e\n'
+            'log(ev="parent", id=mid, ppid=ppid, environ=seen,\n'
+            '    exe=os.readlink("/proc/%d/exe" % ppid) if os.access(\n'
+            '        "/proc/%d/exe" % ppid, os.R_OK) else None)')
+        dk.feed(server, conversations=1, per_conv=1)
+        dsn = pg.dsn + " password=db-password-not-for-programs"
+        r = self.drain(WAHOOK_REPLY_COMMAND=prog, WAHOOK_DB=dsn,
+                       WAHOOK_REPLY_URL_SECRET="a-url-secret-that-must-stay")
+        self.assertEqual(r.rc, 0, r)
+        (run,) = self.runs("parent")
+        self.assertTrue(run["exe"] is None or run["exe"].endswith("wahook-drain"), run)
+        self.assertIn("WAHOOK_REPLY_COMMAND=", run["environ"], "not the drainer's environ")
+        for name, secret in (("access token", dk.ACCESS_TOKEN), ("WAHOOK_DB", pg.dsn),
+                             ("database password", "db-password-not-for-programs"),
+                             ("reply URL secret", "a-url-secret-that-must-stay")):
+            # (not assertNotIn: its message would print the secret)
+            self.assertFalse(secret in run["environ"], "the %s is in the drainer's "
+                             "environ, as its reply program reads it" % name)
 
 
 class ReplyOrder(ReplyCase):

@@ -117,6 +117,19 @@ class ReplyURL(dk.DrainCase):
         self.assertEqual(self.g.count("reply", m3), 0)
         self.assertNotIn(SECRET, r.err + r.out)
 
+    def test_reply_the_database_would_refuse_is_invalid_and_others_are_answered(self):
+        """\\u0000 outside text.body: json-c takes it, jsonb refuses it (22P05).
+        An invalid reply, retried then dead with the reason; no exit 4."""
+        convs = dk.feed(server, conversations=2, per_conv=1)
+        (bad,), (good,) = convs.values()
+        rec = self.receiver(lambda q: (200, b'{"type":"text","text":{"body":"x"},'
+                                            b'"biz_opaque_callback_data":"a\\u0000b"}')
+                            if q["message_id"] == bad else (200, b"fine"))
+        dk.assert_invalid_reply_dies(self, pg, self.g, bad, good, "\\u0000",
+                                     WAHOOK_REPLY_URL=rec.url, WAHOOK_REPLY_URL_SECRET=SECRET)
+        self.assertEqual(len([p for p in rec.posts if json.loads(p["raw"])["message_id"]
+                              == bad]), 2)
+
     def test_forward_example_checks_the_signature(self):
         port = free_port()
         fwd = harness.spawn([os.path.join(EXAMPLES, "forward"), "--listen",

@@ -34,6 +34,8 @@ MODULES = {
         class D(unittest.TestCase):
             def test_passes(self): pass
             def test_skipped(self): self.skipTest("not here")
+            def test_optional(self):
+                raise unittest.SkipTest("optional extra: ../shared/fixtures/x not present")
             def test_subtest(self):
                 for i in range(3):
                     with self.subTest(i=i):
@@ -51,6 +53,11 @@ class Runner(unittest.TestCase):
         os.makedirs(os.path.join(top, "tests", "integration"))
         os.makedirs(os.path.join(top, "tests", "lib"))
         os.makedirs(os.path.join(top, "build"))
+        unit = os.path.join(top, "build", "test_extra")     # a cmocka unit's TAP
+        with open(unit, "w") as f:
+            f.write("#!/bin/sh\necho 1..2\necho 'not ok 1 # SKIP optional'\n"
+                    "echo 'ok 2 - present'\n")
+        os.chmod(unit, 0o755)
         shutil.copy(os.path.join(harness.ROOT, "tests", "run.py"), os.path.join(top, "tests"))
         for name, src in MODULES.items():
             with open(os.path.join(top, "tests", "integration", name), "w") as f:
@@ -59,8 +66,10 @@ class Runner(unittest.TestCase):
                            capture_output=True, text=True, timeout=120,
                            env=dict(os.environ, WAHOOK_BUILD="build"))
         out = r.stdout
-        # passed: test_passes; failed: 3 (module) + 2 (class) + skip + subtest + import
-        self.assertEqual(out.strip().splitlines()[-1], "1 passed, 8 failed", out + r.stderr)
+        # passed: test_passes, unit ok; failed: 3 (module) + 2 (class) + skip + subtest
+        # + import; skipped: the optional extra, the unit's skip()
+        self.assertEqual(out.strip().splitlines()[-1], "2 passed, 8 failed, 2 skipped",
+                         out + r.stderr)
         self.assertNotEqual(r.returncode, 0)
         for t in ("A.test_1", "A.test_2", "B.test_3"):
             self.assertRegex(out, r"FAIL test_a_module_setup_fails\.%s \(not run: "
@@ -70,6 +79,8 @@ class Runner(unittest.TestCase):
                                   r"setUpClass \(test_b_class_setup_fails\.C\) failed\)" % t)
         self.assertIn("no database", out)       # the reason is shown once
         self.assertIn("skipped: not here", out)
+        self.assertRegex(out, r"skip test_b_class_setup_fails\.D\.test_optional ")
+        self.assertIn("skip unit/test_extra: optional", out)
         self.assertIn("FAIL unittest.loader._FailedTest.test_c_cannot_import", out)
 
 

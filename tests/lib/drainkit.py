@@ -180,6 +180,22 @@ def drain_until_done(pg, g, tries=40, **extra):
     raise AssertionError("still pending after %d runs: %r" % (tries, runs[-1]))
 
 
+def assert_invalid_reply_dies(case, pg, g, bad, good, why, **extra):
+    """Drains until done, two attempts a row (drain_until_done(): no run may exit
+    4): bad's reply was invalid, its row dead after both with an "invalid reply"
+    reason holding why and nothing sent for it; good's conversation answered."""
+    runs = drain_until_done(pg, g, **dict(extra, WAHOOK_MAX_ATTEMPTS=2,
+                                          WAHOOK_RETRY_MIN=0.01, WAHOOK_RETRY_MAX=0.02))
+    rows = outbox(pg)
+    case.assertEqual((rows[bad]["state"], rows[bad]["attempts"]), ("dead", "2"), runs)
+    case.assertIn("invalid reply: ", rows[bad]["last_error"])
+    case.assertIn(why, rows[bad]["last_error"])
+    case.assertEqual(g.count("reply", bad), 0)
+    case.assertEqual(rows[good]["state"], "done", runs)
+    case.assertEqual(g.count("reply", good, ok_only=True), 1)
+    return runs
+
+
 def query(pg, sql):
     """Rows of sql as lists of strings, NULL as None. (harness.Postgres.psql marks
     NULL with \x1e, which str.splitlines() takes for a line break.)"""

@@ -153,11 +153,13 @@ def _nv(name, value):
     return ln(len(name)) + ln(len(value)) + name + value
 
 
-def fcgi_begin(params):
-    """Bytes of BEGIN_REQUEST (responder, no keep-alive) and every PARAMS record."""
+def fcgi_begin(params, keep=False):
+    """Bytes of BEGIN_REQUEST (responder; keep: FCGI_KEEP_CONN, the connection
+    stays open after the answer) and every PARAMS record."""
     body = b"".join(_nv(k.encode(), v if isinstance(v, bytes) else v.encode())
                     for k, v in params.items())
-    return (_record(FCGI_BEGIN, struct.pack(">HB5x", 1, 0)) + _record(FCGI_PARAMS, body) +
+    return (_record(FCGI_BEGIN, struct.pack(">HB5x", 1, 1 if keep else 0)) +
+            _record(FCGI_PARAMS, body) +
             _record(FCGI_PARAMS, b""))
 
 

@@ -87,6 +87,31 @@ static const struct pcase cases[] = {
 	  "{\"type\":\"text\",\"text\":{\"body\":\"a\"}},{\"type\":\"text\",\"text\":{\"body\":\"a\"}},"
 	  "{\"type\":\"text\",\"text\":{\"body\":\"a\"}},{\"type\":\"text\",\"text\":{\"body\":\"a\"}}]",
 	  NULL, 0, "at most 10" },
+	/* what json-c takes and the database's jsonb refuses: an invalid reply */
+#define BODY_AND "{\"type\":\"text\",\"text\":{\"body\":\"x\"},\"biz_opaque_callback_data\":"
+	{ "NaN (Python's json.dumps of a float nan)", BODY_AND "NaN}", NULL, 0,
+	  "NaN and Infinity are not JSON" },
+	{ "Infinity", BODY_AND "Infinity}", NULL, 0, "not valid JSON" },
+	{ "-Infinity", BODY_AND "-Infinity}", NULL, 0, "not valid JSON" },
+	{ "number out of a double's range", BODY_AND "1e999}", NULL, 0, "out of range" },
+	{ "number under a double's range", BODY_AND "1e-999}", NULL, 0, "out of range" },
+	{ "\\u0000 outside text.body", BODY_AND "\"a\\u0000b\"}", NULL, 0, "\\u0000" },
+	{ "\\u0000 in a member name", "{\"type\":\"text\",\"text\":{\"body\":\"x\"},"
+	  "\"a\\u0000\":1}", NULL, 0, "\\u0000" },
+	{ "lone high surrogate", BODY_AND "\"\\ud800\"}", NULL, 0, "surrogate" },
+	{ "lone low surrogate", BODY_AND "\"\\udc00x\"}", NULL, 0, "surrogate" },
+	{ "bytes that are not UTF-8 in a string", BODY_AND "\"caf\xe9\"}", NULL, 0,
+	  "not UTF-8" },
+	{ "single-quoted string", BODY_AND "'x'}", NULL, 0, "not valid JSON" },
+	{ "trailing comma", "[{\"type\":\"text\",\"text\":{\"body\":\"x\"}},]", NULL, 0,
+	  "not valid JSON" },
+	{ "leading zero", BODY_AND "01}", NULL, 0, "not valid JSON" },
+	{ "raw tab in a string", BODY_AND "\"a\tb\"}", NULL, 0, "control character" },
+	{ "paired surrogates, escapes and numbers are fine", BODY_AND
+	  "[\"\\ud83d\\ude00\\n\\/\",-0.5e+3,0,1E2,true,false,null,{}]}",
+	  "[{\"type\":\"text\",\"text\":{\"body\":\"x\"},\"biz_opaque_callback_data\":"
+	  "[\"\xf0\x9f\x98\x80\\n/\",-0.5e+3,0,1E2,true,false,null,{}]," ENVELOPE "," CTX "}]", 1,
+	  NULL },
 	{ "invalid utf-8 text", "caf\xe9", NULL, 0, "UTF-8" },
 	{ "overlong utf-8", "\xc0\xaf", NULL, 0, "UTF-8" },
 };

@@ -161,7 +161,7 @@ test_extra_meta_signed_request(void **state)
 	(void)state;
 	if (access(EXTRA_META_DIR "body.json", R_OK) != 0) {
 		printf("# extra: " EXTRA_META_DIR " not present: skipped the extra check\n");
-		return;
+		skip();	/* reported as skipped, not passed */
 	}
 	check_signed_dir(EXTRA_META_DIR, 511);
 	printf("# extra: " EXTRA_META_DIR " present: checked Meta's signed request\n");
