@@ -499,14 +499,14 @@ def pgbench_script(d):
     "-- BEGIN full" part cut, as the Makefile does): comments dropped and
     every $k replaced by :pk. With -M prepared pgbench turns each :pk back into a bind
     parameter of one prepared statement, so the server parses and plans the same
-    statement once per connection and then executes it with 18 text parameters, one
+    statement once per connection and then executes it with 24 text parameters, one
     round trip per transaction: one webhook per transaction, the way the responder
     stored webhooks before group commit. The values are the ones the responder sends
     for the wrk webhook alone in its batch (text-format array literals built like
     build_arrays(): the raw body in a one-element JSON array as $1, one-element
-    arrays for the message), passed with -D. Two parameters cannot be
-    constants: pgbench variables are numbers, so $2 (the message id) and $7 (the
-    sender) become ('{"wamid..' || :n || '"}')::text[] with a random :n, which keeps
+    arrays for the message), passed with -D. Three parameters cannot be
+    constants: pgbench variables are numbers, so $2 (the message id), $7 (the
+    sender) and $23 (its conversation, the same) become ('{"wamid..' || :n || '"}')::text[] with a random :n, which keeps
     ids distinct (a conflict would skip the outbox and conversation writes) and
     spreads senders over 10,000 conversations as the wrk bodies do. That adds one
     text concatenation per transaction; the array parsing is the same.
@@ -521,6 +521,8 @@ def pgbench_script(d):
                   if not line.startswith("--")).strip().rstrip(";")
     sql = sql.replace("$2::text[]", "('{\"wamid.PGB' || :n || '\"}')::text[]")
     sql = sql.replace("$7::text[]", "('{\"3519' || :s || '\"}')::text[]")
+    # the conversation of a message with a phone number and no BSUID is the sender
+    sql = sql.replace("$23::text[]", "('{\"3519' || :s || '\"}')::text[]")
     sql = re.sub(r"\$(\d+)", lambda m: ":p" + m.group(1), sql)
     assert "$" not in sql
     body = harness.meta_json(text_webhook("PGB", 12345))
@@ -529,7 +531,9 @@ def pgbench_script(d):
             6: arr(["messages"]), 8: arr([None]), 9: arr(["text"]),
             10: "{%s}" % m["timestamp"], 11: arr([m["text"]["body"]]), 12: arr([NAME]),
             13: arr([None]), 14: arr(["answer"]), 15: arr([None]), 16: arr([None]),
-            17: arr(["{0,entry,0,changes,0,value,messages,0}"]), 18: "{1}"}
+            17: arr(["{0,entry,0,changes,0,value,messages,0}"]), 18: "{1}",
+            19: arr([None]), 20: arr([None]), 21: arr([None]), 22: arr([None]),
+            24: arr([None])}
     script = os.path.join(d, "ingest.pgbench")
     with open(script, "w") as f:
         f.write("\\set n random(1, 999999999999999)\n\\set s random(10000000, 10009999)\n")

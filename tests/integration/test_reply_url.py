@@ -99,8 +99,9 @@ class ReplyURL(dk.DrainCase):
             self.assertTrue(p["headers"]["Content-Type"].startswith("application/json"))
             self.assertNotIn("Authorization", p["headers"])
             q = json.loads(p["raw"])
-            self.assertEqual(sorted(q), ["display_phone_number", "message", "message_id",
-                                         "phone_number_id", "profile_name", "sender"])
+            self.assertEqual(sorted(q), ["display_phone_number", "group_id", "message",
+                                         "message_id", "phone_number_id", "profile_name",
+                                         "sender", "user_id", "username"])
             self.assertEqual(q["message"]["id"], q["message_id"])
             self.assertEqual(p["path"], "/wahook/reply")
         m0, m1, m2, m3 = (convs[s][0] for s in senders)
