@@ -80,7 +80,7 @@ LATENCY_SAMPLES = 40 if QUICK else 100
 PRUNE_OLD = 50000 if QUICK else 500000   # old messages (and as many outbox rows)
 RECLEN = 1280                 # fixed record length of the wrk body file
 
-# the performance targets (README, "Performance")
+# the performance targets (doc/performance.md, "The targets")
 T_VS_NODE = 3.0              # wahook / the Node Express+pg receiver, same job
 T_VS_PGBENCH = 1.0           # wahook / pgbench, one transaction per webhook
 T_VS_NULL = 0.5              # wahook / the null FastCGI responder
