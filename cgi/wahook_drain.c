@@ -52,17 +52,9 @@ static const char usage[] =
 "                                        message or media ids) to pending\n"
 "       wahook-drain --help\n"
 "\n"
-"Configuration comes from the environment (WAHOOK_DB, WAHOOK_ACCESS_TOKEN[_FILE],\n"
-"WAHOOK_GRAPH_URL, WAHOOK_REPLY_TEXT, WAHOOK_REPLY_COMMAND, WAHOOK_REPLY_URL,\n"
-"WAHOOK_REPLY_URL_SECRET[_FILE], WAHOOK_REPLY, WAHOOK_REPLY_TIMEOUT,\n"
-"WAHOOK_REPLY_WINDOW, WAHOOK_TYPING, WAHOOK_CONCURRENCY,\n"
-"WAHOOK_MAX_RPS, WAHOOK_RETRY_MIN, WAHOOK_RETRY_MAX, WAHOOK_MAX_ATTEMPTS,\n"
-"WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT, WAHOOK_ACCESS_TOKENS_FILE,\n"
-"WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_DB_OUTAGE_MAX, WAHOOK_MEDIA,\n"
-"WAHOOK_MEDIA_DIR, WAHOOK_MEDIA_MAX, WAHOOK_MEDIA_CONCURRENCY); see wahook-drain(8).\n"
-"Exit: 0 nothing left pending, 1 rows left for a later run, 2 bad configuration\n"
-"or usage, 3 a number's access token was refused (its rows wait), 4 the database\n"
-"failed, 5 WAHOOK_GRAPH_URL answered like no Graph API (a proxy or a wrong URL).\n";
+"Configuration comes from the environment: WAHOOK_DB and WAHOOK_ACCESS_TOKEN[_FILE]\n"
+"(or WAHOOK_ACCESS_TOKENS_FILE) to drain. Every variable, and the exit status,\n"
+"is described in wahook-drain(8).\n";
 
 static int
 bad_usage(const char *why)
