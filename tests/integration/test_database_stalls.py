@@ -22,14 +22,7 @@ DEADLINE = 3            # WAHOOK_DB_TIMEOUT for these tests, seconds
 SLACK = 2.5             # generous: a loaded machine, nginx in between
 
 
-def setUpModule():
-    global PG
-    PG = harness.Postgres()
-    PG.migrate()
-
-
-def tearDownModule():
-    PG.stop()
+setUpModule, tearDownModule = harness.module_services(globals())
 
 
 def body(mid, pad=0):
