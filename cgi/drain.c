@@ -19,7 +19,7 @@
 #include "pace.h"
 #include "reply.h"
 
-#define POLL_S		0.05	/* claim poll when idle: the issue asks for <= 100 ms */
+#define POLL_S		0.05	/* claim poll when idle: bounds a new message's wait for its mark-read */
 #define MEDIA_WAIT_S	0.1	/* a reply program's message waits for its media */
 #define RENEW_MARGIN_S	0.5	/* renew a lease that would end this close to a call's end */
 #define HOLD_DEFAULT_S	1.0	/* a 429/130429 without Retry-After pauses the number this long */
@@ -267,8 +267,8 @@ refused(const struct work *w, const char *number)
 }
 
 /* Stops claiming number's rows for the rest of the run. Past REFUSED_MAX
- * numbers (or out of memory) the whole run stops instead, as it did before
- * tokens were per number. */
+ * numbers (or out of memory) the whole run stops instead: the list is bounded,
+ * and stopping every number is the safe side of a refused token. */
 static void
 refuse(struct work *w, const char *number)
 {

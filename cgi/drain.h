@@ -18,7 +18,7 @@
 #include "media_config.h"
 #include "outbox.h"
 
-/* The exit codes of wahook-drain (README). */
+/* wahook-drain's exit status; wahook-drain(8), EXIT STATUS, is the reference. */
 enum {
 	DRAIN_DONE = 0,		/* no row left pending */
 	DRAIN_LEFT = 1,		/* rows left for a later run (retry, lease, new) */

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/prctl.h>
 
 #include <curl/curl.h>
 
@@ -53,17 +52,9 @@ static const char usage[] =
 "                                        message or media ids) to pending\n"
 "       wahook-drain --help\n"
 "\n"
-"Configuration comes from the environment (WAHOOK_DB, WAHOOK_ACCESS_TOKEN[_FILE],\n"
-"WAHOOK_GRAPH_URL, WAHOOK_REPLY_TEXT, WAHOOK_REPLY_COMMAND, WAHOOK_REPLY_URL,\n"
-"WAHOOK_REPLY_URL_SECRET[_FILE], WAHOOK_REPLY_URL_INSECURE, WAHOOK_REPLY,\n"
-"WAHOOK_REPLY_TIMEOUT, WAHOOK_REPLY_WINDOW, WAHOOK_TYPING, WAHOOK_CONCURRENCY,\n"
-"WAHOOK_MAX_RPS, WAHOOK_RETRY_MIN, WAHOOK_RETRY_MAX, WAHOOK_MAX_ATTEMPTS,\n"
-"WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT, WAHOOK_ACCESS_TOKENS_FILE,\n"
-"WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_DB_OUTAGE_MAX, WAHOOK_MEDIA,\n"
-"WAHOOK_MEDIA_DIR, WAHOOK_MEDIA_MAX, WAHOOK_MEDIA_CONCURRENCY); see wahook-drain(8).\n"
-"Exit: 0 nothing left pending, 1 rows left for a later run, 2 bad configuration\n"
-"or usage, 3 a number's access token was refused (its rows wait), 4 the database\n"
-"failed, 5 WAHOOK_GRAPH_URL answered like no Graph API (a proxy or a wrong URL).\n";
+"Configuration comes from the environment: WAHOOK_DB and WAHOOK_ACCESS_TOKEN[_FILE]\n"
+"(or WAHOOK_ACCESS_TOKENS_FILE) to drain. Every variable, and the exit status,\n"
+"is described in wahook-drain(8).\n";
 
 static int
 bad_usage(const char *why)
@@ -200,10 +191,6 @@ main(int argc, char **argv)
 		return DRAIN_CONFIG;
 	}
 	env_warn_unknown(environ, known_names);
-	if (cfg.reply == DRAIN_REPLY_URL && cfg.reply_url_insecure)
-		log_msg("warn", "config", "WAHOOK_REPLY_URL is http:// to a host that is not "
-		    "loopback (WAHOOK_REPLY_URL_INSECURE=1): customers' messages and the "
-		    "replies travel unencrypted");
 	if (media_config_load(&mcfg, err, sizeof(err)) == -1) {
 		log_begin(&l, "error", "config");
 		log_str(&l, "msg", err);
@@ -211,18 +198,6 @@ main(int argc, char **argv)
 		drain_config_free(&cfg);
 		return DRAIN_CONFIG;
 	}
-	/*
-	 * The reply program is our child: it could read our environment from
-	 * /proc/PPID/environ, or our memory, as the same user. The secrets were
-	 * copied by the loads above; none stays in the environment, and the
-	 * process is not dumpable (no core file; /proc/PID/environ, mem and
-	 * ptrace need privilege). A separate user for the program is the real
-	 * boundary: the _FILE secrets stay readable to this one.
-	 */
-	env_scrub(env_names_secret);
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
-		log_msg("warn", "start", "prctl(PR_SET_DUMPABLE, 0) failed: the reply "
-		    "program can read this process's memory");
 	install_signals();
 	/* unlike the responder, which waits for the database and answers 503,
 	 * a drainer run without its database has nothing to do: exit 4, loudly */

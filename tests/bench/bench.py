@@ -80,7 +80,7 @@ LATENCY_SAMPLES = 40 if QUICK else 100
 PRUNE_OLD = 50000 if QUICK else 500000   # old messages (and as many outbox rows)
 RECLEN = 1280                 # fixed record length of the wrk body file
 
-# the performance targets (README, "Performance")
+# the performance targets (doc/performance.md, "The targets")
 T_VS_NODE = 3.0              # wahook / the Node Express+pg receiver, same job
 T_VS_PGBENCH = 1.0           # wahook / pgbench, one transaction per webhook
 T_VS_NULL = 0.5              # wahook / the null FastCGI responder
@@ -279,20 +279,11 @@ class Nginx:
         self.dir = d
         self.port = harness.free_port()
         with open(os.path.join(ROOT, "examples", "nginx.conf")) as f:
-            server = f.read()
-        server, n1 = re.subn(r"listen 127\.0\.0\.1:\d+;", "listen 127.0.0.1:%d;" % self.port,
-                             server)
-        server, n2 = re.subn(r"unix:/run/wahook/wahook\.sock", "unix:" + sock, server)
-        assert n1 == 1 and n2 == 1, "examples/nginx.conf changed shape"
+            server = harness.nginx_site_from_example(f.read(), self.port, sock)
         conf = os.path.join(d, "nginx.conf")
-        user = "user %s;" % harness.NGINX_USER if os.geteuid() == 0 else ""
         with open(conf, "w") as f:
-            f.write("%s\nworker_processes %d;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
-                    "events { worker_connections 4096; }\nhttp {\n access_log off;\n"
-                    " client_body_temp_path %s/body;\n fastcgi_temp_path %s/fastcgi;\n"
-                    " proxy_temp_path %s/proxy;\n uwsgi_temp_path %s/uwsgi;\n"
-                    " scgi_temp_path %s/scgi;\n%s\n}\n"
-                    % (user, workers, d, d, d, d, d, d, d, server))
+            f.write(harness.nginx_conf(d, server, workers=workers, connections=4096,
+                                       error_level=None))
         self.proc = harness.spawn(["nginx", "-c", conf, "-p", d, "-g", "daemon off;"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         harness.wait_for(self._up, 10, "nginx")

@@ -16,12 +16,7 @@ A = "106540352242911"       # the number in trouble
 B = "106540352242912"       # the healthy one
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 def feed(pnid, conversations, per_conv=1):

@@ -15,12 +15,7 @@ ONE, TWO, RENEWED = sorted(dk.NUMBER_TOKENS)
 FALLBACK_NUMBER = dk.PNID      # not in the file: the single token
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 def feed(pnid, convs, per_conv):

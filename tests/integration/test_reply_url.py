@@ -23,12 +23,7 @@ SECRET = "reply-url-secret-5e1f0c"
 EXAMPLES = os.path.join(harness.ROOT, "examples", "reply")
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 class Receiver:

@@ -237,13 +237,32 @@ _stack = []
 
 def start_stack():
     """For setUpModule: a migrated throwaway PostgreSQL and the real responder
-    behind lighttpd feeding it. Returns (pg, server); stop_stack() ends both."""
-    pg = harness.Postgres()
-    _stack.append(pg)
-    pg.migrate()
-    server = harness.Lighttpd(pg)
-    _stack.append(server)
+    behind lighttpd feeding it. Returns (pg, server); stop_stack() ends both
+    (and runs here when a start fails half-way: unittest then skips
+    tearDownModule)."""
+    try:
+        pg = harness.Postgres()
+        _stack.append(pg)
+        pg.migrate()
+        server = harness.Lighttpd(pg)
+        _stack.append(server)
+    except BaseException:
+        stop_stack()
+        raise
     return pg, server
+
+
+def module_stack(g):
+    """setUpModule and tearDownModule for a drainer test module: start_stack()
+    into the module's globals pg and server, stop_stack() after.
+
+        pg = server = None
+        setUpModule, tearDownModule = dk.module_stack(globals())
+    """
+    def setUpModule():
+        g["pg"], g["server"] = start_stack()
+
+    return setUpModule, stop_stack
 
 
 def stack_server():
