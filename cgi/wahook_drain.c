@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include <curl/curl.h>
 
@@ -191,6 +192,10 @@ main(int argc, char **argv)
 		return DRAIN_CONFIG;
 	}
 	env_warn_unknown(environ, known_names);
+	if (cfg.reply == DRAIN_REPLY_URL && cfg.reply_url_insecure)
+		log_msg("warn", "config", "WAHOOK_REPLY_URL is http:// to a host that is not "
+		    "loopback (WAHOOK_REPLY_URL_INSECURE=1): customers' messages and the "
+		    "replies travel unencrypted");
 	if (media_config_load(&mcfg, err, sizeof(err)) == -1) {
 		log_begin(&l, "error", "config");
 		log_str(&l, "msg", err);
@@ -198,6 +203,18 @@ main(int argc, char **argv)
 		drain_config_free(&cfg);
 		return DRAIN_CONFIG;
 	}
+	/*
+	 * The reply program is our child: it could read our environment from
+	 * /proc/PPID/environ, or our memory, as the same user. The secrets were
+	 * copied by the loads above; none stays in the environment, and the
+	 * process is not dumpable (no core file; /proc/PID/environ, mem and
+	 * ptrace need privilege). A separate user for the program is the real
+	 * boundary: the _FILE secrets stay readable to this one.
+	 */
+	env_scrub(env_names_secret);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_msg("warn", "start", "prctl(PR_SET_DUMPABLE, 0) failed: the reply "
+		    "program can read this process's memory");
 	install_signals();
 	/* unlike the responder, which waits for the database and answers 503,
 	 * a drainer run without its database has nothing to do: exit 4, loudly */
