@@ -19,14 +19,7 @@ setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 def feed(pnid, convs, per_conv):
-    out = {}
-    for _ in range(convs):
-        sender = "4915%09d" % next(dk._seq)
-        ts = next(dk._ts)
-        ids = [dk.mid("n%s_" % pnid[-2:]) for _ in range(per_conv)]
-        dk.post(server, [(sender, m, ts) for m in ids], pnid=pnid)
-        out[sender] = ids
-    return out
+    return dk.feed(server, convs, per_conv, pnid=pnid)
 
 
 class TokensPerNumber(dk.DrainCase):
