@@ -279,9 +279,21 @@ int
 ask_start(struct ask *a, int slot, const char *input, size_t len,
     const struct ask_about *about, struct ask_result *r)
 {
-	char v[4][600];
-	const char *env[5];
+	/* what the program is told in its environment; an unknown value is
+	 * left out rather than set empty */
+	const struct { const char *name, *value; } vars[] = {
+		{ "WAHOOK_MESSAGE_ID", about->message_id },
+		{ "WAHOOK_SENDER", about->sender },
+		{ "WAHOOK_USER_ID", about->user_id },
+		{ "WAHOOK_USERNAME", about->username },
+		{ "WAHOOK_GROUP_ID", about->group_id },
+		{ "WAHOOK_PHONE_NUMBER_ID", about->phone_number_id },
+		{ "WAHOOK_MESSAGE_TYPE", about->type },
+	};
+	char v[sizeof(vars) / sizeof(vars[0])][1100];
+	const char *env[sizeof(vars) / sizeof(vars[0]) + 1];
 	char why[CHILD_WHY_MAX];
+	size_t i, n = 0;
 
 	if (a->kids == NULL) {
 		if (hook_start(a, slot, input, len, r) == -1)
@@ -289,22 +301,20 @@ ask_start(struct ask *a, int slot, const char *input, size_t len,
 		a->running++;
 		return 0;
 	}
-	if ((size_t)snprintf(v[0], sizeof(v[0]), "WAHOOK_MESSAGE_ID=%s", about->message_id) >=
-	    sizeof(v[0]) ||
-	    (size_t)snprintf(v[1], sizeof(v[1]), "WAHOOK_SENDER=%s", about->sender) >=
-	    sizeof(v[1]) ||
-	    (size_t)snprintf(v[2], sizeof(v[2]), "WAHOOK_PHONE_NUMBER_ID=%s",
-	    about->phone_number_id) >= sizeof(v[2]) ||
-	    (size_t)snprintf(v[3], sizeof(v[3]), "WAHOOK_MESSAGE_TYPE=%s", about->type) >=
-	    sizeof(v[3])) {
-		failed(r, "message id, sender, number or type too long for the environment");
-		return -1;
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if (vars[i].value == NULL)
+			continue;
+		if ((size_t)snprintf(v[n], sizeof(v[n]), "%s=%s", vars[i].name,
+		    vars[i].value) >= sizeof(v[n])) {
+			snprintf(why, sizeof(why), "%s too long for the environment",
+			    vars[i].name);
+			failed(r, why);
+			return -1;
+		}
+		env[n] = v[n];
+		n++;
 	}
-	env[0] = v[0];
-	env[1] = v[1];
-	env[2] = v[2];
-	env[3] = v[3];
-	env[4] = NULL;
+	env[n] = NULL;
 	if (child_start(a->kids, slot, input, len, env, why, sizeof(why)) == -1) {
 		failed(r, why);
 		return -1;

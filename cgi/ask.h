@@ -29,7 +29,10 @@ struct ask_result {
 /* What a question is about: the program's environment, the URL's nothing. */
 struct ask_about {
 	const char	*message_id;
-	const char	*sender;
+	const char	*sender;	/* the phone number when known, else the BSUID */
+	const char	*user_id;	/* the BSUID, or NULL */
+	const char	*username;	/* or NULL */
+	const char	*group_id;	/* a group message's group, or NULL */
 	const char	*phone_number_id;
 	const char	*type;
 };

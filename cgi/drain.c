@@ -320,6 +320,19 @@ reply_sent(struct work *w, struct job *j, const char *wamid, const char *note, d
 	j->lease_end = t + w->c->lease;
 }
 
+/*
+ * Whom row's reply goes to: its group, else the person by phone number when
+ * Meta told us it (wa_messages.sender differs from the BSUID), else by BSUID.
+ */
+static void
+address_of(const struct outbox_row *row, struct address *a)
+{
+	a->group_id = row->group_id;
+	a->user_id = row->user_id;
+	a->phone = row->user_id != NULL && strcmp(row->person, row->user_id) == 0 ?
+	    NULL : row->person;
+}
+
 /* Done without a reply: state "none" or "window". */
 static void
 skip_reply(struct work *w, struct job *j, const char *state, const char *reason,
@@ -390,14 +403,16 @@ answered(struct work *w, struct job *j, struct ask_result *ar)
 	int n = 0, rc;
 	double t = now_s();
 	struct logline l;
+	struct address to;
 
+	address_of(&j->row, &to);
 	j->calling = j->asking = 0;
 	w->asked++;
 	if (!ar->ok) {
 		ask_failed(w, j, ar->why, ar->ms, t);
 		return;
 	}
-	if (reply_parse(ar->out, ar->outlen, j->row.sender, j->row.message_id, &recorded, &n,
+	if (reply_parse(ar->out, ar->outlen, &to, j->row.message_id, &recorded, &n,
 	    err, sizeof(err)) == -1) {
 		snprintf(why, sizeof(why), "invalid reply: %s", err);
 		ask_failed(w, j, why, ar->ms, t);
@@ -460,13 +475,19 @@ ask_for(struct work *w, struct job *j, int slot, const char *media_json)
 	}
 	ri.message_json = in.message_json;
 	ri.message_id = j->row.message_id;
-	ri.sender = j->row.sender;
+	ri.sender = j->row.person;
+	ri.user_id = j->row.user_id;
+	ri.username = j->row.username;
+	ri.group_id = j->row.group_id;
 	ri.phone_number_id = j->row.phone_number_id;
 	ri.display_phone_number = in.display_phone_number;
 	ri.profile_name = in.profile_name;
 	ri.media_json = media_json;
 	about.message_id = j->row.message_id;
-	about.sender = j->row.sender;
+	about.sender = j->row.person;
+	about.user_id = j->row.user_id;
+	about.username = j->row.username;
+	about.group_id = j->row.group_id;
 	about.phone_number_id = j->row.phone_number_id;
 	about.type = in.type != NULL ? in.type : "";
 	if ((input = reply_input_json(&ri, &len)) == NULL) {
@@ -505,8 +526,15 @@ next_is_call(struct work *w, struct job *j, int slot, double t)
 		skip_reply(w, j, "window", why, NULL);
 		return 0;
 	}
-	if (w->c->reply == DRAIN_REPLY_TEXT)
+	if (w->c->reply == DRAIN_REPLY_TEXT) {
+		if (j->row.group_id != NULL) {
+			/* a fixed text after every message said in a group is spam */
+			skip_reply(w, j, "none", "a group message: the fixed text "
+			    "(WAHOOK_REPLY_TEXT) answers no group", NULL);
+			return 0;
+		}
 		return 1;
+	}
 	if (w->media != NULL) {
 		/* the program sees the message's media: fetched (first attempt) first */
 		int ready = media_ready(w->media, j->row.message_id);
@@ -536,15 +564,17 @@ next_is_call(struct work *w, struct job *j, int slot, double t)
 static int
 call_start(struct work *w, struct job *j, int slot, struct graph_result *r)
 {
+	struct address to;
 	char *body;
 	int rc;
 
+	address_of(&j->row, &to);
 	if (!j->row.read_done)
 		return graph_start(w->g, slot, GRAPH_READ, j->row.phone_number_id,
-		    j->row.message_id, j->row.sender, r);
+		    j->row.message_id, &to, r);
 	if (!j->row.reply_recorded)
 		return graph_start(w->g, slot, GRAPH_REPLY, j->row.phone_number_id,
-		    j->row.message_id, j->row.sender, r);
+		    j->row.message_id, &to, r);
 	body = reply_body_at(j->row.reply, j->row.reply_sent, NULL);
 	if (body == NULL) {
 		memset(r, 0, sizeof(*r));

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#define DRAIN_GRAPH_URL_DEFAULT	"https://graph.facebook.com/v23.0"
+#define DRAIN_GRAPH_URL_DEFAULT	"https://graph.facebook.com/v26.0"
 #define DRAIN_URL_MAX		512
 #define DRAIN_REPLY_MAX		4096	/* Meta's limit on a text body, in characters */
 

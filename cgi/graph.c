@@ -122,7 +122,7 @@ graph_body_read(const char *message_id, int typing)
 }
 
 char *
-graph_body_reply(const char *to, const char *text, const char *context_id)
+graph_body_reply(const struct address *to, const char *text, const char *context_id)
 {
 	json_object *o = json_object_new_object(), *t = NULL, *ctx = NULL;
 	int ok = o != NULL;
@@ -130,8 +130,8 @@ graph_body_reply(const char *to, const char *text, const char *context_id)
 	if (!ok)
 		return NULL;
 	add(o, "messaging_product", json_object_new_string("whatsapp"), &ok);
-	add(o, "recipient_type", json_object_new_string("individual"), &ok);
-	add(o, "to", json_object_new_string(to), &ok);
+	if (ok && address_apply(o, to) == -1)
+		ok = 0;
 	add(o, "type", json_object_new_string("text"), &ok);
 	if ((t = json_object_new_object()) != NULL)
 		add(t, "body", json_object_new_string(text), &ok);
@@ -623,11 +623,11 @@ end_call(struct graph *g, struct slot *s, CURLcode rc)
 
 int
 graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
-    const char *message_id, const char *sender, struct graph_result *r)
+    const char *message_id, const struct address *to, struct graph_result *r)
 {
 	return start(g, slot, step, pnid, step == GRAPH_READ ?
 	    graph_body_read(message_id, g->c->typing) :
-	    graph_body_reply(sender, g->c->reply_text, message_id), r);
+	    graph_body_reply(to, g->c->reply_text, message_id), r);
 }
 
 int

@@ -24,6 +24,7 @@
 
 #include <curl/curl.h>
 
+#include "address.h"
 #include "drain_config.h"
 
 #define GRAPH_NO_CODE	(-1L)	/* no error.code in the answer (or no answer) */
@@ -80,7 +81,7 @@ struct graph *graph_new(const struct drain_config *c, int nslots, char *err, siz
 void	graph_free(struct graph *);
 
 /*
- * Starts step for the message (message_id from sender, received on number
+ * Starts step for the message (message_id from to, received on number
  * phone_number_id) in slot, which must be free. Returns 0, or -1 when the call
  * cannot even be built: then r holds a result saying why and the slot stays
  * free (GRAPH_AUTH when no token serves phone_number_id, else GRAPH_PERMANENT:
@@ -88,7 +89,7 @@ void	graph_free(struct graph *);
  * number's own (WAHOOK_ACCESS_TOKENS_FILE) or the single one.
  */
 int	graph_start(struct graph *, int slot, enum graph_step step,
-	    const char *phone_number_id, const char *message_id, const char *sender,
+	    const char *phone_number_id, const char *message_id, const struct address *to,
 	    struct graph_result *r) __attribute__((warn_unused_result));
 
 /*
@@ -144,7 +145,7 @@ enum graph_class graph_classify(enum graph_step step, long http, const char *bod
  * or NULL when out of memory.
  */
 char	*graph_body_read(const char *message_id, int typing);
-char	*graph_body_reply(const char *to, const char *text, const char *context_id);
+char	*graph_body_reply(const struct address *to, const char *text, const char *context_id);
 
 /* "transient", "pair_rate", ... for logs. */
 const char *graph_class_name(enum graph_class);

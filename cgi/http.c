@@ -321,6 +321,16 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
 			log_int(l, "ignored", (long long)nign);
 			log_int(l, "statuses", (long long)p->nstatuses);
 			log_int(l, "events", (long long)p->nevents);
+			if (p->nbroken > 0) {
+				/* stored alone in wa_quarantine, in the same transaction */
+				snprintf(reason, sizeof(reason), "%s: %s", p->broken[0].where,
+				    p->broken[0].reason);
+				ascii(reason);
+				log_int(l, "quarantined_items",
+				    (long long)(p->nbroken + p->nbroken_more));
+				log_str(l, "item_reason", reason);
+				log_set_level(l, "warn");
+			}
 			if (p->nmsgs > 0)
 				log_ids(l, p);
 			goto out;

@@ -78,14 +78,15 @@ static const char claim_sql[] =
 "  SELECT message_id FROM cand ORDER BY load + rk, next_attempt_at LIMIT $1)"
 " UPDATE wa_outbox o SET lease_until = now() + make_interval(secs => $2),"
 "   claim_token = gen_random_uuid()"
-" FROM pick WHERE o.message_id = pick.message_id"
+" FROM pick LEFT JOIN wa_messages m ON m.message_id = pick.message_id"
+" WHERE o.message_id = pick.message_id"
 " RETURNING o.message_id, o.phone_number_id, o.sender, o.claim_token::text,"
 "   coalesce(o.last_error, ''), (o.read_at IS NOT NULL)::int,"
 "   (o.reply_message_id IS NOT NULL)::int, o.attempts,"
 "   extract(epoch FROM now() - coalesce(o.requeued_at, o.received_at))::float8,"
 "   extract(epoch FROM now() - o.wa_timestamp)::float8,"
 "   CASE WHEN o.reply_state = 'recorded' THEN o.reply::text ELSE '' END, o.reply_sent,"
-"   o.reply_unanswered";
+"   o.reply_unanswered, coalesce(m.sender, o.sender), m.user_id, m.username, m.group_id";
 
 /*
  * A failed call's row waits for its retry, and so does every later pending
@@ -375,12 +376,23 @@ dup_value(const PGresult *r, int row, int col, int *oom)
 	return s;
 }
 
+/* dup_value(), with SQL NULL as NULL */
+static char *
+dup_or_null(const PGresult *r, int row, int col, int *oom)
+{
+	return PQgetisnull(r, row, col) ? NULL : dup_value(r, row, col, oom);
+}
+
 void
 outbox_row_clear(struct outbox_row *row)
 {
 	free(row->message_id);
 	free(row->phone_number_id);
 	free(row->sender);
+	free(row->person);
+	free(row->user_id);
+	free(row->username);
+	free(row->group_id);
 	free(row->token);
 	free(row->last_error);
 	free(row->reply);
@@ -469,6 +481,10 @@ outbox_claim(struct outbox *ob, int max, double lease, int room_default,
 		w->reply_recorded = PQgetvalue(r, i, 10)[0] != '\0';
 		w->reply_sent = (int)strtol(PQgetvalue(r, i, 11), NULL, 10);
 		w->reply_unanswered = (int)strtol(PQgetvalue(r, i, 12), NULL, 10);
+		w->person = dup_value(r, i, 13, &oom);
+		w->user_id = dup_or_null(r, i, 14, &oom);
+		w->username = dup_or_null(r, i, 15, &oom);
+		w->group_id = dup_or_null(r, i, 16, &oom);
 		*n = i + 1;
 	}
 	if (oom) {

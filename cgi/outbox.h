@@ -26,7 +26,12 @@ enum outbox_rc {
 struct outbox_row {
 	char	*message_id;
 	char	*phone_number_id;
-	char	*sender;
+	char	*sender;	/* the conversation (wa_outbox.sender): order key only */
+	char	*person;	/* wa_messages.sender: the phone number when known,
+				   else the BSUID */
+	char	*user_id;	/* the BSUID, or NULL */
+	char	*username;	/* or NULL */
+	char	*group_id;	/* a group message's group, or NULL */
 	char	*token;		/* claim token (uuid text) */
 	char	*last_error;	/* "" when none */
 	int	 read_done;	/* step 1 recorded earlier */

@@ -1,9 +1,10 @@
 /*
  * payload.c - the webhook walker (see payload.h). Strict on what we store
- * (ids, senders, timestamps must be well-typed, else the body is quarantined),
- * lenient on what we pass through (unknown types, unknown fields, extra keys).
- * doc/meta-webhooks.md: every entry, every change, every message; `from` may be a
- * business-scoped user id; timestamps are seconds as strings.
+ * (ids, senders, timestamps must be well-typed, else that item alone is
+ * quarantined), lenient on what we pass through (unknown types, unknown
+ * fields, extra keys). doc/meta-webhooks.md: every entry, every change, every
+ * message; a person is known by phone number, by business-scoped user id
+ * (BSUID), or both; timestamps are seconds as strings.
  */
 #include "payload.h"
 
@@ -233,11 +234,15 @@ text_of(struct json_object *m, const char *type)
 	return opt_str(o, "caption");	/* image, video, document, ... */
 }
 
-/* contacts[].profile.name of sender: by wa_id or user_id, else the only contact. */
-static const char *
-profile_of(struct json_object *contacts, const char *sender)
+/*
+ * The contact a message speaks for: the one whose wa_id is the message's
+ * `from` or whose user_id is its BSUID, else the only contact there is. NULL
+ * when none fits (system messages carry no contacts at all).
+ */
+static struct json_object *
+contact_of(struct json_object *contacts, const char *from, const char *user_id)
 {
-	struct json_object *c, *prof;
+	struct json_object *c;
 	const char *id;
 	size_t i, n;
 
@@ -246,14 +251,31 @@ profile_of(struct json_object *contacts, const char *sender)
 	n = json_object_array_length(contacts);
 	for (i = 0; i < n; i++) {
 		c = json_object_array_get_idx(contacts, i);
-		if (((id = opt_str(c, "wa_id")) != NULL && strcmp(id, sender) == 0) ||
-		    ((id = opt_str(c, "user_id")) != NULL && strcmp(id, sender) == 0) ||
-		    n == 1) {
-			prof = get_obj(c, "profile", json_type_object);
-			return opt_str(prof, "name");
-		}
+		if ((from != NULL && (id = opt_str(c, "wa_id")) != NULL &&
+		    strcmp(id, from) == 0) ||
+		    ((id = opt_str(c, "user_id")) != NULL &&
+		    ((user_id != NULL && strcmp(id, user_id) == 0) ||
+		    (from != NULL && strcmp(id, from) == 0))))
+			return c;
 	}
-	return NULL;
+	c = n == 1 ? json_object_array_get_idx(contacts, 0) : NULL;
+	return json_object_is_type(c, json_type_object) ? c : NULL;
+}
+
+/* "US.1349...": two capital letters and a dot; a phone number has digits only. */
+static int
+looks_like_bsuid(const char *s)
+{
+	return s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] == '.';
+}
+
+/* An identifier: a non-empty string of at most PAYLOAD_ID_MAX bytes, else NULL. */
+static const char *
+id_str(struct json_object *obj, const char *key)
+{
+	const char *s = opt_str(obj, key);
+
+	return s != NULL && *s != '\0' && strlen(s) <= PAYLOAD_ID_MAX ? s : NULL;
 }
 
 static int
@@ -261,12 +283,71 @@ set_path(char *buf, size_t i, size_t j, const char *list, size_t k)
 {
 	int n;
 
-	if (list == NULL)
+	if (j == SIZE_MAX)
+		n = snprintf(buf, PAYLOAD_PATH_MAX, "{entry,%zu}", i);
+	else if (list == NULL)
 		n = snprintf(buf, PAYLOAD_PATH_MAX, "{entry,%zu,changes,%zu,value}", i, j);
 	else
 		n = snprintf(buf, PAYLOAD_PATH_MAX, "{entry,%zu,changes,%zu,value,%s,%zu}",
 		    i, j, list, k);
 	return (n < 0 || n >= PAYLOAD_PATH_MAX) ? -1 : 0;
+}
+
+/* "{entry,0,changes,1,value,messages,2}" -> "entry[0].changes[1].messages[2]" */
+static void
+human_path(char *out, size_t size, const char *path)
+{
+	size_t o = 0, n;
+	const char *t = path + 1;
+	int num;
+
+	out[0] = '\0';
+	while (*t != '\0' && *t != '}') {
+		n = strcspn(t, ",}");
+		num = *t >= '0' && *t <= '9';
+		if (!(n == 5 && strncmp(t, "value", 5) == 0) && o + n + 3 < size) {
+			if (num)
+				out[o++] = '[';
+			else if (o > 0)
+				out[o++] = '.';
+			memcpy(out + o, t, n);
+			o += n;
+			if (num)
+				out[o++] = ']';
+			out[o] = '\0';
+		}
+		t += n;
+		if (*t == ',')
+			t++;
+	}
+}
+
+/*
+ * Lists the item at path (set_path's form) as broken, with the reason.
+ * Returns PAYLOAD_OK, or PAYLOAD_NOMEM / PAYLOAD_UNUSABLE (past
+ * PAYLOAD_ITEMS_MAX) for the whole body.
+ */
+static enum payload_result
+broken(struct payload *p, const char *path, const char *fmt, ...)
+{
+	struct payload_broken *b;
+	enum payload_result r;
+	va_list ap;
+
+	if (p->nbroken >= PAYLOAD_BROKEN_MAX) {
+		p->nbroken_more++;
+		return PAYLOAD_OK;
+	}
+	if ((b = grow(&p->brokenbuf, (void **)&p->broken, &p->nbroken, sizeof(*b),
+	    &r)) == NULL)
+		return r == PAYLOAD_NOMEM ? r : unusable(p, "more than %d broken items",
+		    PAYLOAD_ITEMS_MAX);
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	human_path(b->where, sizeof(b->where), path);
+	va_start(ap, fmt);
+	vsnprintf(b->reason, sizeof(b->reason), fmt, ap);
+	va_end(ap);
+	return PAYLOAD_OK;
 }
 
 struct where {
@@ -276,96 +357,198 @@ struct where {
 	int		 errored;	/* the change's value carries errors[] */
 };
 
+/*
+ * A system message saying a person's identity changed (user_changed_number,
+ * user_changed_user_id: no contacts, maybe no "from"): the identity they had
+ * (system.previous_user_id, else NULL: "from" says it) into *old, and the one
+ * they have now (system.user_id, the new BSUID, else system.wa_id, the new
+ * phone number) returned. NULL for any other message.
+ */
+static const char *
+new_identity(struct json_object *o, const char *type, const char **old)
+{
+	struct json_object *sys;
+	const char *st, *id;
+
+	*old = NULL;
+	if (strcmp(type, "system") != 0 ||
+	    (sys = get_obj(o, "system", json_type_object)) == NULL ||
+	    (st = opt_str(sys, "type")) == NULL ||
+	    (strcmp(st, "user_changed_user_id") != 0 &&
+	    strcmp(st, "user_changed_number") != 0))
+		return NULL;
+	*old = id_str(sys, "previous_user_id");
+	if ((id = id_str(sys, "user_id")) == NULL)
+		id = id_str(sys, "wa_id");
+	return id;
+}
+
+/* The edited or revoked message an edit or revoke refers to, where Meta says. */
+static const char *
+original_of(struct json_object *o, const char *type)
+{
+	struct json_object *x;
+	const char *id;
+
+	if ((x = get_obj(o, type, json_type_object)) != NULL &&
+	    ((id = id_str(x, "original_message_id")) != NULL ||
+	    (id = id_str(x, "message_id")) != NULL))
+		return id;
+	return NULL;
+}
+
+/*
+ * Reads message o into m. Returns NULL when it can be stored, else why not
+ * (written into why).
+ */
+static const char *
+read_message(struct payload_msg *m, struct json_object *o, const struct where *w,
+    int echo, char *why, size_t whylen)
+{
+	struct json_object *ctx, *re, *contact, *prof;
+	const char *from, *old;
+	int rc;
+
+	if (!json_object_is_type(o, json_type_object))
+		return "not an object";
+	if (get_str(o, "id", &m->id) != 1 || *m->id == '\0' ||
+	    strlen(m->id) > PAYLOAD_ID_MAX)
+		return "id missing, not a string, or too long";
+	if (get_str(o, "type", &m->type) != 1 || *m->type == '\0' ||
+	    strlen(m->type) > 64)
+		return "type missing or not a string";
+	if (get_ts(o, &m->ts) == -1)
+		return "timestamp missing or out of range";
+	if (get_str(o, "to", &m->recipient) == -1)
+		return "to is not a string";
+	if (m->recipient == NULL)	/* an echo to a user who keeps the phone back */
+		m->recipient = id_str(o, "to_user_id");
+	if ((rc = get_str(o, "from", &from)) == -1 || (rc == 1 &&
+	    (*from == '\0' || strlen(from) > PAYLOAD_ID_MAX)))
+		return "from is not a string, or empty, or too long";
+	m->user_id = id_str(o, "from_user_id");
+	m->new_id = new_identity(o, m->type, &old);
+	if (old != NULL)	/* the message is about the identity they leave */
+		m->user_id = old;
+	contact = echo ? NULL : contact_of(w->contacts, from, m->user_id);
+	if (m->user_id == NULL)
+		m->user_id = id_str(contact, "user_id");
+	if ((m->parent_user_id = id_str(o, "from_parent_user_id")) == NULL)
+		m->parent_user_id = id_str(contact, "parent_user_id");
+	prof = get_obj(contact, "profile", json_type_object);
+	m->profile_name = opt_str(prof, "name");
+	m->username = opt_str(prof, "username");
+	if (m->user_id == NULL && from != NULL && looks_like_bsuid(from))
+		m->user_id = from;	/* a BSUID in "from", as Meta first sent them */
+	if (from == NULL)	/* a user who keeps the phone number back */
+		from = m->user_id;
+	if (from == NULL) {
+		snprintf(why, whylen, "neither from nor a business-scoped user id "
+		    "(from_user_id, contacts[].user_id)");
+		return why;
+	}
+	m->sender = from;
+	m->group_id = id_str(o, "group_id");
+	m->conv = m->group_id ? m->group_id : m->user_id ? m->user_id : m->sender;
+	m->phone_number_id = w->pnid;
+	m->display_phone_number = w->display;
+	m->waba_id = w->waba_id;
+	m->field = w->field;
+	m->text_body = text_of(o, m->type);
+	ctx = get_obj(o, "context", json_type_object);
+	m->context_id = opt_str(ctx, "id");
+	if (strcmp(m->type, "edit") == 0 || strcmp(m->type, "revoke") == 0)
+		m->context_id = original_of(o, m->type);
+	if (strcmp(m->type, "reaction") == 0 &&
+	    (re = get_obj(o, "reaction", json_type_object)) != NULL) {
+		m->react_to = opt_str(re, "message_id");
+		m->emoji = opt_str(re, "emoji");
+	}
+	/* value-level errors[] are about this change's messages (pywa's
+	 * interactive_message_with_err: "Unsupported webhook payload", no
+	 * content): as errored as a message with its own errors[] */
+	m->cls = payload_classify(m->type, m->sender, w->display,
+	    get_obj(o, "errors", json_type_array) != NULL || w->errored, echo);
+	return NULL;
+}
+
 static enum payload_result
 walk_messages(struct payload *p, const struct where *w, struct json_object *list,
     const char *listname, int echo)
 {
-	struct payload_msg *m;
-	struct json_object *o, *ctx, *re;
+	struct payload_msg m, *slot;
 	enum payload_result r;
+	const char *bad;
+	char why[160];
 	size_t k, n;
 
 	n = json_object_array_length(list);
 	for (k = 0; k < n; k++) {
-		o = json_object_array_get_idx(list, k);
-		if (!json_object_is_type(o, json_type_object))
-			return unusable(p, "entry[%zu].changes[%zu].%s[%zu] is not an object",
-			    w->e, w->c, listname, k);
-		if ((m = grow(&p->msgbuf, (void **)&p->msgs, &p->nmsgs, sizeof(*m),
+		memset(&m, 0, sizeof(m));
+		if (set_path(m.path, w->e, w->c, listname, k) == -1)
+			return unusable(p, "path too long");
+		bad = read_message(&m, json_object_array_get_idx(list, k), w, echo,
+		    why, sizeof(why));
+		if (bad != NULL) {
+			if ((r = broken(p, m.path, "%s", bad)) != PAYLOAD_OK)
+				return r;
+			continue;
+		}
+		if ((slot = grow(&p->msgbuf, (void **)&p->msgs, &p->nmsgs, sizeof(*slot),
 		    &r)) == NULL)
 			return r == PAYLOAD_NOMEM ? r : unusable(p, "more than %d messages",
 			    PAYLOAD_ITEMS_MAX);
-		if (get_str(o, "id", &m->id) != 1 || *m->id == '\0' ||
-		    strlen(m->id) > PAYLOAD_ID_MAX)
-			return unusable(p, "entry[%zu].changes[%zu].%s[%zu].id missing, "
-			    "not a string, or too long", w->e, w->c, listname, k);
-		if (get_str(o, "from", &m->sender) != 1 || *m->sender == '\0' ||
-		    strlen(m->sender) > PAYLOAD_ID_MAX)
-			return unusable(p, "%s[%zu].from missing or not a string", listname, k);
-		if (get_str(o, "type", &m->type) != 1 || *m->type == '\0' ||
-		    strlen(m->type) > 64)
-			return unusable(p, "%s[%zu].type missing or not a string", listname, k);
-		if (get_ts(o, &m->ts) == -1)
-			return unusable(p, "%s[%zu].timestamp missing or out of range",
-			    listname, k);
-		if (get_str(o, "to", &m->recipient) == -1)
-			return unusable(p, "%s[%zu].to is not a string", listname, k);
-		m->phone_number_id = w->pnid;
-		m->display_phone_number = w->display;
-		m->waba_id = w->waba_id;
-		m->field = w->field;
-		m->text_body = text_of(o, m->type);
-		m->profile_name = echo ? NULL : profile_of(w->contacts, m->sender);
-		ctx = get_obj(o, "context", json_type_object);
-		m->context_id = opt_str(ctx, "id");
-		if (strcmp(m->type, "reaction") == 0 &&
-		    (re = get_obj(o, "reaction", json_type_object)) != NULL) {
-			m->react_to = opt_str(re, "message_id");
-			m->emoji = opt_str(re, "emoji");
-		}
-		/* value-level errors[] are about this change's messages (pywa's
-		 * interactive_message_with_err: "Unsupported webhook payload", no
-		 * content): as errored as a message with its own errors[] */
-		m->cls = payload_classify(m->type, m->sender, w->display,
-		    get_obj(o, "errors", json_type_array) != NULL || w->errored, echo);
-		if (set_path(m->path, w->e, w->c, listname, k) == -1)
-			return unusable(p, "path too long");
+		*slot = m;
 	}
 	return PAYLOAD_OK;
+}
+
+/* Reads status o into s. Returns NULL when it can be stored, else why not. */
+static const char *
+read_status(struct payload_status *s, struct json_object *o, const struct where *w)
+{
+	if (!json_object_is_type(o, json_type_object))
+		return "not an object";
+	if (get_str(o, "id", &s->id) != 1 || *s->id == '\0' ||
+	    strlen(s->id) > PAYLOAD_ID_MAX)
+		return "id missing, not a string, or too long";
+	if (get_str(o, "status", &s->status) != 1 || strlen(s->status) > 64)
+		return "status missing or not a string";
+	if (get_ts(o, &s->ts) == -1)
+		return "timestamp missing or out of range";
+	if (get_str(o, "recipient_id", &s->recipient_id) == -1)
+		return "recipient_id is not a string";
+	s->recipient_user_id = id_str(o, "recipient_user_id");
+	s->recipient_parent_user_id = id_str(o, "recipient_parent_user_id");
+	s->callback_data = opt_str(o, "biz_opaque_callback_data");
+	s->phone_number_id = w->pnid;
+	s->rank = payload_status_rank(s->status);
+	return NULL;
 }
 
 static enum payload_result
 walk_statuses(struct payload *p, const struct where *w, struct json_object *list)
 {
-	struct payload_status *s;
-	struct json_object *o;
+	struct payload_status s, *slot;
 	enum payload_result r;
+	const char *bad;
 	size_t k, n;
 
 	n = json_object_array_length(list);
 	for (k = 0; k < n; k++) {
-		o = json_object_array_get_idx(list, k);
-		if (!json_object_is_type(o, json_type_object))
-			return unusable(p, "statuses[%zu] is not an object", k);
-		if ((s = grow(&p->statusbuf, (void **)&p->statuses, &p->nstatuses,
-		    sizeof(*s), &r)) == NULL)
+		memset(&s, 0, sizeof(s));
+		if (set_path(s.path, w->e, w->c, "statuses", k) == -1)
+			return unusable(p, "path too long");
+		if ((bad = read_status(&s, json_object_array_get_idx(list, k), w)) != NULL) {
+			if ((r = broken(p, s.path, "%s", bad)) != PAYLOAD_OK)
+				return r;
+			continue;
+		}
+		if ((slot = grow(&p->statusbuf, (void **)&p->statuses, &p->nstatuses,
+		    sizeof(*slot), &r)) == NULL)
 			return r == PAYLOAD_NOMEM ? r : unusable(p, "more than %d statuses",
 			    PAYLOAD_ITEMS_MAX);
-		if (get_str(o, "id", &s->id) != 1 || *s->id == '\0' ||
-		    strlen(s->id) > PAYLOAD_ID_MAX)
-			return unusable(p, "statuses[%zu].id missing, not a string, or too long",
-			    k);
-		if (get_str(o, "status", &s->status) != 1 || strlen(s->status) > 64)
-			return unusable(p, "statuses[%zu].status missing or not a string", k);
-		if (get_ts(o, &s->ts) == -1)
-			return unusable(p, "statuses[%zu].timestamp missing or out of range", k);
-		if (get_str(o, "recipient_id", &s->recipient_id) == -1)
-			return unusable(p, "statuses[%zu].recipient_id is not a string", k);
-		s->callback_data = opt_str(o, "biz_opaque_callback_data");
-		s->phone_number_id = w->pnid;
-		s->rank = payload_status_rank(s->status);
-		if (set_path(s->path, w->e, w->c, "statuses", k) == -1)
-			return unusable(p, "path too long");
+		*slot = s;
 	}
 	return PAYLOAD_OK;
 }
@@ -387,54 +570,61 @@ add_event(struct payload *p, const struct where *w)
 	return PAYLOAD_OK;
 }
 
+/* A change that cannot be read at all: quarantined alone, with why. */
+static enum payload_result
+broken_change(struct payload *p, const struct where *w, const char *why)
+{
+	char path[PAYLOAD_PATH_MAX];
+
+	snprintf(path, sizeof(path), "{entry,%zu,changes,%zu}", w->e, w->c);
+	return broken(p, path, "%s", why);
+}
+
 static enum payload_result
 walk_change(struct payload *p, struct where *w, struct json_object *change)
 {
 	struct json_object *value, *meta, *list;
 	enum payload_result r;
+	const char *name;
 	int echo;
 
 	if (!json_object_is_type(change, json_type_object))
-		return unusable(p, "entry[%zu].changes[%zu] is not an object", w->e, w->c);
+		return broken_change(p, w, "not an object");
 	if (get_str(change, "field", &w->field) != 1 || *w->field == '\0' ||
 	    strlen(w->field) > 128)
-		return unusable(p, "entry[%zu].changes[%zu].field missing or not a string",
-		    w->e, w->c);
+		return broken_change(p, w, "field missing or not a string");
 	if (!json_object_object_get_ex(change, "value", &value) || value == NULL)
-		return unusable(p, "entry[%zu].changes[%zu].value missing", w->e, w->c);
+		return broken_change(p, w, "value missing");
 
 	echo = strcmp(w->field, "smb_message_echoes") == 0;
 	if (strcmp(w->field, "messages") != 0 && !echo)
 		return add_event(p, w);	/* templates, account, calls...: kept raw */
 
 	if (!json_object_is_type(value, json_type_object))
-		return unusable(p, "entry[%zu].changes[%zu].value is not an object",
-		    w->e, w->c);
+		return broken_change(p, w, "value is not an object");
 	meta = get_obj(value, "metadata", json_type_object);
 	if (get_str(meta, "phone_number_id", &w->pnid) != 1 || *w->pnid == '\0')
-		return unusable(p, "entry[%zu].changes[%zu].value.metadata.phone_number_id "
-		    "missing or not a string", w->e, w->c);
+		return broken_change(p, w, "value.metadata.phone_number_id missing or "
+		    "not a string");
 	if (get_str(meta, "display_phone_number", &w->display) == -1)
-		return unusable(p, "metadata.display_phone_number is not a string");
+		return broken_change(p, w, "metadata.display_phone_number is not a string");
 	w->contacts = get_obj(value, "contacts", json_type_array);
 	w->errored = get_obj(value, "errors", json_type_array) != NULL;
 
-	if (json_object_object_get_ex(value, echo ? "message_echoes" : "messages", &list) &&
-	    list != NULL) {
-		if (!json_object_is_type(list, json_type_array))
-			return unusable(p, "entry[%zu].changes[%zu].value.%s is not an array",
-			    w->e, w->c, echo ? "message_echoes" : "messages");
-		r = walk_messages(p, w, list, echo ? "message_echoes" : "messages", echo);
-		if (r != PAYLOAD_OK)
-			return r;
-	}
-	if (json_object_object_get_ex(value, "statuses", &list) && list != NULL) {
-		if (!json_object_is_type(list, json_type_array))
-			return unusable(p, "entry[%zu].changes[%zu].value.statuses is not an "
-			    "array", w->e, w->c);
-		if ((r = walk_statuses(p, w, list)) != PAYLOAD_OK)
-			return r;
-	}
+	name = echo ? "message_echoes" : "messages";
+	if (json_object_object_get_ex(value, name, &list) && list != NULL &&
+	    !json_object_is_type(list, json_type_array))
+		return broken_change(p, w, echo ? "value.message_echoes is not an array" :
+		    "value.messages is not an array");
+	if (json_object_object_get_ex(value, "statuses", &list) && list != NULL &&
+	    !json_object_is_type(list, json_type_array))
+		return broken_change(p, w, "value.statuses is not an array");
+	if ((list = get_obj(value, name, json_type_array)) != NULL &&
+	    (r = walk_messages(p, w, list, name, echo)) != PAYLOAD_OK)
+		return r;
+	if ((list = get_obj(value, "statuses", json_type_array)) != NULL &&
+	    (r = walk_statuses(p, w, list)) != PAYLOAD_OK)
+		return r;
 	/* value-level errors[] (doc/meta-webhooks.md): nothing to answer, keep them raw */
 	if (get_obj(value, "errors", json_type_array) != NULL)
 		return add_event(p, w);
@@ -486,7 +676,8 @@ payload_parse(struct payload *p, const char *body, size_t len)
 	enum json_tokener_error jerr;
 	enum payload_result r;
 	struct where w;
-	const char *object;
+	const char *object, *why;
+	char path[PAYLOAD_PATH_MAX];
 	size_t i, j, ne, nc, end;
 
 	payload_reset(p);
@@ -544,17 +735,19 @@ payload_parse(struct payload *p, const char *body, size_t len)
 		memset(&w, 0, sizeof(w));
 		w.e = i;
 		entry = json_object_array_get_idx(entries, i);
-		if (!json_object_is_type(entry, json_type_object)) {
-			r = unusable(p, "entry[%zu] is not an object", i);
-			goto out;
-		}
-		if (get_str(entry, "id", &w.waba_id) == -1) {
-			r = unusable(p, "entry[%zu].id is not a string", i);
-			goto out;
-		}
-		if ((changes = get_obj(entry, "changes", json_type_array)) == NULL) {
-			r = unusable(p, "entry[%zu].changes missing or not an array", i);
-			goto out;
+		why = NULL;
+		if (!json_object_is_type(entry, json_type_object))
+			why = "not an object";
+		else if (get_str(entry, "id", &w.waba_id) == -1)
+			why = "id is not a string";
+		else if ((changes = get_obj(entry, "changes", json_type_array)) == NULL)
+			why = "changes missing or not an array";
+		if (why != NULL) {
+			/* an entry stands alone like an item: the others are stored */
+			if (set_path(path, i, SIZE_MAX, NULL, 0) == -1 ||
+			    (r = broken(p, path, "%s", why)) != PAYLOAD_OK)
+				goto out;
+			continue;
 		}
 		nc = json_object_array_length(changes);
 		for (j = 0; j < nc; j++) {
@@ -580,13 +773,15 @@ payload_reset(struct payload *p)
 	if (p->root != NULL)
 		json_object_put(p->root);
 	p->root = NULL;
-	p->nmsgs = p->nstatuses = p->nevents = 0;
+	p->nmsgs = p->nstatuses = p->nevents = p->nbroken = p->nbroken_more = 0;
 	dynbuf_trim(&p->msgbuf, PAYLOAD_KEEP);
 	dynbuf_trim(&p->statusbuf, PAYLOAD_KEEP);
 	dynbuf_trim(&p->eventbuf, PAYLOAD_KEEP);
+	dynbuf_trim(&p->brokenbuf, PAYLOAD_KEEP);
 	p->msgs = (struct payload_msg *)(void *)p->msgbuf.s;
 	p->statuses = (struct payload_status *)(void *)p->statusbuf.s;
 	p->events = (struct payload_event *)(void *)p->eventbuf.s;
+	p->broken = (struct payload_broken *)(void *)p->brokenbuf.s;
 	p->reason[0] = '\0';
 }
 
@@ -597,5 +792,6 @@ payload_free(struct payload *p)
 	dynbuf_free(&p->msgbuf);
 	dynbuf_free(&p->statusbuf);
 	dynbuf_free(&p->eventbuf);
+	dynbuf_free(&p->brokenbuf);
 	memset(p, 0, sizeof(*p));
 }

@@ -19,6 +19,9 @@
 				   object is level 1): deeper bodies are quarantined */
 #define PAYLOAD_ID_MAX 1024	/* longest message id we accept */
 #define PAYLOAD_ITEMS_MAX 1000000	/* per list (Meta batches up to 1000): more is quarantined */
+#define PAYLOAD_BROKEN_MAX 100	/* broken items kept alone; past this many the
+				   body is kept whole once (the good items are
+				   still stored) */
 #define PAYLOAD_KEEP (64 * 1024)	/* list storage past this is freed after each body */
 
 /* Why a stored message gets no outbox row (PAYLOAD_ANSWER: it does). */
@@ -39,7 +42,16 @@ struct payload_msg {
 	const char	*display_phone_number;	/* may be NULL */
 	const char	*waba_id;		/* may be NULL */
 	const char	*field;			/* "messages" or "smb_message_echoes" */
-	const char	*sender;		/* "from" */
+	const char	*sender;		/* "from" (a phone number) when Meta sent it,
+						   else the BSUID: never NULL */
+	const char	*user_id;		/* the BSUID, may be NULL */
+	const char	*parent_user_id;	/* the parent BSUID, may be NULL */
+	const char	*username;		/* contacts[].profile.username, may be NULL */
+	const char	*group_id;		/* a group message's group, may be NULL */
+	const char	*conv;			/* the conversation: group_id, else user_id,
+						   else sender (one of those pointers) */
+	const char	*new_id;		/* system user_changed_*: the person's new
+						   identity (phone or BSUID), may be NULL */
 	const char	*recipient;		/* "to" (echoes), may be NULL */
 	const char	*type;
 	int64_t		 ts;			/* Unix seconds */
@@ -62,7 +74,17 @@ struct payload_status {
 	int		 rank;			/* 1..4, 9 failed, 0 unknown */
 	int64_t		 ts;
 	const char	*callback_data;		/* biz_opaque_callback_data, may be NULL */
+	const char	*recipient_user_id;	/* the recipient's BSUID, may be NULL */
+	const char	*recipient_parent_user_id; /* may be NULL */
 	char		 path[PAYLOAD_PATH_MAX];
+};
+
+/* One item (message, status, change or entry) of a well-formed envelope that
+ * is itself unusable: quarantined alone, while the rest is stored. */
+struct payload_broken {
+	char		 path[PAYLOAD_PATH_MAX];	/* JSON path, as in payload_msg */
+	char		 where[PAYLOAD_PATH_MAX];	/* "entry[0].changes[1].messages[2]" */
+	char		 reason[200];
 };
 
 struct payload_event {
@@ -86,7 +108,10 @@ struct payload {
 	size_t			 nstatuses;
 	struct payload_event	*events;
 	size_t			 nevents;
-	struct dynbuf		 msgbuf, statusbuf, eventbuf;	/* the lists' storage */
+	struct payload_broken	*broken;	/* the first PAYLOAD_BROKEN_MAX */
+	size_t			 nbroken;
+	size_t			 nbroken_more;	/* broken items past those */
+	struct dynbuf		 msgbuf, statusbuf, eventbuf, brokenbuf; /* the lists' storage */
 	char			 reason[256];	/* for PAYLOAD_UNUSABLE / NOT_WHATSAPP */
 };
 
@@ -94,11 +119,15 @@ struct payload {
  * Parses len bytes of body into p (which the caller zeroes once and may reuse:
  * list storage up to PAYLOAD_KEEP bytes is kept between calls). A list longer
  * than PAYLOAD_ITEMS_MAX makes the body PAYLOAD_UNUSABLE. Checks strict JSON,
- * valid UTF-8, nesting and the shapes doc/meta-webhooks.md describes; any
- * message without a usable id, from,
- * timestamp or type makes the whole body PAYLOAD_UNUSABLE, so nothing is half
- * stored. On PAYLOAD_OK the lists are filled, classified, and in-body
- * duplicates flagged. Always call payload_reset() (or payload_free()) after.
+ * valid UTF-8, nesting and the shapes doc/meta-webhooks.md describes. A body
+ * that is not JSON or not Meta's envelope (object, entry[], changes[]) is
+ * PAYLOAD_UNUSABLE as a whole. Inside a good envelope each item stands alone:
+ * a message without a usable id, sender (from or a BSUID), timestamp or type,
+ * a status without id, status or timestamp, a change without field, value or
+ * metadata, goes to the broken list with its path and reason, and everything
+ * else is listed to be stored. On PAYLOAD_OK the lists are filled,
+ * classified, and in-body duplicates flagged. Always call payload_reset() (or
+ * payload_free()) after.
  */
 enum payload_result payload_parse(struct payload *p, const char *body, size_t len)
 	    __attribute__((warn_unused_result));

@@ -107,7 +107,10 @@ reply_input_json(const struct reply_input *in, size_t *len)
 	add(o, "sender", json_object_new_string(in->sender), &ok);
 	add(o, "phone_number_id", json_object_new_string(in->phone_number_id), &ok);
 	/* null members are wanted here: json-c adds a NULL value as null */
-	if (json_object_object_add(o, "display_phone_number",
+	if (json_object_object_add(o, "user_id", str_or_null(in->user_id)) != 0 ||
+	    json_object_object_add(o, "username", str_or_null(in->username)) != 0 ||
+	    json_object_object_add(o, "group_id", str_or_null(in->group_id)) != 0 ||
+	    json_object_object_add(o, "display_phone_number",
 	    str_or_null(in->display_phone_number)) != 0 ||
 	    json_object_object_add(o, "profile_name", str_or_null(in->profile_name)) != 0)
 		ok = 0;
@@ -134,8 +137,8 @@ fail:
  * be one. o is modified in place.
  */
 static int
-complete(json_object *o, int idx, const char *to, const char *context_id, char *err,
-    size_t errlen)
+complete(json_object *o, int idx, const struct address *to, const char *context_id,
+    char *err, size_t errlen)
 {
 	json_object *type, *v, *body, *ctx = NULL;
 	const char *t;
@@ -175,8 +178,8 @@ complete(json_object *o, int idx, const char *to, const char *context_id, char *
 	}
 	/* where the reply goes is wahook's to say, not the program's */
 	add(o, "messaging_product", json_object_new_string("whatsapp"), &ok);
-	add(o, "recipient_type", json_object_new_string("individual"), &ok);
-	add(o, "to", json_object_new_string(to), &ok);
+	if (ok && address_apply(o, to) == -1)
+		ok = 0;
 	if (json_object_object_get_ex(o, "context", &v)) {
 		if (v == NULL)		/* "context": null: do not quote */
 			json_object_object_del(o, "context");
@@ -501,7 +504,7 @@ done:
 }
 
 int
-reply_parse(const char *out, size_t len, const char *to, const char *context_id,
+reply_parse(const char *out, size_t len, const struct address *to, const char *context_id,
     char **recorded, int *n, char *err, size_t errlen)
 {
 	json_object *v = NULL, *arr = NULL, *item;

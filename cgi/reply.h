@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "address.h"
+
 #define REPLY_OUTPUT_MAX (64 * 1024)	/* bytes of a program's stdout or a URL's answer */
 #define REPLY_MSGS_MAX	 10		/* messages in one reply (a JSON array) */
 #define REPLY_TEXT_MAX	 4096		/* Meta's limit on a text body, in characters */
@@ -18,7 +20,10 @@
 struct reply_input {
 	const char	*message_json;	/* the message object as Meta sent it (stored payload) */
 	const char	*message_id;
-	const char	*sender;
+	const char	*sender;		/* the phone number when known, else the BSUID */
+	const char	*user_id;		/* the BSUID, may be NULL */
+	const char	*username;		/* may be NULL */
+	const char	*group_id;		/* a group message's group, may be NULL */
 	const char	*phone_number_id;
 	const char	*display_phone_number;	/* may be NULL */
 	const char	*profile_name;		/* may be NULL */
@@ -27,8 +32,10 @@ struct reply_input {
 };
 
 /*
- * The input object {"message":{...},"message_id":...,"sender":...,
- * "phone_number_id":...,"display_phone_number":...,"profile_name":...} as one
+ * The input object {"message":{...},"message_id":...,"sender":...,"user_id":...,
+ * "username":...,"group_id":...,"phone_number_id":...,"display_phone_number":...,
+ * "profile_name":...} (user_id, username, group_id, display_phone_number and
+ * profile_name null when unknown) as one
  * line of JSON and a newline. Returns a malloc'd NUL-terminated string (caller
  * frees) with its length in *len, or NULL when message_json is not a JSON
  * object or memory ran out.
@@ -44,13 +51,14 @@ char	*reply_input_json(const struct reply_input *in, size_t *len);
  *     it; '[': an array of 1..10 such objects. Either must be valid JSON;
  *   - anything else: a text message with that text (trailing newlines cut),
  *     valid UTF-8, 1..4096 characters.
- * Each body gets messaging_product "whatsapp", recipient_type "individual" and
- * to = `to` (overwriting the output's own), and context {"message_id":
+ * Each body gets messaging_product "whatsapp" and is addressed to `to`
+ * (address_apply(): overwriting the output's own), and context {"message_id":
  * context_id} unless the output sets "context" (null removes it).
  * Returns 0 with *recorded (malloc'd, caller frees) and *n messages, or -1
  * with a reason in err for last_error (*recorded NULL).
  */
-int	reply_parse(const char *out, size_t len, const char *to, const char *context_id,
+int	reply_parse(const char *out, size_t len, const struct address *to,
+	    const char *context_id,
 	    char **recorded, int *n, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 

@@ -24,7 +24,7 @@
 #include <libpq-fe.h>
 
 #define KEEP_MAX (64 * 1024)	/* an array buffer larger than this is freed after use:
-				   27 columns of it kept warm, at most */
+				   every column of it kept warm, at most */
 #ifndef ARRAY_MAX	/* -DARRAY_MAX=...: a small cap, for the test that passes it */
 #define ARRAY_MAX (256 * 1024 * 1024)	/* the cap on one column's array literal */
 #endif
@@ -34,9 +34,11 @@ enum {
 	P_BODY,
 	M_ID, M_PNID, M_DISPLAY, M_WABA, M_FIELD, M_SENDER, M_RECIPIENT, M_TYPE,
 	M_TS, M_TEXT, M_PROFILE, M_CONTEXT, M_CLASS, M_REACT_TO, M_EMOJI, M_PATH,
-	M_POSITION,
+	M_POSITION, M_USER, M_PARENT, M_USERNAME, M_GROUP, M_CONV, M_NEW_ID,
 	S_ID, S_PNID, S_RECIPIENT, S_STATUS, S_RANK, S_TS, S_CALLBACK, S_PATH,
+	S_USER, S_PARENT,
 	E_FIELD, E_WABA, E_PATH,
+	Q_PATH, Q_WHERE, Q_REASON,
 	NPARAMS,
 	LEAN_NPARAMS = S_ID	/* the lean statement takes the body and the messages */
 };
@@ -206,6 +208,7 @@ add_webhook(struct store *s, size_t k, const struct store_item *it)
 	const struct payload_status *st;
 	const struct payload_event *ev;
 	long long position = 0;
+	char why[400];
 	size_t i;
 
 	put(s, &s->arr[P_BODY], ",", k > 0 ? 1 : 0);
@@ -231,6 +234,12 @@ add_webhook(struct store *s, size_t k, const struct store_item *it)
 		add_text(s, M_EMOJI, m->emoji);
 		add_path(s, M_PATH, k, m->path);
 		add_int(s, M_POSITION, ++position);
+		add_text(s, M_USER, m->user_id);
+		add_text(s, M_PARENT, m->parent_user_id);
+		add_text(s, M_USERNAME, m->username);
+		add_text(s, M_GROUP, m->group_id);
+		add_text(s, M_CONV, m->conv);
+		add_text(s, M_NEW_ID, m->new_id);
 		add_sent(s, k, i);
 	}
 	for (i = 0; i < p->nstatuses; i++) {
@@ -243,6 +252,8 @@ add_webhook(struct store *s, size_t k, const struct store_item *it)
 		add_int(s, S_TS, (long long)st->ts);
 		add_text(s, S_CALLBACK, st->callback_data);
 		add_path(s, S_PATH, k, st->path);
+		add_text(s, S_USER, st->recipient_user_id);
+		add_text(s, S_PARENT, st->recipient_parent_user_id);
 	}
 	for (i = 0; i < p->nevents; i++) {
 		ev = &p->events[i];
@@ -250,6 +261,19 @@ add_webhook(struct store *s, size_t k, const struct store_item *it)
 		add_text(s, E_WABA, ev->waba_id);
 		add_path(s, E_PATH, k, ev->path);
 	}
+	if (p->nbroken_more > 0) {
+		/* so many broken items: the body is kept once, whole */
+		snprintf(why, sizeof(why), "%zu items broken (first %s: %s)",
+		    p->nbroken + p->nbroken_more, p->broken[0].where, p->broken[0].reason);
+		add_path(s, Q_PATH, k, "{}");
+		add_text(s, Q_WHERE, NULL);
+		add_text(s, Q_REASON, why);
+	} else
+		for (i = 0; i < p->nbroken; i++) {
+			add_path(s, Q_PATH, k, p->broken[i].path);
+			add_text(s, Q_WHERE, p->broken[i].where);
+			add_text(s, Q_REASON, p->broken[i].reason);
+		}
 }
 
 /* Fills the parameter buffers for items[0..n); s->oom says whether it failed. */
@@ -348,7 +372,8 @@ run(struct store *s, size_t stmt, const char *const *values, const int *lengths,
 	return STORE_UNAVAILABLE;
 }
 
-/* No status, no event, no reaction: the statement's full part would write nothing. */
+/* No status, event, reaction, change of identity or broken item: the
+ * statement's full part would write nothing. */
 static int
 lean_enough(struct store_item *const *items, size_t n)
 {
@@ -357,10 +382,10 @@ lean_enough(struct store_item *const *items, size_t n)
 
 	for (k = 0; k < n; k++) {
 		p = items[k]->p;
-		if (p->nstatuses > 0 || p->nevents > 0)
+		if (p->nstatuses > 0 || p->nevents > 0 || p->nbroken > 0)
 			return 0;
 		for (i = 0; i < p->nmsgs; i++)
-			if (p->msgs[i].cls == PAYLOAD_REACTION)
+			if (p->msgs[i].cls == PAYLOAD_REACTION || p->msgs[i].new_id != NULL)
 				return 0;
 	}
 	return 1;

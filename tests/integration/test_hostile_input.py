@@ -11,11 +11,13 @@ message object); after the table, the same responder processes (same pids)
 are alive, every log line is one logfmt line, and they still answer.
 """
 import hashlib
+import json
 import time
 import unittest
 
 import fire
 import harness
+import wahook_expect as wx
 
 SECRET = harness.SECRET
 PNID = "106540352242922"
@@ -168,8 +170,10 @@ def cases():
     http("timestamp 1e9", one(49, timestamp="1e9"), 200, Q)
     http("timestamp empty", one(50, timestamp=""), 200, Q)
     http("timestamp with a space", one(51, timestamp=" 1700000000"), 200, Q)
+    # the broken one alone is kept aside; the 999 others are stored and answered
     http("1000 messages, the last broken",
-         js(hook(value([msg(1000 + k) for k in range(999)] + [msg(1999, id=None)]))), 200, Q)
+         js(hook(value([msg(1000 + k) for k in range(999)] + [msg(1999, id=None)]))), 200,
+         {"m": 999, "o": 999, "c": 999, "q": 1})
 
     # --- odd but usable: stored, verbatim ---
     http("SQL and control characters in every string", js(hook(value(
@@ -397,11 +401,23 @@ class HostileInput(unittest.TestCase):
         after = self.settle(before) if status is None else fire.counts(self.pg)
         delta = {k: after[k] - before[k] for k in after if after[k] != before[k]}
         self.assertEqual(delta, rows, "%s: rows added" % name)
-        if rows == Q and body is not None:
-            got = self.pg.psql("SELECT md5(body), reason <> '' FROM wa_quarantine WHERE id > %d"
+        if rows.get("q") == 1 and body is not None:
+            got = self.pg.psql("SELECT md5(body), reason <> '', coalesce(path, ''), "
+                               "encode(body, 'hex'), reason FROM wa_quarantine WHERE id > %d"
                                % qmax)
-            self.assertEqual(got, [[hashlib.md5(body).hexdigest(), "t"]],
-                             "quarantined byte for byte, with a reason")
+            self.assertEqual(len(got), 1, "one quarantine row")
+            md5, has_reason, where, hexbody, reason = got[0]
+            self.assertEqual(has_reason, "t", "quarantined with a reason")
+            if where == "" and "items broken" in reason:
+                # more broken items than are kept one by one: the body once, whole
+                self.assertEqual(json.loads(bytes.fromhex(hexbody)), json.loads(body))
+            elif where == "":
+                self.assertEqual(md5, hashlib.md5(body).hexdigest(),
+                                 "a body that is not Meta's envelope: quarantined byte for byte")
+            else:
+                # an item of a good envelope: kept alone, as a webhook of its own
+                wx.assert_quarantined_alone(self, bytes.fromhex(hexbody), json.loads(body),
+                                            where)
         self.assertEqual(fire.consistency(self.pg), [], name)
         if check:
             check(self)

@@ -69,7 +69,15 @@ UNUSABLE = [
     ("object missing", body_of({"entry": []}), "object"),
     ("object not a string", mutated(lambda o, v, m: _set(o, "object", 7)), "object"),
     ("entry not an array", mutated(lambda o, v, m: _set(o, "entry", {})), "entry"),
-    ("entry item not an object", mutated(lambda o, v, m: _set(o, "entry", [5])), "entry"),
+    ("nesting past the parser's limit",
+     mutated(lambda o, v, m: _set(m, "deep", json.loads("[" * 70 + "]" * 70))), "nested"),
+]
+
+# Items of a good envelope that cannot be stored: each is kept alone, with its
+# path, and everything else of the body is stored (mutated() bodies hold two
+# messages and a status). The word is one the "path: reason" must contain.
+BROKEN_ITEMS = [
+    ("entry item not an object", mutated(lambda o, v, m: o["entry"].append(5)), "entry[1]"),
     ("changes missing", mutated(lambda o, v, m: _del(o["entry"][0], "changes")), "changes"),
     ("value missing", mutated(lambda o, v, m: _del(o["entry"][0]["changes"][0], "value")),
      "value"),
@@ -81,7 +89,6 @@ UNUSABLE = [
     ("message not an object", mutated(lambda o, v, m: v["messages"].append("x")), "messages"),
     ("message id missing", mutated(lambda o, v, m: _del(m, "id")), "id"),
     ("message id a number", mutated(lambda o, v, m: _set(m, "id", 12345)), "id"),
-    ("message id holds a NUL", mutated(lambda o, v, m: _set(m, "id", "wamid.\u0000x")), "id"),
     ("from missing", mutated(lambda o, v, m: _del(m, "from")), "from"),
     ("from a number", mutated(lambda o, v, m: _set(m, "from", 16505551234)), "from"),
     ("type missing", mutated(lambda o, v, m: _del(m, "type")), "type"),
@@ -91,11 +98,19 @@ UNUSABLE = [
     ("timestamp negative", mutated(lambda o, v, m: _set(m, "timestamp", "-5")), "timestamp"),
     ("timestamp past year 9999", mutated(lambda o, v, m: _set(m, "timestamp",
                                                                "999999999999")), "timestamp"),
-    ("second message broken: nothing of the first is kept",
-     mutated(lambda o, v, m: _del(v["messages"][1], "from")), "messages[1]"),
+    ("second message broken: the first is kept",
+     mutated(lambda o, v, m: _del(v["messages"][1], "id")), "messages[1]"),
     ("status without id", mutated(lambda o, v, m: _del(v["statuses"][0], "id")), "statuses"),
     ("status timestamp an object", mutated(lambda o, v, m: _set(v["statuses"][0],
                                                                  "timestamp", {})), "timestamp"),
+    ("from missing and no BSUID", mutated(lambda o, v, m: _del(m, "from")), "from"),
+]
+
+# What PostgreSQL refuses (the statement fails for the data): the body is kept
+# whole, as it came, nothing of it stored
+UNUSABLE += [
+    ("message id holds a NUL (jsonb cannot)",
+     mutated(lambda o, v, m: _set(m, "id", "wamid.\u0000x")), "database refused"),
     ("lone surrogate PostgreSQL refuses", GOOD.replace(b"hello", b"a\\ud800b"),
      "database refused"),
     ("text PostgreSQL refuses (\\u0000 in jsonb)",
@@ -268,6 +283,27 @@ class Contract:
             self.assertIn(word, q[0]["reason"], name)
             self.assertEqual(dict((t, v) for t, v in got.items() if v), {},
                              name + ": half stored")
+
+    def test_signed_broken_items_are_quarantined_alone_and_the_rest_stored(self):
+        for name, body, word in BROKEN_ITEMS:
+            wx.clear(PG)
+            self.assertReceived(self.srv.post(body))
+            obj = json.loads(body)
+            e = wx.expect(obj)
+            got = wx.snapshot(PG)
+            q = got["wa_quarantine"]
+            self.assertEqual([r["path"] for r in q], e["broken"], name)
+            self.assertEqual(len(q), 1, name)
+            self.assertTrue(q[0]["reason"].startswith(q[0]["path"] + ": "), name)
+            self.assertIn(word, q[0]["reason"], name)
+            wx.assert_quarantined_alone(self, bytes.fromhex(q[0]["body_hex"]), obj,
+                                        q[0]["path"])
+            # the good items of the same body: stored, and answerable ones queued
+            self.assertEqual(sorted(r["message_id"] for r in got["wa_messages"]),
+                             sorted(e["messages"]), name)
+            self.assertEqual([r["message_id"] for r in got["wa_outbox"]], e["answered"], name)
+            self.assertEqual(sorted(r["message_id"] for r in got["wa_statuses"]),
+                             sorted(e["statuses"]), name)
 
     def test_signed_non_whatsapp_object_is_acknowledged_and_ignored(self):
         body = body_of({"object": "page", "entry": [{"id": "1", "time": 1700000000,

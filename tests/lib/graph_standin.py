@@ -5,7 +5,19 @@ It records every call (method, path, headers including Authorization, parsed
 body, arrival and answer times, client connection), checks each body against
 the shapes of doc/graph-api.md (a mismatch is recorded in .violations, and
 the call still answered so the drainer's reaction can be observed), and answers
-what the test asked for:
+what the test asked for.
+
+A send is addressed as Meta accepts it and nothing else: `to` a phone number
+(`recipient_type` individual, or absent), `recipient` a business-scoped user id
+(two capital letters, a dot, optionally `ENT.`, 1-128 letters and digits) with no
+`to`, or `to` a group id with `recipient_type` group. Anything else (a BSUID in
+`to`, a phone number in `recipient`, a group without `to`, no address at all) is
+refused as Meta does, HTTP 400 with error code 100, before any rule is applied;
+the call records `to`, `recipient`, `recipient_type` and `address` (the one Meta
+would use: `to` wins) either way. Both `to` and `recipient` are accepted, as
+Meta does, but recorded as a violation: wahook sends one of them. The API
+version in the path is the one the stand-in was made with, or none at all
+(`version=None`: the url has no version segment):
 
     g = GraphStandin(token)
     g.answer("5xx", message_id=mid, times=2)   # the next 2 calls for mid
@@ -62,7 +74,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-PATH_RE = re.compile(r"^/(v\d+\.\d+)/([A-Za-z0-9_.-]+)/messages$")
+PATH_RE = re.compile(r"^(?:/(v\d+\.\d+))?/([A-Za-z0-9_.-]+)/messages$")
+# the addresses Meta accepts (doc/graph-api.md, "Addressing")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}$")
+BSUID_RE = re.compile(r"^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$")
+GROUP_RE = re.compile(r"^[A-Za-z0-9_=+/-]{1,256}$")
 
 ERRORS = {
     # kind: (http, error object)
@@ -89,6 +105,10 @@ ERRORS = {
     "transient_flag": (400, {"message": "Service temporarily unavailable",
                              "type": "OAuthException", "code": 99999, "is_transient": True,
                              "fbtrace_id": "AbCdEf7"}),
+    # what Meta answers a send it cannot address (details: addressing_error())
+    "100": (400, {"message": "(#100) Invalid parameter", "type": "OAuthException",
+                  "code": 100, "error_data": {"messaging_product": "whatsapp",
+                  "details": "Invalid parameter"}, "fbtrace_id": "AbCdEf8"}),
 }
 PROXY = {"proxy_400": 400, "proxy_403": 403, "proxy_404": 404, "proxy_407": 407}
 RAW = {"drop", "reset", "drop_reused", "stall_body", "short_body", "reset_after_status",
@@ -96,7 +116,7 @@ RAW = {"drop", "reset", "drop_reused", "stall_body", "short_body", "reset_after_
 KINDS = set(ERRORS) | set(PROXY) | RAW | {"ok", "5xx", "hang", "slow"}
 MEDIA_KINDS = {"ok", "401", "500", "404", "wrong_hash", "slow", "hang", "stall_end",
                "redirect"}
-META_RE = re.compile(r"^/(v\d+\.\d+)/([A-Za-z0-9_.-]+)\?phone_number_id=([A-Za-z0-9_.-]+)$")
+META_RE = re.compile(r"^(?:/(v\d+\.\d+))?/([A-Za-z0-9_.-]+)\?phone_number_id=([A-Za-z0-9_.-]+)$")
 DL_RE = re.compile(r"^/dl/([A-Za-z0-9_.-]+)/([0-9a-f]+)$")
 
 
@@ -127,7 +147,8 @@ class MediaRule:
                 and (self.media_id is None or self.media_id == media_id))
 
 READ_KEYS = {"messaging_product", "status", "message_id"}
-REPLY_KEYS = {"messaging_product", "recipient_type", "to", "type", "text", "context"}
+ADDRESS_KEYS = {"to", "recipient"}
+REPLY_KEYS = {"messaging_product", "recipient_type", "type", "text", "context"}
 
 
 class Rule:
@@ -160,13 +181,10 @@ def check_body(body, call):
         if "typing_indicator" in body and body["typing_indicator"] != {"type": "text"}:
             v.append("typing_indicator is not {\"type\":\"text\"}")
     elif body.get("type") == "text":
-        extra = set(body) - REPLY_KEYS - {"biz_opaque_callback_data"}
-        if extra or not REPLY_KEYS <= set(body):
+        extra = set(body) - REPLY_KEYS - ADDRESS_KEYS - {"biz_opaque_callback_data"}
+        if extra or not REPLY_KEYS <= set(body) or not ADDRESS_KEYS & set(body):
             v.append("reply keys %s" % sorted(body))
-        if body.get("recipient_type") != "individual":
-            v.append("recipient_type is not individual")
-        if not isinstance(body.get("to"), str) or not body.get("to"):
-            v.append("to is not a non-empty string")
+        v.extend(address_violations(body))
         t = body.get("text")
         if not (isinstance(t, dict) and set(t) == {"body"} and isinstance(t["body"], str)
                 and 0 < len(t["body"]) <= 4096):
@@ -175,20 +193,55 @@ def check_body(body, call):
         if not (isinstance(c, dict) and set(c) == {"message_id"}
                 and isinstance(c["message_id"], str) and c["message_id"]):
             v.append("context is not {\"message_id\": id}")
-    elif isinstance(body.get("type"), str) and "to" in body:
+    elif isinstance(body.get("type"), str) and ADDRESS_KEYS & set(body):
         # a reply of another type (image, interactive, template...): the envelope,
         # the member named by its type, optionally a context
         t = body["type"]
-        extra = set(body) - (REPLY_KEYS | {t, "biz_opaque_callback_data"})
-        if extra or not {"messaging_product", "recipient_type", "to", "type", t} <= set(body):
+        extra = set(body) - (REPLY_KEYS | ADDRESS_KEYS | {t, "biz_opaque_callback_data"})
+        if extra or not {"messaging_product", "recipient_type", "type", t} <= set(body):
             v.append("%s reply keys %s" % (t, sorted(body)))
-        if body.get("recipient_type") != "individual":
-            v.append("recipient_type is not individual")
+        v.extend(address_violations(body))
         if "context" in body and not (isinstance(body["context"], dict)
                                       and body["context"].get("message_id")):
             v.append("context is not {\"message_id\": id}")
     else:
         v.append("neither a mark-read nor a text reply")
+    return v
+
+
+def addressing_error(body):
+    """Why Meta would refuse to address this send (None: it would not): a phone
+    number in `to`, a BSUID in `recipient`, or a group id in `to` with
+    recipient_type group; to and recipient both present is accepted (to wins)."""
+    rtype = body.get("recipient_type", "individual")
+    to, rcpt = body.get("to"), body.get("recipient")
+    if rtype == "group":
+        if "recipient" in body:
+            return "recipient is not allowed for a group"
+        if not isinstance(to, str) or not GROUP_RE.match(to):
+            return "to is not a group id"
+        return None
+    if rtype != "individual":
+        return "recipient_type %r is neither individual nor group" % (rtype,)
+    if "to" not in body and "recipient" not in body:
+        return "neither to nor recipient"
+    if "to" in body and not (isinstance(to, str) and PHONE_RE.match(to)):
+        return "to %r is not a phone number" % (to,)
+    if "recipient" in body and not (isinstance(rcpt, str) and BSUID_RE.match(rcpt)):
+        return "recipient %r is not a business-scoped user id" % (rcpt,)
+    return None
+
+
+def address_violations(body):
+    """Where a send's address departs from doc/graph-api.md (what wahook sends)."""
+    v = []
+    if body.get("recipient_type") not in ("individual", "group"):
+        v.append("recipient_type is neither individual nor group")
+    if "to" in body and "recipient" in body:
+        v.append("both to and recipient: wahook sends one (to when the phone is known)")
+    why = addressing_error(body)
+    if why:
+        v.append("address refused by Meta: " + why)
     return v
 
 
@@ -322,7 +375,9 @@ class _Handler(BaseHTTPRequestHandler):
         call = {"method": "POST", "path": self.path, "t": t0, "t_end": None,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "auth": self.headers.get("Authorization"), "raw": raw, "body": None,
-                "step": None, "message_id": None, "to": None, "pnid": None,
+                "step": None, "message_id": None, "to": None, "recipient": None,
+                "recipient_type": None, "address": None, "address_error": None,
+                "pnid": None,
                 "conn": self.client_address[1], "reused": reused, "status": None,
                 "kind": None, "violations": []}
         viol = call["violations"]
@@ -349,21 +404,28 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(body, dict):
             if body.get("status") == "read":
                 call["step"], call["message_id"] = "read", body.get("message_id")
-            elif isinstance(body.get("type"), str) and "to" in body:
+            elif isinstance(body.get("type"), str):
+                # a send: it must be addressed as Meta accepts, or Meta refuses it
                 call["step"] = "reply"
                 call["message_id"] = (body.get("context") or {}).get("message_id")
-                call["to"] = body.get("to")
+                call["to"], call["recipient"] = body.get("to"), body.get("recipient")
+                call["recipient_type"] = body.get("recipient_type")
+                call["address"] = call["to"] if "to" in body else call["recipient"]
+                call["address_error"] = addressing_error(body)
             viol.extend(check_body(body, call))
         with g.lock:
             call["n"] = len(g.calls) + 1
             g.calls.append(call)
             if viol:
                 g.violations.append((call["n"], viol))
-            rule = None if refused else next((r for r in g.rules if r.matches(call)
-                                              and (r.kind != "drop_reused" or reused)), None)
+            # Meta checks the token, then the address, before anything else happens
+            unaddressed = not refused and call["address_error"] is not None
+            rule = None if refused or unaddressed else next(
+                (r for r in g.rules if r.matches(call) and (r.kind != "drop_reused" or reused)),
+                None)
             if rule is not None and rule.times is not None:
                 rule.times -= 1
-            kind = "401" if refused else rule.kind if rule else "ok"
+            kind = "401" if refused else "100" if unaddressed else rule.kind if rule else "ok"
             call["kind"] = kind
             delay = g.delay
             hook = g.on_call
@@ -393,8 +455,7 @@ class _Handler(BaseHTTPRequestHandler):
                     g.reply_seq += 1
                     rid = "wamid.REPLY%06d" % g.reply_seq
                 call["reply_id"] = rid
-                ans = {"messaging_product": "whatsapp",
-                       "contacts": [{"input": call["to"], "wa_id": call["to"]}],
+                ans = {"messaging_product": "whatsapp", "contacts": [contact_of(call)],
                        "messages": [{"id": rid}]}
             else:
                 ans = {"success": True}
@@ -404,6 +465,9 @@ class _Handler(BaseHTTPRequestHandler):
                         b"</body></html>", ctype="text/html")
         else:
             http, err = ERRORS[kind]
+            if kind == "100":
+                err = dict(err, error_data=dict(err["error_data"],
+                                                details=call["address_error"]))
             headers = {}
             if rule is not None and rule.retry_after is not None:
                 headers["Retry-After"] = str(rule.retry_after)
@@ -416,8 +480,7 @@ class _Handler(BaseHTTPRequestHandler):
             rid = "wamid.REPLY%06d" % g.reply_seq
         call["reply_id"] = rid
         ans = {"messaging_product": "whatsapp",
-               "contacts": [{"input": call["to"], "wa_id": call["to"],
-                             "padding": "x" * pad}],
+               "contacts": [dict(contact_of(call), padding="x" * pad)],
                "messages": [{"id": rid}]}
         return json.dumps(ans).encode()
 
@@ -483,6 +546,16 @@ class _Handler(BaseHTTPRequestHandler):
             call["t_end"] = time.monotonic()
 
 
+def contact_of(call):
+    """The answer's contacts[0] as Meta writes it for this address: the phone
+    number as wa_id, the BSUID as user_id, a group id alone."""
+    if call["recipient_type"] == "group":
+        return {"input": call["to"]}
+    if call["recipient"] is not None and call["to"] is None:
+        return {"input": call["recipient"], "user_id": call["recipient"]}
+    return {"input": call["to"], "wa_id": call["to"]}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # socketserver's default backlog of 5 resets connections when a drainer
@@ -497,7 +570,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class GraphStandin:
-    def __init__(self, token, version="v23.0", tokens=None):
+    def __init__(self, token, version="v26.0", tokens=None):
         self.token = token
         self.tokens = dict(tokens or {})   # phone_number_id -> its own token
         self.refused = set()               # tokens answered 401 / code 190
@@ -518,7 +591,7 @@ class GraphStandin:
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.standin = self
         self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d/%s" % (self.port, version)
+        self.url = "http://127.0.0.1:%d%s" % (self.port, "/" + version if version else "")
         # the download host, apart from the Graph API as Meta's is
         self.dl_server = _Server(("127.0.0.1", 0), _Handler)
         self.dl_server.standin = self

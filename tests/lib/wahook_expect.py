@@ -19,13 +19,15 @@ SELECT json_build_object(
  'wa_messages', (SELECT coalesce(json_agg(x ORDER BY x.message_id), '[]') FROM (
     SELECT message_id, phone_number_id, display_phone_number, waba_id, field, sender,
            recipient, type, extract(epoch FROM wa_timestamp)::bigint AS ts, text_body,
-           profile_name, context_message_id, answered, payload FROM wa_messages) x),
+           profile_name, context_message_id, answered, payload, user_id, parent_user_id,
+           username, group_id FROM wa_messages) x),
  'wa_outbox', (SELECT coalesce(json_agg(x ORDER BY x.position), '[]') FROM (
     SELECT message_id, phone_number_id, sender, extract(epoch FROM wa_timestamp)::bigint
            AS ts, position, state, attempts FROM wa_outbox) x),
  'wa_conversations', (SELECT coalesce(json_agg(x ORDER BY x.sender), '[]') FROM (
     SELECT phone_number_id, sender, profile_name,
-           extract(epoch FROM last_message_at)::bigint AS ts, unread_count
+           extract(epoch FROM last_message_at)::bigint AS ts, unread_count, user_id,
+           username, phone
     FROM wa_conversations) x),
  'wa_reactions', (SELECT coalesce(json_agg(x ORDER BY x.message_id, x.sender), '[]') FROM (
     SELECT message_id, sender, phone_number_id, emoji, reaction_message_id,
@@ -33,11 +35,12 @@ SELECT json_build_object(
  'wa_statuses', (SELECT coalesce(json_agg(x ORDER BY x.message_id), '[]') FROM (
     SELECT message_id, phone_number_id, recipient_id, status,
            extract(epoch FROM wa_timestamp)::bigint AS ts, errors,
-           biz_opaque_callback_data, payload FROM wa_statuses) x),
+           biz_opaque_callback_data, payload, recipient_user_id,
+           recipient_parent_user_id FROM wa_statuses) x),
  'wa_events', (SELECT coalesce(json_agg(x ORDER BY x.id), '[]') FROM (
     SELECT id, waba_id, field, payload FROM wa_events) x),
  'wa_quarantine', (SELECT coalesce(json_agg(x ORDER BY x.id), '[]') FROM (
-    SELECT id, reason, encode(body, 'hex') AS body_hex FROM wa_quarantine) x))::jsonb
+    SELECT id, reason, path, encode(body, 'hex') AS body_hex FROM wa_quarantine) x))::jsonb
 """
 
 
@@ -149,64 +152,195 @@ def text_of(m):
     return o.get("caption")
 
 
-def profile_of(contacts, sender):
-    for c in contacts or []:
-        if sender in (c.get("wa_id"), c.get("user_id")) or len(contacts) == 1:
-            return (c.get("profile") or {}).get("name")
+def _ident(v):
+    """An identifier as wahook takes one: a non-empty string of at most 1024 bytes."""
+    return v if isinstance(v, str) and v and len(v.encode()) <= 1024 and "\0" not in v \
+        else None
+
+
+def _bsuid_like(s):
+    return re.match(r"[A-Z][A-Z]\.", s or "") is not None
+
+
+def contact_of(contacts, frm, user_id):
+    """The contact a message speaks for: by wa_id == from or user_id == its BSUID
+    (or from), else the only one."""
+    contacts = contacts if isinstance(contacts, list) else []
+    for c in contacts:
+        if not isinstance(c, dict):
+            continue
+        if frm is not None and c.get("wa_id") == frm:
+            return c
+        if c.get("user_id") is not None and c.get("user_id") in (user_id, frm):
+            return c
+    if len(contacts) == 1 and isinstance(contacts[0], dict):
+        return contacts[0]
     return None
+
+
+def person(m, contacts, echo):
+    """(sender, user_id, parent_user_id, username, profile_name) of message m, or
+    None when it names nobody (no from, no BSUID)."""
+    frm = m.get("from")
+    uid = _ident(m.get("from_user_id"))
+    sysm = m.get("system") if m.get("type") == "system" and isinstance(m.get("system"), dict) \
+        else {}
+    if sysm.get("type") in ("user_changed_number", "user_changed_user_id") and \
+            _ident(sysm.get("previous_user_id")):
+        uid = sysm["previous_user_id"]     # about the identity the person leaves
+    c = None if echo else contact_of(contacts, frm, uid)
+    c = c or {}
+    uid = uid or _ident(c.get("user_id"))
+    if uid is None and _bsuid_like(frm):
+        uid = frm
+    parent = _ident(m.get("from_parent_user_id")) or _ident(c.get("parent_user_id"))
+    prof = c.get("profile") if isinstance(c.get("profile"), dict) else {}
+    name = prof.get("name") if isinstance(prof.get("name"), str) else None
+    username = prof.get("username") if isinstance(prof.get("username"), str) else None
+    sender = frm if frm is not None else uid
+    if sender is None:
+        return None
+    return sender, uid, parent, username, name
+
+
+def _ts_ok(v):
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return 0 <= v <= 253402300799
+    return isinstance(v, str) and re.fullmatch(r"[0-9]{1,12}", v) is not None and \
+        int(v) <= 253402300799
+
+
+def message_ok(m):
+    """Whether wahook can store message m (else it is quarantined alone)."""
+    return isinstance(m, dict) and _ident(m.get("id")) is not None and \
+        isinstance(m.get("type"), str) and 0 < len(m["type"]) <= 64 and \
+        _ts_ok(m.get("timestamp")) and \
+        (m.get("to") is None or isinstance(m.get("to"), str)) and \
+        (m.get("from") is None or _ident(m.get("from")) is not None)
+
+
+def status_ok(s):
+    return isinstance(s, dict) and _ident(s.get("id")) is not None and \
+        isinstance(s.get("status"), str) and _ts_ok(s.get("timestamp")) and \
+        (s.get("recipient_id") is None or isinstance(s.get("recipient_id"), str))
+
+
+def context_of(m):
+    t = m["type"]
+    if t in ("edit", "revoke"):
+        o = m.get(t) if isinstance(m.get(t), dict) else {}
+        return _ident(o.get("original_message_id")) or _ident(o.get("message_id"))
+    return (m.get("context") or {}).get("id")
 
 
 def expect(obj):
     """What one webhook must leave in the tables: a dict with
-    messages {id: row}, answered [ids in webhook order], reactions {(to, sender): emoji
-    or None}, statuses {id: row}, events [(field, value)], conversations
-    {(pnid, sender): unread}."""
-    e = {"messages": {}, "answered": [], "reactions": {}, "statuses": {}, "events": [],
-         "conversations": {}}
-    for entry in obj["entry"]:
-        for ch in entry["changes"]:
+    messages {id: row}, answered [ids in webhook order], outbox {id: conversation},
+    reactions {(to, person): emoji or None}, statuses {id: row}, events
+    [(field, value)], conversations {(pnid, conversation): unread}, broken
+    [paths of the items quarantined alone]."""
+    e = {"messages": {}, "answered": [], "outbox": {}, "reactions": {}, "statuses": {},
+         "events": [], "conversations": {}, "broken": []}
+    for i, entry in enumerate(obj["entry"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("id", ""), (str, type(None))) \
+                or not isinstance(entry.get("changes"), list):
+            e["broken"].append("entry[%d]" % i)
+            continue
+        for j, ch in enumerate(entry["changes"]):
+            where = "entry[%d].changes[%d]" % (i, j)
+            if not isinstance(ch, dict) or not isinstance(ch.get("field"), str) or \
+                    not ch["field"] or ch.get("value") is None:
+                e["broken"].append(where)
+                continue
             field, value = ch["field"], ch["value"]
             if field not in ("messages", "smb_message_echoes"):
                 e["events"].append((field, value))
                 continue
             echo_field = field == "smb_message_echoes"
-            meta = value["metadata"]
-            pnid, display = meta["phone_number_id"], meta.get("display_phone_number")
+            listname = "message_echoes" if echo_field else "messages"
+            meta = value.get("metadata") if isinstance(value, dict) else None
+            meta = meta if isinstance(meta, dict) else {}
+            pnid, display = meta.get("phone_number_id"), meta.get("display_phone_number")
+            if not isinstance(value, dict) or not isinstance(pnid, str) or not pnid or \
+                    not isinstance(display, (str, type(None))) or \
+                    not isinstance(value.get(listname, []), (list, type(None))) or \
+                    not isinstance(value.get("statuses", []), (list, type(None))):
+                e["broken"].append(where)
+                continue
             change_errors = bool(value.get("errors"))
             if change_errors:
                 e["events"].append((field, value))
-            for m in value.get("message_echoes" if echo_field else "messages", []):
+            for k, m in enumerate(value.get(listname) or []):
+                who = person(m, value.get("contacts"), echo_field) if message_ok(m) else None
+                if who is None:
+                    e["broken"].append("entry[%d].changes[%d].%s[%d]" % (i, j, listname, k))
+                    continue
+                sender, uid, parent, username, name = who
                 if m["id"] in e["messages"]:
                     continue
-                own = display is not None and _phone(m["from"]) and _phone(display) and \
-                    _digits(m["from"]) == _digits(display)
+                own = display is not None and _phone(sender) and _phone(display) and \
+                    _digits(sender) == _digits(display)
                 answer = not echo_field and not own and m["type"] not in NOT_ANSWERED \
                     and not m.get("errors") and not change_errors
+                group = _ident(m.get("group_id"))
+                conv = group or uid or sender
                 e["messages"][m["id"]] = {
                     "message_id": m["id"], "phone_number_id": pnid,
                     "display_phone_number": display, "waba_id": entry.get("id"),
-                    "field": field, "sender": m["from"], "recipient": m.get("to"),
+                    "field": field, "sender": sender,
+                    "recipient": m.get("to") if m.get("to") is not None
+                    else _ident(m.get("to_user_id")),
                     "type": m["type"], "ts": int(m["timestamp"]), "text_body": text_of(m),
-                    "profile_name": None if echo_field else profile_of(value.get("contacts"),
-                                                                       m["from"]),
-                    "context_message_id": (m.get("context") or {}).get("id"),
-                    "answered": answer, "payload": m}
+                    "profile_name": None if echo_field else name,
+                    "context_message_id": context_of(m),
+                    "answered": answer, "payload": m, "user_id": uid,
+                    "parent_user_id": parent, "username": username, "group_id": group}
                 if answer:
                     e["answered"].append(m["id"])
+                    e["outbox"][m["id"]] = conv
                 if not echo_field and not own:
-                    k = (pnid, m["from"])
-                    e["conversations"][k] = e["conversations"].get(k, 0) + answer
+                    key = (pnid, conv)
+                    e["conversations"][key] = e["conversations"].get(key, 0) + answer
                 if m["type"] == "reaction" and not echo_field and not own:
                     r = m.get("reaction") or {}
-                    e["reactions"][(r.get("message_id"), m["from"])] = r.get("emoji") or None
-            for s in value.get("statuses", []):
+                    e["reactions"][(r.get("message_id"), uid or sender)] = \
+                        r.get("emoji") or None
+            for k, s in enumerate(value.get("statuses") or []):
+                if not status_ok(s):
+                    e["broken"].append("entry[%d].changes[%d].statuses[%d]" % (i, j, k))
+                    continue
                 e["statuses"][s["id"]] = {
                     "message_id": s["id"], "phone_number_id": pnid,
                     "recipient_id": s.get("recipient_id"), "status": s["status"],
                     "ts": int(s["timestamp"]), "errors": s.get("errors"),
                     "biz_opaque_callback_data": s.get("biz_opaque_callback_data"),
-                    "payload": s}
+                    "payload": s, "recipient_user_id": _ident(s.get("recipient_user_id")),
+                    "recipient_parent_user_id":
+                        _ident(s.get("recipient_parent_user_id"))}
     return e
+
+
+def item_at(obj, where, alone=False):
+    """The item at where ("entry[0].changes[1].messages[2]") of a webhook
+    object; alone=True reads a quarantined item's own webhook, where every
+    index is 0 (the item stands alone in it)."""
+    cur = obj
+    for name, idx in re.findall(r"([a-z_]+)\[(\d+)\]", where):
+        if name not in ("entry", "changes"):
+            cur = cur["value"]
+        cur = cur[name][0 if alone else int(idx)]
+    return cur
+
+
+def assert_quarantined_alone(test, row_body, obj, where):
+    """A broken item's quarantine row holds a webhook of its own: the envelope
+    with that item, and nothing else of its list."""
+    q = json.loads(row_body)
+    test.assertEqual(q["object"], obj["object"])
+    test.assertEqual(len(q["entry"]), 1, where)
+    test.assertEqual(item_at(q, where, alone=True), item_at(obj, where), where)
 
 
 # --- the responder's log -----------------------------------------------------------

@@ -77,7 +77,7 @@ test_defaults(void **state)
 	assert_int_equal(drain_config_load(&c, 0, err, sizeof(err)), 0);
 	assert_null(c.token);
 	assert_string_equal(c.db, "");
-	assert_string_equal(c.graph_url, "https://graph.facebook.com/v23.0");
+	assert_string_equal(c.graph_url, "https://graph.facebook.com/v26.0");
 	assert_string_equal(c.reply_text, "OK");
 	assert_int_equal(c.typing, 0);
 	assert_int_equal(c.concurrency, 16);
@@ -169,9 +169,9 @@ test_bad_values(void **state)
 		{ "WAHOOK_ACCESS_TOKEN", TOKEN "\r\nX-Evil: 1", "WAHOOK_ACCESS_TOKEN" },
 		{ "WAHOOK_ACCESS_TOKEN", TOKEN "\xc3\xa4", "WAHOOK_ACCESS_TOKEN" },
 		{ "WAHOOK_DB", "host=/run/postgresql dbnam=wahook", "WAHOOK_DB" },
-		{ "WAHOOK_GRAPH_URL", "graph.facebook.com/v23.0", "WAHOOK_GRAPH_URL" },
+		{ "WAHOOK_GRAPH_URL", "graph.facebook.com/v26.0", "WAHOOK_GRAPH_URL" },
 		{ "WAHOOK_GRAPH_URL", "ftp://graph.facebook.com", "WAHOOK_GRAPH_URL" },
-		{ "WAHOOK_GRAPH_URL", "https://graph.facebook.com/v23.0 ", "WAHOOK_GRAPH_URL" },
+		{ "WAHOOK_GRAPH_URL", "https://graph.facebook.com/v26.0 ", "WAHOOK_GRAPH_URL" },
 		{ "WAHOOK_REPLY_TEXT", "\xc0\xaf", "WAHOOK_REPLY_TEXT" },	/* overlong '/' */
 		{ "WAHOOK_REPLY_TEXT", "\xed\xa0\x80", "WAHOOK_REPLY_TEXT" },	/* a surrogate */
 		{ "WAHOOK_REPLY_TEXT", "caf\xe9", "WAHOOK_REPLY_TEXT" },	/* Latin-1 */

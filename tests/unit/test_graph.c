@@ -178,13 +178,30 @@ test_bodies(void **state)
 	assert_string_equal(s, "{\"messaging_product\":\"whatsapp\",\"status\":\"read\","
 	    "\"message_id\":\"wamid.ABC\",\"typing_indicator\":{\"type\":\"text\"}}");
 	free(s);
-	s = graph_body_reply("US.13491208655302741918", "say \"hi\"\n\\ </x> \xc3\xa9",
-	    "wamid.A/B");
+	/* a BSUID alone goes in "recipient", never "to" */
+	s = graph_body_reply(&(struct address){ NULL, "US.13491208655302741918", NULL },
+	    "say \"hi\"\n\\ </x> \xc3\xa9", "wamid.A/B");
 	assert_string_equal(s, "{\"messaging_product\":\"whatsapp\",\"recipient_type\":"
-	    "\"individual\",\"to\":\"US.13491208655302741918\",\"type\":\"text\",\"text\":"
-	    "{\"body\":\"say \\\"hi\\\"\\n\\\\ </x> \xc3\xa9\"},\"context\":{\"message_id\":"
-	    "\"wamid.A/B\"}}");
+	    "\"individual\",\"recipient\":\"US.13491208655302741918\",\"type\":\"text\","
+	    "\"text\":{\"body\":\"say \\\"hi\\\"\\n\\\\ </x> \xc3\xa9\"},\"context\":"
+	    "{\"message_id\":\"wamid.A/B\"}}");
 	free(s);
+	/* the phone number, when known, is "to" (Meta prefers it to the BSUID) */
+	s = graph_body_reply(&(struct address){ "16505551234", "US.1349", NULL }, "ok",
+	    "wamid.X");
+	assert_string_equal(s, "{\"messaging_product\":\"whatsapp\",\"recipient_type\":"
+	    "\"individual\",\"to\":\"16505551234\",\"type\":\"text\",\"text\":"
+	    "{\"body\":\"ok\"},\"context\":{\"message_id\":\"wamid.X\"}}");
+	free(s);
+	/* a group message is answered in the group */
+	s = graph_body_reply(&(struct address){ "16505551234", "US.1349", "GRP1" }, "ok",
+	    "wamid.G");
+	assert_string_equal(s, "{\"messaging_product\":\"whatsapp\",\"recipient_type\":"
+	    "\"group\",\"to\":\"GRP1\",\"type\":\"text\",\"text\":"
+	    "{\"body\":\"ok\"},\"context\":{\"message_id\":\"wamid.G\"}}");
+	free(s);
+	/* nobody to address: no body */
+	assert_null(graph_body_reply(&(struct address){ NULL, NULL, NULL }, "ok", "w"));
 }
 
 int

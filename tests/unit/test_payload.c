@@ -188,6 +188,40 @@ static struct fx own[] = {
 	BATCH("batches.json", "entries_and_changes", 5, 3, 1),
 	BATCH("batches.json", "duplicate_in_body", 3, 0, 0),
 	BATCH("batches.json", "hundred_messages", 100, 0, 0),
+	/* the 2026 platform: people known by BSUID, phone or both, changed
+	 * identities, groups, coexistence, calls (doc/meta-webhooks.md) */
+	MSG("platform2026.json", "username_bsuid_only", PAYLOAD_ANSWER),
+	MSG("platform2026.json", "phone_and_bsuid", PAYLOAD_ANSWER),
+	MSG("platform2026.json", "phone_bsuid_and_username", PAYLOAD_ANSWER),
+	MSG("platform2026.json", "parent_bsuid", PAYLOAD_ANSWER),
+	MSG("platform2026.json", "system_user_changed_number", PAYLOAD_SYSTEM),
+	MSG("platform2026.json", "system_user_changed_user_id", PAYLOAD_SYSTEM),
+	MSG("platform2026.json", "system_user_changed_user_id_from_user_id", PAYLOAD_SYSTEM),
+	MSG("platform2026.json", "after_user_changed_user_id", PAYLOAD_ANSWER),
+	STATUS("platform2026.json", "status_delivered_to_bsuid", 2),
+	STATUS("platform2026.json", "status_read_phone_and_bsuid", 3),
+	STATUS("platform2026.json", "status_failed_to_bsuid_without_contacts", 9),
+	STATUS("platform2026.json", "status_sent_to_group", 1),
+	STATUS("platform2026.json", "status_read_in_group", 3),
+	MSG("platform2026.json", "group_text", PAYLOAD_ANSWER),
+	MSG("platform2026.json", "group_text_username_only", PAYLOAD_ANSWER),
+	MSG("platform2026.json", "unknown_type_username_only", PAYLOAD_ANSWER),
+	/* the middle message has no id: listed broken, the other two stored */
+	BATCH("platform2026.json", "batch_middle_without_id", 2, 0, 0),
+	EVENT("platform2026.json", "history"),
+	EVENT("platform2026.json", "history_media"),
+	MSG("platform2026.json", "smb_message_echoes_to_bsuid", PAYLOAD_ECHO),
+	EVENT("platform2026.json", "smb_app_state_sync"),
+	MSG("platform2026.json", "edit_with_bsuid", PAYLOAD_EDIT),
+	MSG("platform2026.json", "revoke_username_only", PAYLOAD_REVOKE),
+	EVENT("platform2026.json", "calls_connect_user_initiated"),
+	EVENT("platform2026.json", "calls_terminate"),
+	EVENT("platform2026.json", "calls_status_ringing"),
+	EVENT("platform2026.json", "user_preferences_username_only"),
+	EVENT("platform2026.json", "account_update_pricing_tier"),
+	EVENT("platform2026.json", "account_update_partner_added"),
+	EVENT("platform2026.json", "group_participants_update"),
+	EVENT("platform2026.json", "user_id_update_withdrawn"),
 };
 #define NOWN (sizeof(own) / sizeof(own[0]))
 
@@ -335,7 +369,12 @@ check_fixture(const struct payload *p, const struct fx *f, struct json_object *b
 		assert_true(json_object_object_get_ex(value, listname, &list));
 		o = json_object_array_get_idx(list, 0);
 		assert_string_equal(p->msgs[0].id, jstr(o, "id"));
-		assert_string_equal(p->msgs[0].sender, jstr(o, "from"));
+		if (json_object_object_get_ex(o, "from", NULL))
+			assert_string_equal(p->msgs[0].sender, jstr(o, "from"));
+		else	/* no phone number: the BSUID stands in ("US.1349...") */
+			assert_true(p->msgs[0].user_id != NULL &&
+			    strcmp(p->msgs[0].sender, p->msgs[0].user_id) == 0 &&
+			    p->msgs[0].sender[2] == '.');
 		assert_string_equal(p->msgs[0].type, jstr(o, "type"));
 		assert_int_equal(p->msgs[0].ts, strtoll(jstr(o, "timestamp"), NULL, 10));
 		assert_string_equal(p->msgs[0].field, field);
@@ -856,10 +895,18 @@ static const struct bad bad_bodies[] = {
 	{ "object not a string", "{'object':1,'entry':[]}", "object" },
 	{ "entry missing", "{'object':'whatsapp_business_account'}", "entry" },
 	{ "entry an object", "{'object':'whatsapp_business_account','entry':{}}", "entry" },
+};
+
+/*
+ * Items of a good envelope that cannot be stored: each is listed broken, with
+ * its path and reason, and the rest of the body is stored (reason: a
+ * substring of "path: reason").
+ */
+static const struct bad broken_items[] = {
 	{ "entry[0] a string", "{'object':'whatsapp_business_account','entry':['x']}",
 	    "entry[0]" },
 	{ "entry.id a number", "{'object':'whatsapp_business_account','entry':"
-	    "[{'id':1,'changes':[]}]}", "entry[0].id" },
+	    "[{'id':1,'changes':[]}]}", "entry[0]: id" },
 	{ "changes missing", "{'object':'whatsapp_business_account','entry':[{'id':'W'}]}",
 	    "changes" },
 	{ "changes an object", "{'object':'whatsapp_business_account','entry':"
@@ -943,9 +990,10 @@ static const struct bad bad_bodies[] = {
 	{ "status recipient_id a number", IN_VALUE("'statuses':[{'id':'s','status':'read',"
 	    "'timestamp':'1700000000','recipient_id':1}]"), "recipient_id" },
 	{ "statuses[0] a number", IN_VALUE("'statuses':[1]"), "statuses[0]" },
-	/* the second message is broken: the whole body goes, nothing half stored */
 	BAD_MSG("second message broken", MSG_TEXT("a") ",{'from':'1','id':'b',"
-	    "'type':'text'}", "messages[1]"),
+	    "'type':'text'}", "entry[0].changes[0].messages[1]: timestamp"),
+	BAD_MSG("neither from nor a BSUID", "{'id':'a','timestamp':'1700000000',"
+	    "'type':'text'}", "messages[0]: neither from nor a business-scoped user id"),
 };
 
 static void
@@ -971,6 +1019,124 @@ test_unusable_bodies(void **state)
 		payload_reset(&p);
 		assert_int_equal(p.nmsgs, 0);
 	}
+	payload_free(&p);
+}
+
+static void
+test_broken_items(void **state)
+{
+	struct payload p;
+	enum payload_result r;
+	char said[512];
+	size_t i;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < sizeof(broken_items) / sizeof(broken_items[0]); i++) {
+		const struct bad *b = &broken_items[i];
+
+		r = parse_j(&p, b->body);
+		if (r != PAYLOAD_OK)
+			fail_msg("%s: result %d (%s), want PAYLOAD_OK", b->name, (int)r,
+			    p.reason);
+		if (p.nbroken != 1)
+			fail_msg("%s: %zu broken items, want 1", b->name, p.nbroken);
+		snprintf(said, sizeof(said), "%s: %s", p.broken[0].where,
+		    p.broken[0].reason);
+		if (strstr(said, b->reason) == NULL)
+			fail_msg("%s: \"%s\" does not say \"%s\"", b->name, said, b->reason);
+		payload_reset(&p);
+		assert_int_equal(p.nbroken, 0);
+	}
+	payload_free(&p);
+}
+
+/* One broken message among good ones: the good ones are listed to be stored,
+ * in order, and the broken one is listed with the path that finds it. */
+static void
+test_broken_item_leaves_the_rest(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(parse_j(&p, IN_VALUE("'messages':[" MSG_TEXT("a") ","
+	    "{'from':'1','timestamp':'1700000000','type':'text'}," MSG_TEXT("c") "],"
+	    "'statuses':[{'id':'s1','status':'read','timestamp':'1700000000'},"
+	    "{'id':'s2','status':'read'}]")), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 2);
+	assert_string_equal(p.msgs[0].id, "a");
+	assert_string_equal(p.msgs[1].id, "c");
+	assert_string_equal(p.msgs[1].path, "{entry,0,changes,0,value,messages,2}");
+	assert_int_equal(p.nstatuses, 1);
+	assert_int_equal(p.nbroken, 2);
+	assert_string_equal(p.broken[0].path, "{entry,0,changes,0,value,messages,1}");
+	assert_string_equal(p.broken[0].where, "entry[0].changes[0].messages[1]");
+	assert_string_equal(p.broken[1].where, "entry[0].changes[0].statuses[1]");
+	assert_non_null(strstr(p.broken[1].reason, "timestamp"));
+	/* a broken change leaves the next change of its entry */
+	assert_int_equal(parse_j(&p, "{'object':'whatsapp_business_account','entry':[{"
+	    "'id':'W','changes':[{'field':'messages','value':{'messages':[]}},"
+	    "{'field':'messages','value':{'metadata':{'phone_number_id':'P'},"
+	    "'messages':[" MSG_TEXT("z") "]}}]},'x']}"), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 1);
+	assert_int_equal(p.nbroken, 2);
+	assert_string_equal(p.broken[0].path, "{entry,0,changes,0}");
+	assert_string_equal(p.broken[0].where, "entry[0].changes[0]");
+	assert_string_equal(p.broken[1].path, "{entry,1}");
+	payload_free(&p);
+}
+
+/* Usernames: no phone number, a BSUID, a username; both; a group message. */
+static void
+test_people_by_phone_bsuid_or_both(void **state)
+{
+	struct payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(parse_j(&p, IN_VALUE(
+	    "'contacts':[{'profile':{'name':'Sheena','username':'@sheena'},"
+	    "'user_id':'US.13491208655302741918','parent_user_id':'US.ENT.118'}],"
+	    "'messages':[{'id':'wamid.N','timestamp':'1750000000','type':'text',"
+	    "'text':{'body':'hi'}}]")), PAYLOAD_OK);
+	assert_int_equal(p.nbroken, 0);
+	assert_string_equal(p.msgs[0].sender, "US.13491208655302741918");
+	assert_string_equal(p.msgs[0].user_id, "US.13491208655302741918");
+	assert_string_equal(p.msgs[0].parent_user_id, "US.ENT.118");
+	assert_string_equal(p.msgs[0].username, "@sheena");
+	assert_string_equal(p.msgs[0].profile_name, "Sheena");
+	assert_string_equal(p.msgs[0].conv, "US.13491208655302741918");
+	assert_int_equal(p.msgs[0].cls, PAYLOAD_ANSWER);
+	/* both: the phone number is the sender, the BSUID the conversation */
+	assert_int_equal(parse_j(&p, IN_VALUE(
+	    "'contacts':[{'profile':{'name':'S'},'wa_id':'16505551234',"
+	    "'user_id':'US.1349'}],'messages':[{'from':'16505551234','id':'wamid.B',"
+	    "'timestamp':'1750000000','type':'text'}]")), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].sender, "16505551234");
+	assert_string_equal(p.msgs[0].user_id, "US.1349");
+	assert_string_equal(p.msgs[0].conv, "US.1349");
+	assert_null(p.msgs[0].username);
+	/* from_user_id on the message names the BSUID without a contact */
+	assert_int_equal(parse_j(&p, IN_MESSAGES("{'from_user_id':'BR.77','id':'wamid.F',"
+	    "'timestamp':'1750000000','type':'text'}")), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].sender, "BR.77");
+	assert_string_equal(p.msgs[0].conv, "BR.77");
+	/* a group message: the group is the conversation */
+	assert_int_equal(parse_j(&p, IN_VALUE(
+	    "'contacts':[{'profile':{'name':'M'},'wa_id':'16505550000'}],"
+	    "'messages':[{'from':'16505550000','group_id':'Y2FwaV9ncm91cDox','id':'wamid.G',"
+	    "'timestamp':'1750000000','type':'text','text':{'body':'all'}}]")), PAYLOAD_OK);
+	assert_string_equal(p.msgs[0].group_id, "Y2FwaV9ncm91cDox");
+	assert_string_equal(p.msgs[0].conv, "Y2FwaV9ncm91cDox");
+	assert_string_equal(p.msgs[0].sender, "16505550000");
+	/* a status to a BSUID */
+	assert_int_equal(parse_j(&p, IN_VALUE("'statuses':[{'id':'s','status':'read',"
+	    "'timestamp':'1750000000','recipient_user_id':'US.1349',"
+	    "'recipient_parent_user_id':'US.ENT.9'}]")), PAYLOAD_OK);
+	assert_null(p.statuses[0].recipient_id);
+	assert_string_equal(p.statuses[0].recipient_user_id, "US.1349");
+	assert_string_equal(p.statuses[0].recipient_parent_user_id, "US.ENT.9");
 	payload_free(&p);
 }
 
@@ -1074,15 +1240,19 @@ test_id_length_limit(void **state)
 	    "\"phone_number_id\":\"P\"},\"messages\":[{\"from\":\"1\",\"id\":\"%s\","
 	    "\"timestamp\":\"1\",\"type\":\"text\"}]}}]}]}", id);
 	assert_true(n > 0 && (size_t)n < cap);
-	assert_int_equal(payload_parse(&p, body, (size_t)n), PAYLOAD_UNUSABLE);
-	assert_non_null(strstr(p.reason, "id"));
+	assert_int_equal(payload_parse(&p, body, (size_t)n), PAYLOAD_OK);
+	assert_int_equal(p.nmsgs, 0);
+	assert_int_equal(p.nbroken, 1);
+	assert_non_null(strstr(p.broken[0].reason, "id"));
 
 	n = snprintf(body, cap, "{\"object\":\"whatsapp_business_account\",\"entry\":[{"
 	    "\"changes\":[{\"field\":\"messages\",\"value\":{\"metadata\":{"
 	    "\"phone_number_id\":\"P\"},\"statuses\":[{\"id\":\"%s\",\"status\":\"read\","
 	    "\"timestamp\":\"1\"}]}}]}]}", id);
 	assert_true(n > 0 && (size_t)n < cap);
-	assert_int_equal(payload_parse(&p, body, (size_t)n), PAYLOAD_UNUSABLE);
+	assert_int_equal(payload_parse(&p, body, (size_t)n), PAYLOAD_OK);
+	assert_int_equal(p.nstatuses, 0);
+	assert_int_equal(p.nbroken, 1);
 
 	free(id);
 	free(body);
@@ -1320,8 +1490,8 @@ test_reuse(void **state)
 		assert_int_equal(p.nmsgs, 0);
 		assert_int_equal(p.nstatuses, 1);
 		assert_int_equal(parse_j(&p, IN_MESSAGES(MSG_TEXT("a") ",{'id':'b'}")),
-		    PAYLOAD_UNUSABLE);
-		assert_true(p.reason[0] != '\0');
+		    PAYLOAD_OK);
+		assert_int_equal(p.nbroken, 1);
 		/* dup flags are fresh on the next parse */
 		assert_int_equal(parse_j(&p, IN_MESSAGES(MSG_TEXT("b") "," MSG_TEXT("a"))),
 		    PAYLOAD_OK);
@@ -1354,6 +1524,9 @@ main(void)
 		cmocka_unit_test(test_duplicates_in_body),
 		cmocka_unit_test(test_duplicates_in_a_batch_of_1000),
 		cmocka_unit_test(test_unusable_bodies),
+		cmocka_unit_test(test_broken_items),
+		cmocka_unit_test(test_broken_item_leaves_the_rest),
+		cmocka_unit_test(test_people_by_phone_bsuid_or_both),
 		cmocka_unit_test(test_empty_and_trailing_bytes),
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_id_length_limit),

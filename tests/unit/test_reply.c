@@ -22,6 +22,8 @@
 	"\"to\":\"" TO "\""
 #define CTX	"\"context\":{\"message_id\":\"" MID "\"}"
 
+static const struct address TO_A = { TO, NULL, NULL };
+
 struct pcase {
 	const char	*name;
 	const char	*out;
@@ -125,7 +127,7 @@ test_cases(void **state)
 		char *rec = NULL, err[256] = "";
 		int n = -1, rc;
 
-		rc = reply_parse(c->out, strlen(c->out), TO, MID, &rec, &n, err, sizeof(err));
+		rc = reply_parse(c->out, strlen(c->out), &TO_A, MID, &rec, &n, err, sizeof(err));
 		if (c->want != NULL) {
 			if (rc != 0 || strcmp(rec, c->want) != 0 || n != c->n)
 				fail_msg("%s: rc %d n %d\n got  %s\n want %s\n err %s", c->name, rc,
@@ -152,19 +154,19 @@ test_text_limits(void **state)
 		buf[2 * n] = (char)0xc3;
 		buf[2 * n + 1] = (char)0xa9;
 	}
-	assert_int_equal(reply_parse(buf, 8192, TO, MID, &rec, &n, err, sizeof(err)), 0);
+	assert_int_equal(reply_parse(buf, 8192, &TO_A, MID, &rec, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	free(rec);
 	buf[8192] = 'x';
-	assert_int_equal(reply_parse(buf, 8193, TO, MID, &rec, &n, err, sizeof(err)), -1);
+	assert_int_equal(reply_parse(buf, 8193, &TO_A, MID, &rec, &n, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "4097 characters"));
 	/* over the output cap */
 	memset(buf, 'a', REPLY_OUTPUT_MAX + 1);
-	assert_int_equal(reply_parse(buf, REPLY_OUTPUT_MAX + 1, TO, MID, &rec, &n, err,
+	assert_int_equal(reply_parse(buf, REPLY_OUTPUT_MAX + 1, &TO_A, MID, &rec, &n, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "output over"));
 	/* a NUL inside text */
-	assert_int_equal(reply_parse("a\0b", 3, TO, MID, &rec, &n, err, sizeof(err)), -1);
+	assert_int_equal(reply_parse("a\0b", 3, &TO_A, MID, &rec, &n, err, sizeof(err)), -1);
 	free(buf);
 }
 
@@ -177,7 +179,7 @@ test_body_at(void **state)
 	int n, count;
 
 	(void)state;
-	assert_int_equal(reply_parse(out, sizeof(out) - 1, TO, MID, &rec, &n, err, sizeof(err)),
+	assert_int_equal(reply_parse(out, sizeof(out) - 1, &TO_A, MID, &rec, &n, err, sizeof(err)),
 	    0);
 	b = reply_body_at(rec, 1, &count);
 	assert_int_equal(count, 2);
@@ -190,13 +192,39 @@ test_body_at(void **state)
 	free(rec);
 }
 
+/* A reply goes where wahook says: a BSUID alone in "recipient", a group
+ * message to its group, whatever the program wrote. */
+static void
+test_addressed_by_wahook(void **state)
+{
+	static const struct address bsuid = { NULL, "US.13491208655302741918", NULL };
+	static const struct address group = { TO, "US.1", "GRP1" };
+	static const char out[] = "{\"type\":\"text\",\"text\":{\"body\":\"hi\"},"
+	    "\"to\":\"1999\"}";
+	char *rec = NULL, err[256];
+	int n;
+
+	(void)state;
+	assert_int_equal(reply_parse(out, sizeof(out) - 1, &bsuid, MID, &rec, &n, err,
+	    sizeof(err)), 0);
+	assert_string_equal(rec, "[{\"type\":\"text\",\"text\":{\"body\":\"hi\"},"
+	    "\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
+	    "\"recipient\":\"US.13491208655302741918\"," CTX "}]");
+	free(rec);
+	assert_int_equal(reply_parse("hello", 5, &group, MID, &rec, &n, err, sizeof(err)), 0);
+	assert_string_equal(rec, "[{\"type\":\"text\",\"text\":{\"body\":\"hello\"},"
+	    "\"messaging_product\":\"whatsapp\",\"recipient_type\":\"group\","
+	    "\"to\":\"GRP1\"," CTX "}]");
+	free(rec);
+}
+
 static void
 test_input(void **state)
 {
 	struct reply_input in = {
 		"{\"from\":\"" TO "\",\"id\":\"" MID "\",\"type\":\"text\",\"text\":"
-		"{\"body\":\"hi \\\"you\\\"\"}}", MID, TO, "106540352242922", "15550783881",
-		NULL, NULL
+		"{\"body\":\"hi \\\"you\\\"\"}}", MID, TO, "US.1349", "@you", NULL,
+		"106540352242922", "15550783881", NULL, NULL
 	};
 	size_t len;
 	char *s = reply_input_json(&in, &len);
@@ -207,6 +235,7 @@ test_input(void **state)
 	assert_string_equal(s, "{\"message\":{\"from\":\"" TO "\",\"id\":\"" MID "\","
 	    "\"type\":\"text\",\"text\":{\"body\":\"hi \\\"you\\\"\"}},\"message_id\":\"" MID
 	    "\",\"sender\":\"" TO "\",\"phone_number_id\":\"106540352242922\","
+	    "\"user_id\":\"US.1349\",\"username\":\"@you\",\"group_id\":null,"
 	    "\"display_phone_number\":\"15550783881\",\"profile_name\":null}\n");
 	free(s);
 	in.message_json = "[1]";
@@ -236,6 +265,7 @@ main(void)
 		cmocka_unit_test(test_text_limits),
 		cmocka_unit_test(test_body_at),
 		cmocka_unit_test(test_input),
+		cmocka_unit_test(test_addressed_by_wahook),
 		cmocka_unit_test(test_utf8),
 	};
 
