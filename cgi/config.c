@@ -6,9 +6,25 @@
 #include "config.h"
 #include "db.h"
 #include "env.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* A byte count from 1 KiB to what one statement can hold (STORE_BODIES_MAX). */
+static int
+load_bytes(const char *name, long long def, long long *out, char *err, size_t errlen)
+{
+	size_t n;
+
+	if (env_long(name, def, 1024, STORE_BODIES_MAX, out, err, errlen) == 0)
+		return 0;
+	n = strlen(err);
+	if (n < errlen)
+		snprintf(err + n, errlen - n, " (%ld MiB of bodies is the most one "
+		    "statement holds)", STORE_BODIES_MAX >> 20);
+	return -1;
+}
 
 int
 config_split_secrets(struct config *c, char *list, char *err, size_t errlen)
@@ -63,8 +79,8 @@ config_load(struct config *c, char *err, size_t errlen)
 	c->verify_token = c->token_storage_;
 	if (env_conninfo("WAHOOK_DB", &c->db, err, errlen) == -1)
 		goto fail;
-	if (env_long("WAHOOK_MAX_BODY", CONFIG_DEFAULT_MAX_BODY, 1024,
-	    256L * 1024 * 1024, &max_body, err, errlen) == -1)
+	if (load_bytes("WAHOOK_MAX_BODY", CONFIG_DEFAULT_MAX_BODY, &max_body, err,
+	    errlen) == -1)
 		goto fail;
 	c->max_body = (size_t)max_body;
 	if (env_double("WAHOOK_DB_TIMEOUT", CONFIG_DEFAULT_DB_TIMEOUT, 1, 300,
@@ -87,8 +103,8 @@ config_load(struct config *c, char *err, size_t errlen)
 	    errlen) == -1)
 		goto fail;
 	c->batch_max = (size_t)n;
-	if (env_long("WAHOOK_BATCH_BYTES", CONFIG_DEFAULT_BATCH_BYTES, 1024,
-	    1024L * 1024 * 1024, &n, err, errlen) == -1)
+	if (load_bytes("WAHOOK_BATCH_BYTES", CONFIG_DEFAULT_BATCH_BYTES, &n, err,
+	    errlen) == -1)
 		goto fail;
 	c->batch_bytes = (size_t)n;
 	return 0;

@@ -25,7 +25,9 @@
 
 #define KEEP_MAX (64 * 1024)	/* an array buffer larger than this is freed after use:
 				   every column of it kept warm, at most */
+#ifndef ARRAY_MAX	/* -DARRAY_MAX=...: a small cap, for the test that passes it */
 #define ARRAY_MAX (256 * 1024 * 1024)	/* the cap on one column's array literal */
+#endif
 
 /* Columns sent per message, status and event; the order is the SQL's $n. */
 enum {
@@ -86,7 +88,8 @@ struct store {
 	struct dynbuf	 arr[NPARAMS];	/* arr[P_BODY]: the bodies as one JSON array;
 					   the others text-format array literals */
 	struct dynbuf	 sent;		/* struct sent per message array element */
-	int		 oom;		/* an array hit its cap or memory ran out */
+	int		 oom;		/* 0, or DYNBUF_TOOBIG (an array hit its cap: the
+				   data's fault) or DYNBUF_NOMEM (memory ran out) */
 };
 
 struct store *
@@ -125,8 +128,10 @@ store_new(const char *conninfo, double timeout, int prepare)
 static void
 put(struct store *s, struct dynbuf *b, const char *p, size_t n)
 {
-	if (!s->oom && dynbuf_add(b, p, n) != DYNBUF_OK)
-		s->oom = 1;
+	int rc;
+
+	if (!s->oom && (rc = dynbuf_add(b, p, n)) != DYNBUF_OK)
+		s->oom = rc;
 }
 
 /* Appends one element to a text[] literal: NULL, or "..." with \ and " escaped. */
@@ -173,7 +178,7 @@ add_path(struct store *s, int col, size_t k, const char *path)
 
 	n = snprintf(v, sizeof(v), "{%zu%s%s", k, path[1] == '}' ? "" : ",", path + 1);
 	if (n < 0 || (size_t)n >= sizeof(v) || path[0] != '{') {
-		s->oom = 1;	/* cannot happen: payload.c bounds its paths */
+		s->oom = DYNBUF_NOMEM;	/* cannot happen: payload.c bounds its paths */
 		return;
 	}
 	add_text(s, col, v);
@@ -188,7 +193,7 @@ add_sent(struct store *s, size_t item, size_t msg)
 	if (s->oom)
 		return;
 	if ((se = dynbuf_item(&s->sent, sizeof(*se), NULL)) == NULL) {
-		s->oom = 1;
+		s->oom = DYNBUF_NOMEM;
 		return;
 	}
 	se->item = item;
@@ -436,10 +441,21 @@ run_batch(struct store *s, struct store_item *const *items, size_t n, double end
 
 	lean = lean_enough(items, n);
 	build_arrays(s, items, n);
+	if (s->oom == DYNBUF_TOOBIG) {
+		/*
+		 * The bodies fit STORE_BODIES_MAX, yet a column passed ARRAY_MAX: a
+		 * webhook whose metadata is repeated for each of its many
+		 * messages. Retrying cannot help: the data's fault (the batch is
+		 * halved down to that webhook, which is quarantined).
+		 */
+		res = STORE_REJECTED;
+		snprintf(err, errlen, "a column of the statement would pass %g MiB "
+		    "(metadata repeated for each of many messages?)",
+		    (double)ARRAY_MAX / (1024 * 1024));
+		goto out;
+	}
 	if (s->oom) {
-		/* the arrays are capped at ARRAY_MAX: retrying cannot help */
-		snprintf(err, errlen, "out of memory, or a column past %d MiB",
-		    ARRAY_MAX >> 20);
+		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	for (c = 0; c < NPARAMS; c++)

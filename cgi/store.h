@@ -26,6 +26,16 @@ enum store_result {
 
 #define STORE_ERR_MAX 512
 
+/*
+ * The most bytes of bodies one statement is given: WAHOOK_MAX_BODY and
+ * WAHOOK_BATCH_BYTES are capped at it (a batch holds at most the larger of
+ * the two). The bodies' column then stays within half of store.c's 256 MiB
+ * cap on one array literal, leaving room for the text columns' escapes, and
+ * the statement far from PostgreSQL's 1 GB message. Past the cap a body
+ * would get 503 on every one of Meta's retries.
+ */
+#define STORE_BODIES_MAX (128L * 1024 * 1024)
+
 /* One webhook of a batch. */
 struct store_item {
 	struct payload	*p;		/* in: the parsed webhook; out: msgs[].fresh */

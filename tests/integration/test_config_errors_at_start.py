@@ -6,6 +6,8 @@ starts, each in its class:
 - a database that cannot be reached at start is a warning line naming WAHOOK_DB
   from the FastCGI responder, which then serves (GET verification 200, POST 503
   until the database works); the drainer exits 4 naming WAHOOK_DB;
+- WAHOOK_MAX_BODY and WAHOOK_BATCH_BYTES past what one statement holds
+  (128 MiB) exit 2 naming them;
 - WAHOOK_GRAPH_URL may be http:// only to a loopback address (the token would
   travel in clear), WAHOOK_REPLY_URL to another host only with
   WAHOOK_REPLY_URL_INSECURE=1, and then with a warning at start;
@@ -59,6 +61,22 @@ class Responder(unittest.TestCase):
             self.assertIn(named, err)
             self.assertNotIn(PASSWORD, err + r.stdout.decode())
             self.assertNotIn("Status: 200", r.stdout.decode())
+
+    def test_sizes_past_what_one_statement_holds_exit_2_naming_them(self):
+        """A body the statement cannot hold would get 503 on every one of Meta's
+        retries, for a week: refused at start instead."""
+        for name, value in (("WAHOOK_MAX_BODY", "268435456"),
+                            ("WAHOOK_BATCH_BYTES", "1073741824"),
+                            ("WAHOOK_BATCH_BYTES", "134217729")):
+            r = cgi({name: value})
+            self.assertEqual(r.returncode, 2, (name, value, r.stderr))
+            self.assertIn('level=error ev=config msg="%s=%s: want a whole number from 1024 '
+                          'to 134217728 (128 MiB of bodies is the most one statement holds)"'
+                          % (name, value), r.stderr.decode())
+        for name in ("WAHOOK_MAX_BODY", "WAHOOK_BATCH_BYTES"):
+            r = cgi({name: "134217728"})
+            self.assertEqual(r.returncode, 0, (name, r.stderr))
+            self.assertIn(b"Status: 200", r.stdout)
 
     def test_bad_wahook_db_under_lighttpd_is_in_its_log(self):
         srv = harness.Lighttpd(PG, procs=1, env={"WAHOOK_DB": BAD_DB[0][0]})

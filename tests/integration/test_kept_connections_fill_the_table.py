@@ -8,7 +8,6 @@ that overran the table: 6 idle kept connections, 2 kept connections pinging,
 """
 import os
 import socket
-import subprocess
 import threading
 import time
 import unittest
@@ -18,17 +17,6 @@ import fire
 
 PARK_MAX = 8
 CHURN_S = 4.0
-
-
-def build_small(out):
-    """wahook.fcgi built with -DPARK_MAX=8 into out (its own objects, not build/'s)."""
-    args = ["make", "-s", "-C", harness.ROOT, "B=" + out, "CPPFLAGS=-DPARK_MAX=%d" % PARK_MAX,
-            os.path.join(out, "wahook.fcgi")]
-    if harness.BUILD.rstrip("/").endswith("/san"):
-        args.insert(1, "SAN=1")
-    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return os.path.join(out, "wahook.fcgi")
 
 
 def verify_params():
@@ -48,7 +36,7 @@ class TableFull(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         d = harness.tmpdir("wahook-park-")
-        cls.binary = build_small(os.path.join(d, "build"))
+        cls.binary = harness.build_variant(["PARK_MAX=%d" % PARK_MAX])
         env = harness.responder_env(None, WAHOOK_THREADS="4")
         cls.pool = fire.Pool(os.path.join(d, "wahook.sock"), 1, env, cls.binary,
                              os.path.join(d, "wahook.log"))

@@ -585,6 +585,20 @@ def extra_fixture_bodies():
     return _variant_files(d, "pywa/")
 
 
+def build_variant(defines, target="wahook.fcgi"):
+    """target built with -D for each of defines (e.g. "PARK_MAX=8": a small
+    table a test can fill) into a temp dir of its own, never build/; with the
+    sanitizers when the suite runs a SAN=1 build. Returns the binary's path."""
+    out = os.path.join(tmpdir("wahook-variant-"), "build")
+    args = ["make", "-s", "-C", ROOT, "B=" + out,
+            "CPPFLAGS=" + " ".join("-D" + d for d in defines), os.path.join(out, target)]
+    if BUILD.rstrip("/").endswith("/san"):
+        args.insert(1, "SAN=1")
+    r = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return os.path.join(out, target)
+
+
 def extra_skip(what):
     """Ends an optional extra check whose copy (what, under ../shared/fixtures)
     is not beside the clone: tests/run.py reports it as skipped, not passed."""
