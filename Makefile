@@ -27,7 +27,7 @@ LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/
 # modules; each cgi/X.c has cgi/X.h
 COMMON_OBJS = log env db dynbuf
 FCGI_OBJS   = wahook_fcgi http config verify payload store batch
-DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report reply ask \
+DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox ops graph pace report reply ask \
               child verify media media_config media_file media_meta media_store
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
