@@ -207,7 +207,8 @@ SHAREDIR = $(PREFIX)/share/wahook
 EXDIR    = $(PREFIX)/share/doc/wahook/examples
 MAN8DIR  = $(PREFIX)/share/man/man8
 INST_SQL      = $(wildcard sql/[0-9][0-9][0-9]_*.sql)
-INST_SCRIPTS  = $(wildcard scripts/migrate scripts/prune scripts/replay scripts/sample-webhook)
+INST_SCRIPTS  = $(wildcard scripts/migrate scripts/prune scripts/replay scripts/sample-webhook \
+                scripts/export-metrics)
 INST_EXAMPLES = lighttpd.conf.example $(filter-out examples/reply,$(wildcard examples/*))
 INST_REPLY    = $(wildcard examples/reply/*)
 INST_MAN      = man/wahook.fcgi.8 man/wahook-drain.8 man/wahook-setup.8
