@@ -12,9 +12,9 @@ import unittest
 
 import harness as h
 import mtls
+import servers
 
 EXAMPLE = os.path.join(h.ROOT, "examples", "nginx-mtls.conf")
-NGINX_USER = "www-data"
 
 
 def site_from_example(text, port, pki, sock):
@@ -33,24 +33,6 @@ def site_from_example(text, port, pki, sock):
     return text
 
 
-MAIN = """
-%(user)s
-worker_processes 1;
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log info;
-events { worker_connections 64; }
-http {
-    access_log %(dir)s/access.log;
-    client_body_temp_path %(dir)s/body;
-    fastcgi_temp_path %(dir)s/fastcgi;
-    proxy_temp_path %(dir)s/proxy;
-    uwsgi_temp_path %(dir)s/uwsgi;
-    scgi_temp_path %(dir)s/scgi;
-    include %(site)s;
-}
-"""
-
-
 class MutualTlsNginx(mtls.Contract, unittest.TestCase):
     # nginx: no certificate or another CA's: 400; another name: 403 (the map)
     refused = {"none": 400, "wrongcn": 403, "othersigned": 400}
@@ -64,7 +46,7 @@ class MutualTlsNginx(mtls.Contract, unittest.TestCase):
         cls.sock = os.path.join(cls.dir, "wahook.sock")
         cls.applog_path = os.path.join(cls.dir, "wahook.log")
         cls.applog = open(cls.applog_path, "a")
-        owner = ["-U", NGINX_USER] if os.geteuid() == 0 else []
+        owner = ["-U", servers.WWW] if os.geteuid() == 0 else []
         cls.fcgi = h.spawn(["spawn-fcgi", "-n", "-s", cls.sock, "-M", "0600"] + owner +
                            ["--", h.staged("wahook.fcgi")], env=h.responder_env(cls.pg),
                            stdout=cls.applog, stderr=cls.applog)
@@ -77,8 +59,7 @@ class MutualTlsNginx(mtls.Contract, unittest.TestCase):
             f.write(site_from_example(text, cls.port, cls.pki, cls.sock))
         conf = os.path.join(cls.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(MAIN % {"dir": cls.dir, "site": site, "user": "user %s;" % NGINX_USER
-                            if os.geteuid() == 0 else ""})
+            f.write(servers.nginx_main_conf(cls.dir, site))
         cls.nginx = h.spawn(["nginx", "-c", conf, "-p", cls.dir, "-g", "daemon off;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         h.wait_for(lambda: cls.curl("GET", "/")[0] in (400, 404), 10, "nginx with TLS")
