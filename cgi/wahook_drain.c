@@ -20,6 +20,7 @@
 #include "log.h"
 #include "media_config.h"
 #include "media_store.h"
+#include "ops.h"
 #include "outbox.h"
 #include "report.h"
 #include "drain.h"
@@ -168,6 +169,8 @@ main(int argc, char **argv)
 	struct media_config mcfg;
 	struct media_store *ms = NULL;
 	struct media_stats mst;
+	struct ops *ops = NULL;
+	struct ops_stats ost;
 	enum mode mode;
 	double for_s;
 	char err[512];
@@ -175,6 +178,7 @@ main(int argc, char **argv)
 	struct logline l;
 
 	memset(&cfg, 0, sizeof(cfg));
+	memset(&ost, 0, sizeof(ost));
 	if (log_open("wahook-drain", err, sizeof(err)) == -1) {
 		log_msg("error", "config", err);
 		return DRAIN_CONFIG;
@@ -226,12 +230,20 @@ main(int argc, char **argv)
 		rc = DRAIN_DB;
 		goto done;
 	}
-	if (mode != M_DRAIN && mcfg.on && (ms = media_store_open(cfg.db, cfg.db_timeout,
+	/* wa_media is counted for --metrics even with the media lane off: a
+	 * lane switched off by mistake shows as media pending */
+	if (mode != M_DRAIN && (mcfg.on || mode == M_METRICS) && (ms = media_store_open(cfg.db, cfg.db_timeout,
 	    cfg.db_prepare, err, sizeof(err))) == NULL) {
 		log_begin(&l, "error", "db");
 		log_str(&l, "msg", err);
 		log_end(&l);
 		rc = DRAIN_DB;
+		goto done;
+	}
+	if ((mode == M_DRAIN || mode == M_METRICS) &&
+	    (ops = ops_open(cfg.db, cfg.db_timeout, cfg.db_prepare)) == NULL) {
+		log_msg("error", "start", "out of memory");
+		rc = DRAIN_LEFT;
 		goto done;
 	}
 	switch (mode) {
@@ -252,6 +264,14 @@ main(int argc, char **argv)
 		if (ms != NULL && rc == DRAIN_DONE)
 			rc = (mode == M_STATUS ? report_media_status(stdout, &mst) :
 			    report_media_metrics(stdout, &mst)) == 0 ? DRAIN_DONE : DRAIN_LEFT;
+		if (mode == M_METRICS && rc == DRAIN_DONE) {
+			if (ops_stats(ops, &ost) == -1) {
+				log_msg("error", "db", ops_error(ops));
+				rc = DRAIN_DB;
+				break;
+			}
+			rc = report_ops_metrics(stdout, &ost) == 0 ? DRAIN_DONE : DRAIN_LEFT;
+		}
 		break;
 	case M_REQUEUE:
 		rc = requeue(ob, ms, argv + first_id, argc - first_id);
@@ -263,10 +283,12 @@ main(int argc, char **argv)
 			break;
 		}
 		curl_up = 1;
-		rc = drain_run(&cfg, &mcfg, ob, for_s, &stop_requested);
+		rc = drain_run(&cfg, &mcfg, ob, ops, for_s, &stop_requested);
 		break;
 	}
 done:
+	ops_stats_free(&ost);
+	ops_close(ops);
 	media_store_close(ms);
 	outbox_close(ob);
 	if (curl_up)

@@ -255,7 +255,7 @@ class Postgres:
         row lock that TRUNCATE's lock must wait for, and lose a deadlock with
         it: then TRUNCATE is the one rolled back, and is tried again."""
         sql = ("TRUNCATE wa_outbox, wa_messages, wa_conversations, wa_reactions, "
-               "wa_statuses, wa_events, wa_quarantine, wa_media")
+               "wa_statuses, wa_events, wa_quarantine, wa_media, wa_ops_number, wa_ops_drainer")
         for attempt in range(10):
             try:
                 self.psql(sql)
