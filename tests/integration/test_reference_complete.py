@@ -81,7 +81,7 @@ def names_read(paths):
         # the tables of known names list names, they do not read them
         text = re.sub(r"\benv_names_\w+\[\]\s*=\s*\{.*?\};", "", read(path), flags=re.S)
         found = set(re.findall(r'\b(?:secure_)?getenv\(\s*"(%s)"\s*\)' % NAME, text))
-        found |= set(re.findall(r'\benv_[a-z_]+\(\s*"(%s)"\s*,' % NAME, text))
+        found |= set(re.findall(r'\b(?:env|load)_[a-z_]+\(\s*"(%s)"\s*,' % NAME, text))
         found |= {n + "_FILE" for n in re.findall(r'\benv_secret\(\s*"(%s)"' % NAME, text)}
         found |= set(re.findall(r'\{\s*"(%s)"\s*,' % NAME, text))   # a config table entry
         for n in found:
