@@ -94,13 +94,31 @@ def config_table(program):
                 if em is None:
                     raise AssertionError("%s: an entry that does not open with "
                                          '{ "WAHOOK_NAME", CONF_KIND: %r' % (path, e[:60]))
+                bm = re.match(r'[^,]*, CONF_[A-Z]+, (?:"[^"]*"|NULL), ([^,]+?), ([^,]+?),\s*\.',
+                              e, re.S)
                 entries.append(dict(name=em.group(1), kind=em.group(2),
-                                    default=em.group(3), stored=".off =" in e))
+                                    default=em.group(3), stored=".off =" in e,
+                                    bounds=bm and (c_number(bm.group(1)),
+                                                   c_number(bm.group(2)))))
             found.append((os.path.relpath(path, ROOT), m.group(1), entries))
     if len(found) != 1:
         raise AssertionError("%s: want one configuration table, found %s"
                              % (program, [f[:2] for f in found]))
     return found[0]
+
+
+def c_number(expr):
+    """The value of a table's bound: a constant expression of numbers, * and the
+    #define'd constants of cgi/'s headers."""
+    defines = {}
+    for path in glob.glob(os.path.join(CGI, "**", "*.h"), recursive=True):
+        defines.update(re.findall(r"(?m)^#define ([A-Z_]+)\s+(.+?)\s*(?:/\*.*)?$", read(path)))
+    for _ in range(4):
+        expr = re.sub(r"\b[A-Z_]+\b", lambda m: "(%s)" % defines.get(m.group(0), "None"), expr)
+    expr = re.sub(r"(\d)L+\b", r"\1", expr).replace(">>", "//2**")
+    if not re.fullmatch(r"[0-9.*/+\- ()]+", expr):
+        raise AssertionError("a bound the test cannot read: %r" % expr)
+    return eval(expr)
 
 
 def table_names(entries):
@@ -144,6 +162,14 @@ def stated_defaults(body):
         return [w.rstrip(".,;") for w in re.split(r",? and |, ", m.group(1))]
     m = re.search(r"\b[Dd]efault (\S+)", text) or re.search(r"(\S+) \((?:the )?default\)", text)
     return [m.group(1).rstrip(".,;:)")] if m else []
+
+
+def stated_bounds(body):
+    """The bounds an ENVIRONMENT entry states ("from 1 to 256", "1 to 1024",
+    "1-64"), or None."""
+    m = re.search(r"\b(\d+) (?:to|-) (\d+)\b", flat(body).replace("\\-", " - ")) or \
+        re.search(r"\b(\d+)-(\d+)\b", flat(body))
+    return m and (int(m.group(1)), int(m.group(2)))
 
 
 def man_entries(section):
@@ -220,6 +246,18 @@ class Environment(unittest.TestCase):
                 continue
             self.assertEqual(stated_defaults(body), want, "%s states these defaults for %s; "
                              "%s[] says %s" % (page, tagged, table, want))
+        # and the bounds it states, where it states them
+        bounds = {e["name"]: e["bounds"] for e in entries}
+        checked = 0
+        for tag, body in entries_:
+            stated = stated_bounds(body)
+            for n in re.findall(NAME, tag):
+                if stated and bounds.get(n):
+                    self.assertEqual(stated, bounds[n], "%s states these bounds for %s; "
+                                     "%s[] says %s" % (page, n, table, bounds[n]))
+                    checked += 1
+        self.assertGreaterEqual(checked, 3, "%s states few bounds: does the test read "
+                                "them?" % page)
 
     def test_the_responder_reads_what_wahook_fcgi_8_describes(self):
         self.check_program("wahook.fcgi")
