@@ -6,7 +6,8 @@ from the Makefile's module lists: COMMON_OBJS, FCGI_OBJS, DRAIN_OBJS). Its
 names (and X_FILE for a CONF_SECRET) are the program's known names (the
 Makefile generates env_names_* from them) and must be:
 - exactly the names its manual page's ENVIRONMENT section describes, one entry
-  each, and each default the table holds is the one the page states;
+  each; each default the table holds is the one the page states, and each
+  number's bounds are the ones it states;
 - a superset of the names its sources read by name: a getenv(), env_*() or
   conf_get() call with the name as a literal (a name read but not in the table
   would be warned about as a typo); and an entry the table does not store
@@ -165,11 +166,11 @@ def stated_defaults(body):
 
 
 def stated_bounds(body):
-    """The bounds an ENVIRONMENT entry states ("from 1 to 256", "1 to 1024",
-    "1-64"), or None."""
-    m = re.search(r"\b(\d+) (?:to|-) (\d+)\b", flat(body).replace("\\-", " - ")) or \
-        re.search(r"\b(\d+)-(\d+)\b", flat(body))
-    return m and (int(m.group(1)), int(m.group(2)))
+    """The bounds an ENVIRONMENT entry states, in order: [(low, high)] of each
+    "from 1 to 256", "0.05 to 3600" or "1-64"."""
+    num = r"(\d+(?:\.\d+)?)"
+    return [(float(a), float(b)) for a, b in
+            re.findall(r"(?<![\d.])%s(?: to |-)%s(?![\d.])" % (num, num), flat(body))]
 
 
 def man_entries(section):
@@ -246,18 +247,14 @@ class Environment(unittest.TestCase):
                 continue
             self.assertEqual(stated_defaults(body), want, "%s states these defaults for %s; "
                              "%s[] says %s" % (page, tagged, table, want))
-        # and the bounds it states, where it states them
-        bounds = {e["name"]: e["bounds"] for e in entries}
-        checked = 0
+        # and each number's bounds (a 0-or-1 switch aside), in the order of the tag
+        bounds = {e["name"]: e["bounds"] for e in entries if e["kind"] != "BOOL"}
         for tag, body in entries_:
-            stated = stated_bounds(body)
-            for n in re.findall(NAME, tag):
-                if stated and bounds.get(n):
-                    self.assertEqual(stated, bounds[n], "%s states these bounds for %s; "
-                                     "%s[] says %s" % (page, n, table, bounds[n]))
-                    checked += 1
-        self.assertGreaterEqual(checked, 3, "%s states few bounds: does the test read "
-                                "them?" % page)
+            want = [bounds[n] for n in re.findall(NAME, tag) if bounds.get(n)]
+            if want:
+                self.assertEqual(stated_bounds(body)[:len(want)], want,
+                                 "%s states these bounds for %s; %s[] says %s"
+                                 % (page, tag, table, want))
 
     def test_the_responder_reads_what_wahook_fcgi_8_describes(self):
         self.check_program("wahook.fcgi")
