@@ -61,7 +61,7 @@ $(B)/gen/ingest_lean_sql.h: sql/statements/ingest.sql
 # program knows the other's variables from a typo (scripts/conf-names)
 $(B)/gen/conf_names.c: cgi/config.c cgi/drain_config.c scripts/conf-names
 	@mkdir -p $(@D)
-	scripts/conf-names cgi/config.c cgi/drain_config.c > $@.tmp && mv $@.tmp $@
+	scripts/conf-names $(filter %.c,$^) > $@.tmp && mv $@.tmp $@
 $(NAMES_OBJ): $(B)/gen/conf_names.c
 	$(CC) $(ALL_CFLAGS) -Icgi -c $< -o $@
 
