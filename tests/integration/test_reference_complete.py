@@ -30,9 +30,9 @@ ROOT = harness.ROOT
 CGI = os.path.join(ROOT, "cgi")
 
 PROGRAMS = {
-    # program: (Makefile module lists, manual page, table of known names)
-    "wahook.fcgi": (("COMMON_OBJS", "FCGI_OBJS"), "man/wahook.fcgi.8", "env_names_fcgi"),
-    "wahook-drain": (("COMMON_OBJS", "DRAIN_OBJS"), "man/wahook-drain.8", "env_names_drain"),
+    # program: (Makefile module lists, manual page)
+    "wahook.fcgi": (("COMMON_OBJS", "FCGI_OBJS"), "man/wahook.fcgi.8"),
+    "wahook-drain": (("COMMON_OBJS", "DRAIN_OBJS"), "man/wahook-drain.8"),
 }
 
 NAME = r"WAHOOK_[A-Z0-9_]+"
@@ -211,7 +211,7 @@ def events_written(paths):
 
 class Environment(unittest.TestCase):
     def check_program(self, program):
-        _, page, _ = PROGRAMS[program]
+        _, page = PROGRAMS[program]
         where, table, entries = config_table(program)
         names = table_names(entries)
         self.assertGreaterEqual(len(names), 10, (program, names))
@@ -274,7 +274,7 @@ class Environment(unittest.TestCase):
 
 class LogEventsAndExitCodes(unittest.TestCase):
     def test_every_event_is_in_its_programs_page(self):
-        for program, (_, page, _) in sorted(PROGRAMS.items()):
+        for program, (_, page) in sorted(PROGRAMS.items()):
             text = read(page).replace("\\-", "-")
             evs = events_written(program_sources(program))
             self.assertGreaterEqual(len(evs), 5, (program, evs))
