@@ -25,17 +25,19 @@ LIBS_FCGI  = $(shell $(PKG_CONFIG) --libs fcgi json-c libcrypto libpq 2>/dev/nul
 LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/null || echo -lcurl -ljson-c -lpq -lcrypto) -pthread -lm
 
 # modules; each cgi/X.c has cgi/X.h
-COMMON_OBJS = log env db dynbuf
+COMMON_OBJS = log env db dynbuf conf
 FCGI_OBJS   = wahook_fcgi http config verify payload store batch
 DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox ops graph pace report reply ask \
               address \
-              child verify media media_config media_file media_meta media_store
+              child verify media media_file media_meta media_store
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
               test_tokens test_reply test_drain_config test_report test_dynbuf \
               test_media_meta test_media_file
 
 obj = $(patsubst %,$(B)/obj/%.o,$(1))
+# the known names (env.h) each program links, generated from both tables
+NAMES_OBJ = $(B)/obj/conf_names.o
 
 all: $(B)/wahook.fcgi $(B)/wahook-drain
 
@@ -55,6 +57,14 @@ $(B)/gen/ingest_lean_sql.h: sql/statements/ingest.sql
 	@mkdir -p $(@D)
 	sed -e '/^-- BEGIN full/,/^-- END full/d' $< | $(SQL_TO_C) > $@
 
+# env_names_* (env.h): the names of the configuration tables, so that each
+# program knows the other's variables from a typo (scripts/conf-names)
+$(B)/gen/conf_names.c: cgi/config.c cgi/drain_config.c scripts/conf-names
+	@mkdir -p $(@D)
+	scripts/conf-names $(filter %.c,$^) > $@.tmp && mv $@.tmp $@
+$(NAMES_OBJ): $(B)/gen/conf_names.c
+	$(CC) $(ALL_CFLAGS) -Icgi -c $< -o $@
+
 $(B)/obj/store.o: $(B)/gen/ingest_sql.h $(B)/gen/ingest_lean_sql.h
 $(B)/obj/store.o: ALL_CFLAGS += -I$(B)/gen
 
@@ -62,20 +72,20 @@ $(B)/obj/test_%.o: tests/unit/test_%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icgi $(shell $(PKG_CONFIG) --cflags cmocka) -c $< -o $@
 
-$(B)/wahook.fcgi: $(call obj,$(COMMON_OBJS) $(FCGI_OBJS))
+$(B)/wahook.fcgi: $(call obj,$(COMMON_OBJS) $(FCGI_OBJS)) $(NAMES_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FCGI)
 
-$(B)/wahook-drain: $(call obj,$(COMMON_OBJS) $(DRAIN_OBJS))
+$(B)/wahook-drain: $(call obj,$(COMMON_OBJS) $(DRAIN_OBJS)) $(NAMES_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DRAIN)
 
 # unit tests link every module but the mains
-UNIT_LINK = $(call obj,$(COMMON_OBJS) $(filter-out wahook_fcgi,$(FCGI_OBJS)))
+UNIT_LINK = $(call obj,$(COMMON_OBJS) $(filter-out wahook_fcgi,$(FCGI_OBJS))) $(NAMES_OBJ)
 $(B)/test_%: $(B)/obj/test_%.o $(UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FCGI) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # the drainer's unit tests link its pure modules (and libcurl/json-c) instead
 DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens reply report address \
-    media_meta media_file verify)
+    media_meta media_file verify) $(NAMES_OBJ)
 $(B)/test_graph $(B)/test_pace $(B)/test_tokens $(B)/test_reply $(B)/test_drain_config \
     $(B)/test_report $(B)/test_media_meta $(B)/test_media_file: $(B)/test_%: \
     $(B)/obj/test_%.o $(DRAIN_UNIT_LINK)
@@ -124,7 +134,7 @@ FZ = build/fuzz
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
        -fno-sanitize-recover=all -fno-omit-frame-pointer -Icgi -I$(B)/gen \
        $(shell $(PKG_CONFIG) --cflags fcgi json-c libcrypto libpq 2>/dev/null)
-FUZZ_MODS = log env config verify payload store batch db dynbuf http
+FUZZ_MODS = log env conf config verify payload store batch db dynbuf http
 $(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst %,cgi/%.c,$(FUZZ_MODS)) $(B)/gen/ingest_sql.h \
     $(B)/gen/ingest_lean_sql.h
 	@mkdir -p $(@D)

@@ -4,27 +4,13 @@
  * line) so a misdeployment is loud but the GET verification still works.
  */
 #include "config.h"
+#include "conf.h"
 #include "db.h"
 #include "env.h"
 #include "store.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* A byte count from 1 KiB to what one statement can hold (STORE_BODIES_MAX). */
-static int
-load_bytes(const char *name, long long def, long long *out, char *err, size_t errlen)
-{
-	size_t n;
-
-	if (env_long(name, def, 1024, STORE_BODIES_MAX, out, err, errlen) == 0)
-		return 0;
-	n = strlen(err);
-	if (n < errlen)
-		snprintf(err + n, errlen - n, " (%ld MiB of bodies is the most one "
-		    "statement holds)", STORE_BODIES_MAX >> 20);
-	return -1;
-}
 
 int
 config_split_secrets(struct config *c, char *list, char *err, size_t errlen)
@@ -62,55 +48,72 @@ config_split_secrets(struct config *c, char *list, char *err, size_t errlen)
 	return 0;
 }
 
+/* c->storage_ holds the list as read: split it (config_split_secrets() owns it) */
+static int
+split_after(void *cfg, void *ctx, int set, char *err, size_t errlen)
+{
+	struct config *c = cfg;
+
+	(void)ctx;
+	return set ? config_split_secrets(c, c->storage_, err, errlen) : 0;
+}
+
+static int
+token_after(void *cfg, void *ctx, int set, char *err, size_t errlen)
+{
+	struct config *c = cfg;
+
+	(void)ctx;
+	(void)set;
+	(void)err;
+	(void)errlen;
+	c->verify_token = c->token_storage_;
+	return 0;
+}
+
+#define AT(field) CONF_AT(struct config, field)
+/* a byte count is from 1 KiB to what one statement can hold */
+#define BYTES_WHY "(128 MiB of bodies is the most one statement holds)"
+_Static_assert(STORE_BODIES_MAX == 128L * 1024 * 1024, "BYTES_WHY says 128 MiB");
+
+/* In the order they are read: the first error is the one reported. */
+const struct conf_var config_vars[] = {
+	{ "WAHOOK_APP_SECRET", CONF_SECRET, .off = AT(storage_), .after = split_after,
+	    .help = "the Meta app's secret; a comma-separated list while rotating" },
+	{ "WAHOOK_VERIFY_TOKEN", CONF_SECRET, .off = AT(token_storage_),
+	    .after = token_after, .help = "the token of Meta's verification GET" },
+	{ "WAHOOK_DB", CONF_CONNINFO, .off = AT(db),
+	    .help = "libpq connection string or URI; unset: the PG* variables" },
+	{ "WAHOOK_MAX_BODY", CONF_SIZE, "4194304", 1024, STORE_BODIES_MAX,
+	    .off = AT(max_body), .why = BYTES_WHY, .help = "largest body accepted, bytes" },
+	{ "WAHOOK_DB_TIMEOUT", CONF_DOUBLE, "15", 1, 300, .off = AT(db_timeout),
+	    .help = "seconds one database call may take" },
+	{ "WAHOOK_DB_PREPARE", CONF_ENUM, "auto", .words = db_prepare_names,
+	    .off = AT(db_prepare), .help = "prepared statements" },
+	{ "WAHOOK_BODY_TIMEOUT", CONF_DOUBLE, "10", 1, 600, .off = AT(body_timeout),
+	    .help = "seconds to receive a whole body" },
+	{ "WAHOOK_BODY_MIN_RATE", CONF_LONG, "16384", 0, 1024.0 * 1024 * 1024,
+	    .off = AT(body_min_rate), .help = "bytes per second a body keeps up; 0: any" },
+	{ "WAHOOK_THREADS", CONF_INT, "16", 1, 256, .off = AT(threads),
+	    .help = "requests in hand per FastCGI process" },
+	{ "WAHOOK_BATCH_MAX", CONF_SIZE, "64", 1, 1000, .off = AT(batch_max),
+	    .help = "webhooks per statement" },
+	{ "WAHOOK_BATCH_BYTES", CONF_SIZE, "8388608", 1024, STORE_BODIES_MAX,
+	    .off = AT(batch_bytes), .why = BYTES_WHY, .help = "bytes of bodies per statement" },
+	{ "WAHOOK_LOG", CONF_STRING,
+	    .help = "where log lines go: stderr (unset), syslog or an absolute file path" },
+	{ NULL }
+};
+
 int
 config_load(struct config *c, char *err, size_t errlen)
 {
-	char *secrets = NULL;
-	long long max_body, n;
-
 	memset(c, 0, sizeof(*c));
-	if (env_secret("WAHOOK_APP_SECRET", &secrets, err, errlen) == -1)
-		goto fail;
-	if (secrets != NULL &&
-	    config_split_secrets(c, secrets, err, errlen) == -1)
-		goto fail;	/* c->storage_ owns secrets now */
-	if (env_secret("WAHOOK_VERIFY_TOKEN", &c->token_storage_, err, errlen) == -1)
-		goto fail;
-	c->verify_token = c->token_storage_;
-	if (env_conninfo("WAHOOK_DB", &c->db, err, errlen) == -1)
-		goto fail;
-	if (load_bytes("WAHOOK_MAX_BODY", CONFIG_DEFAULT_MAX_BODY, &max_body, err,
-	    errlen) == -1)
-		goto fail;
-	c->max_body = (size_t)max_body;
-	if (env_double("WAHOOK_DB_TIMEOUT", CONFIG_DEFAULT_DB_TIMEOUT, 1, 300,
-	    &c->db_timeout, err, errlen) == -1)
-		goto fail;
-	if (env_choice("WAHOOK_DB_PREPARE", db_prepare_names, DB_PREPARE_AUTO,
-	    &c->db_prepare, err, errlen) == -1)
-		goto fail;
-	if (env_double("WAHOOK_BODY_TIMEOUT", CONFIG_DEFAULT_BODY_TIMEOUT, 1, 600,
-	    &c->body_timeout, err, errlen) == -1)
-		goto fail;
-	if (env_long("WAHOOK_BODY_MIN_RATE", CONFIG_DEFAULT_BODY_MIN_RATE, 0,
-	    1024L * 1024 * 1024, &c->body_min_rate, err, errlen) == -1)
-		goto fail;
-	if (env_long("WAHOOK_THREADS", CONFIG_DEFAULT_THREADS, 1, 256, &n, err,
-	    errlen) == -1)
-		goto fail;
-	c->threads = (int)n;
-	if (env_long("WAHOOK_BATCH_MAX", CONFIG_DEFAULT_BATCH_MAX, 1, 1000, &n, err,
-	    errlen) == -1)
-		goto fail;
-	c->batch_max = (size_t)n;
-	if (load_bytes("WAHOOK_BATCH_BYTES", CONFIG_DEFAULT_BATCH_BYTES, &n, err,
-	    errlen) == -1)
-		goto fail;
-	c->batch_bytes = (size_t)n;
+	if (conf_load(config_vars, 0, c, NULL, err, errlen) == -1) {
+		config_free(c);
+		return -1;
+	}
 	return 0;
-fail:
-	config_free(c);
-	return -1;
 }
 
 void

@@ -9,13 +9,8 @@
 #include <stddef.h>
 
 #define CONFIG_MAX_SECRETS 8
-#define CONFIG_DEFAULT_MAX_BODY (4L * 1024 * 1024)
-#define CONFIG_DEFAULT_DB_TIMEOUT 15		/* seconds, every database call */
-#define CONFIG_DEFAULT_BODY_TIMEOUT 10		/* seconds, the whole body */
-#define CONFIG_DEFAULT_BODY_MIN_RATE 16384	/* bytes per second after the first */
-#define CONFIG_DEFAULT_THREADS 16		/* requests in hand per process */
-#define CONFIG_DEFAULT_BATCH_MAX 64		/* webhooks per transaction */
-#define CONFIG_DEFAULT_BATCH_BYTES (8L * 1024 * 1024)	/* bodies per transaction */
+
+#include "conf.h"
 
 struct secret {
 	const char	*key;
@@ -41,12 +36,17 @@ struct config {
 };
 
 /*
- * Fills *c from WAHOOK_APP_SECRET[_FILE], WAHOOK_VERIFY_TOKEN[_FILE], WAHOOK_DB
- * (checked with PQconninfoParse, not connected to), WAHOOK_MAX_BODY,
- * WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_BODY_TIMEOUT, WAHOOK_BODY_MIN_RATE,
- * WAHOOK_THREADS, WAHOOK_BATCH_MAX and WAHOOK_BATCH_BYTES (the names of
- * env_names_fcgi). Returns 0, or -1 with a message naming the variable in err
- * (the caller prints it and exits 2). Free with config_free().
+ * The responder's variables, one entry each (conf.h): name, kind, default,
+ * bounds, help and field of struct config, NULL-terminated. The Makefile
+ * generates env_names_fcgi from it; wahook.fcgi(8) describes each entry.
+ */
+extern const struct conf_var config_vars[];
+
+/*
+ * Fills *c from the environment as config_vars says (WAHOOK_DB is checked
+ * with PQconninfoParse, not connected to). Returns 0, or -1 with a message
+ * naming the variable in err (the caller prints it and exits 2). Free with
+ * config_free().
  */
 int	config_load(struct config *c, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));

@@ -11,7 +11,8 @@
 
 #include <stddef.h>
 
-#define DRAIN_GRAPH_URL_DEFAULT	"https://graph.facebook.com/v26.0"
+#include "conf.h"
+
 #define DRAIN_URL_MAX		512
 #define DRAIN_REPLY_MAX		4096	/* Meta's limit on a text body, in characters */
 
@@ -61,7 +62,15 @@ struct drain_config {
 };
 
 /*
- * Fills *c from the environment (the names of env_names_drain; WAHOOK_DB is
+ * wahook-drain's variables, one entry each (conf.h): name, kind, default,
+ * bounds, help and field of struct drain_config or struct media_config,
+ * NULL-terminated. The Makefile generates env_names_drain from it; --help
+ * prints it; wahook-drain(8) describes each entry.
+ */
+extern const struct conf_var drain_vars[];
+
+/*
+ * Fills *c from the environment as drain_vars says (WAHOOK_DB is
  * checked with PQconninfoParse, not connected to). need_token: 1 when the run will call the Graph
  * API (a missing token is then an error). Returns 0, or -1 with a message that
  * names the variable in err (the caller prints it and exits 2); the message never

@@ -1,8 +1,8 @@
 /*
  * env.c - configuration readers (see env.h). Strict parsing: "10x", " 10",
  * "1e3" for an integer, out-of-range values all fail with the variable's name.
- * The tables of known names live here, the one place both programs link, so
- * that each program can tell the other's variables from a typo.
+ * The scripts' known names live here, the one place both programs link, so
+ * that each program can tell them from a typo.
  */
 #include "env.h"
 #include "log.h"
@@ -115,17 +115,12 @@ env_string(const char *name, const char *def)
 }
 
 int
-env_long(const char *name, long long def, long long min, long long max,
+env_parse_long(const char *name, const char *v, long long min, long long max,
     long long *out, char *err, size_t errlen)
 {
-	const char *v = getenv(name);
 	char *end;
 	long long x;
 
-	if (v == NULL || *v == '\0') {
-		*out = def;
-		return 0;
-	}
 	errno = 0;
 	x = strtoll(v, &end, 10);
 	/* strtoll() would skip any leading blank (tab, newline) and take '+' */
@@ -140,17 +135,25 @@ env_long(const char *name, long long def, long long min, long long max,
 }
 
 int
-env_double(const char *name, double def, double min, double max,
-    double *out, char *err, size_t errlen)
+env_long(const char *name, long long def, long long min, long long max,
+    long long *out, char *err, size_t errlen)
 {
 	const char *v = getenv(name);
-	char *end;
-	double x;
 
 	if (v == NULL || *v == '\0') {
 		*out = def;
 		return 0;
 	}
+	return env_parse_long(name, v, min, max, out, err, errlen);
+}
+
+int
+env_parse_double(const char *name, const char *v, double min, double max,
+    double *out, char *err, size_t errlen)
+{
+	char *end;
+	double x;
+
 	errno = 0;
 	x = strtod(v, &end);
 	if (errno != 0 || end == v || *end != '\0' || isspace((unsigned char)*v) ||
@@ -165,16 +168,25 @@ env_double(const char *name, double def, double min, double max,
 }
 
 int
-env_choice(const char *name, const char *const *choices, int def, int *out,
-    char *err, size_t errlen)
+env_double(const char *name, double def, double min, double max,
+    double *out, char *err, size_t errlen)
 {
 	const char *v = getenv(name);
+
+	if (v == NULL || *v == '\0') {
+		*out = def;
+		return 0;
+	}
+	return env_parse_double(name, v, min, max, out, err, errlen);
+}
+
+int
+env_parse_choice(const char *name, const char *v, const char *const *choices, int *out,
+    char *err, size_t errlen)
+{
 	size_t used;
 	int i, n;
 
-	*out = def;
-	if (v == NULL || *v == '\0')
-		return 0;
 	for (i = 0; choices[i] != NULL; i++) {
 		if (strcmp(v, choices[i]) == 0) {
 			*out = i;
@@ -188,6 +200,18 @@ env_choice(const char *name, const char *const *choices, int def, int *out,
 		used += n < 0 ? 0 : (size_t)n;
 	}
 	return -1;
+}
+
+int
+env_choice(const char *name, const char *const *choices, int def, int *out,
+    char *err, size_t errlen)
+{
+	const char *v = getenv(name);
+
+	*out = def;
+	if (v == NULL || *v == '\0')
+		return 0;
+	return env_parse_choice(name, v, choices, out, err, errlen);
 }
 
 void
@@ -246,33 +270,7 @@ env_conninfo(const char *name, const char **out, char *err, size_t errlen)
 	return -1;
 }
 
-const char *const env_names_fcgi[] = {
-	"WAHOOK_APP_SECRET", "WAHOOK_APP_SECRET_FILE", "WAHOOK_VERIFY_TOKEN",
-	"WAHOOK_VERIFY_TOKEN_FILE", "WAHOOK_DB", "WAHOOK_MAX_BODY", "WAHOOK_DB_TIMEOUT",
-	"WAHOOK_DB_PREPARE", "WAHOOK_BODY_TIMEOUT", "WAHOOK_BODY_MIN_RATE", "WAHOOK_THREADS",
-	"WAHOOK_BATCH_MAX", "WAHOOK_BATCH_BYTES", "WAHOOK_LOG",
-	NULL
-};
-
-/* the variables whose values are secrets (a WAHOOK_DB may hold a password) */
-const char *const env_names_secret[] = {
-	"WAHOOK_DB", "WAHOOK_ACCESS_TOKEN", "WAHOOK_REPLY_URL_SECRET", "WAHOOK_APP_SECRET",
-	"WAHOOK_VERIFY_TOKEN", NULL
-};
-
-const char *const env_names_drain[] = {
-	"WAHOOK_DB", "WAHOOK_ACCESS_TOKEN", "WAHOOK_ACCESS_TOKEN_FILE",
-	"WAHOOK_ACCESS_TOKENS_FILE", "WAHOOK_GRAPH_URL", "WAHOOK_REPLY_TEXT",
-	"WAHOOK_REPLY", "WAHOOK_REPLY_COMMAND", "WAHOOK_REPLY_URL",
-	"WAHOOK_REPLY_URL_SECRET", "WAHOOK_REPLY_URL_SECRET_FILE", "WAHOOK_REPLY_URL_INSECURE",
-	"WAHOOK_REPLY_TIMEOUT",
-	"WAHOOK_REPLY_WINDOW", "WAHOOK_TYPING", "WAHOOK_CONCURRENCY", "WAHOOK_MAX_RPS",
-	"WAHOOK_RETRY_MIN", "WAHOOK_RETRY_MAX", "WAHOOK_MAX_ATTEMPTS", "WAHOOK_MAX_AGE",
-	"WAHOOK_LEASE", "WAHOOK_HTTP_TIMEOUT", "WAHOOK_DB_TIMEOUT", "WAHOOK_DB_PREPARE",
-	"WAHOOK_DB_OUTAGE_MAX", "WAHOOK_LOG", "WAHOOK_MEDIA", "WAHOOK_MEDIA_DIR",
-	"WAHOOK_MEDIA_MAX", "WAHOOK_MEDIA_CONCURRENCY", NULL
-};
-
+/* the programs' names are generated from their tables (scripts/conf-names) */
 const char *const env_names_scripts[] = {
 	"WAHOOK_SQL_DIR", "WAHOOK_RETENTION_DAYS", "WAHOOK_PRUNE_BATCH", "WAHOOK_PRUNE_PAUSE",
 	"WAHOOK_PORT", "WAHOOK_SECRET_FILE",

@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "conf.h"
 #include "drain_config.h"
 #include "env.h"
 #include "log.h"
@@ -187,6 +188,8 @@ main(int argc, char **argv)
 		return rc;
 	if (mode == M_HELP) {
 		fputs(usage, stdout);
+		fputs("\nThe variables, NAME=default:\n", stdout);
+		conf_help(stdout, drain_vars);
 		return 0;
 	}
 	if (drain_config_load(&cfg, mode == M_DRAIN, err, sizeof(err)) == -1) {

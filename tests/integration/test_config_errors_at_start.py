@@ -120,14 +120,23 @@ class Responder(unittest.TestCase):
 
 
 class KnownNames(unittest.TestCase):
-    """The tables of known names in cgi/env.c cannot drift from what the code
-    reads: every WAHOOK_* name read in cgi/ (and NAME_FILE for a secret) is in
-    the table of the program that reads it, so it never draws a typo warning."""
+    """The known names cannot drift from what the code reads: they are generated
+    from each program's configuration table (config_vars in cgi/config.c,
+    drain_vars in cgi/drain_config.c; NAME_FILE too for a secret), and every
+    WAHOOK_* name read by name in cgi/ is in the table of the program that
+    reads it, so it never draws a typo warning."""
 
-    def table(self, src, name):
-        m = re.search(r"%s\[\] = \{(.*?)\};" % name, src, re.S)
+    def table(self, fn, name):
+        with open(os.path.join(harness.ROOT, "cgi", fn)) as f:
+            src = f.read()
+        m = re.search(r"%s\[\] = \{(.*?)\n\t\{ NULL \}" % name, src, re.S)
         self.assertIsNotNone(m, name)
-        return set(re.findall(r'"(WAHOOK_\w+)"', m.group(1)))
+        names = set()
+        for n, kind in re.findall(r'\{ "(WAHOOK_\w+)", CONF_([A-Z]+)', m.group(1)):
+            names.add(n)
+            if kind == "SECRET":
+                names.add(n + "_FILE")
+        return names
 
     def read_in(self, files):
         names = set()
@@ -135,18 +144,18 @@ class KnownNames(unittest.TestCase):
             with open(os.path.join(harness.ROOT, "cgi", fn)) as f:
                 src = f.read()
             for kind, name in re.findall(r'(env_string|env_long|env_double|env_secret|'
-                                         r'env_conninfo|env_choice|getenv)\(\s*"(WAHOOK_\w+)"', src):
+                                         r'env_conninfo|env_choice|getenv|conf_get)'
+                                         r'\(\s*(?:\w+,\s*)?"(WAHOOK_\w+)"', src):
                 names.add(name)
                 if kind == "env_secret":
                     names.add(name + "_FILE")
         return names
 
     def test_every_name_read_is_known(self):
-        with open(os.path.join(harness.ROOT, "cgi", "env.c")) as f:
-            src = f.read()
-        fcgi, drain = self.table(src, "env_names_fcgi"), self.table(src, "env_names_drain")
+        fcgi = self.table("config.c", "config_vars")
+        drain = self.table("drain_config.c", "drain_vars")
         files = [f for f in os.listdir(os.path.join(harness.ROOT, "cgi")) if f.endswith(".c")]
-        common = ["log.c", "db.c", "env.c"]
+        common = ["log.c", "db.c", "env.c", "conf.c"]
         responder = ["config.c", "wahook_fcgi.c", "http.c", "store.c", "verify.c", "payload.c"]
         drainer = [f for f in files if f not in common + responder]
         self.assertIn("drain_config.c", drainer)

@@ -111,7 +111,6 @@ test_defaults(void **state)
 	assert_null(c.verify_token);
 	assert_string_equal(c.db, "");
 	assert_int_equal(c.max_body, 4 * 1024 * 1024);
-	assert_int_equal(c.max_body, CONFIG_DEFAULT_MAX_BODY);
 	config_free(&c);
 
 	/* set but empty counts as unset */
@@ -325,7 +324,7 @@ test_max_body(void **state)
 	/* empty is "unset" (env.h): the default */
 	set("WAHOOK_MAX_BODY", "");
 	assert_int_equal(config_load(&c, err, sizeof(err)), 0);
-	assert_int_equal(c.max_body, CONFIG_DEFAULT_MAX_BODY);
+	assert_int_equal(c.max_body, 4194304);
 	config_free(&c);
 }
 
@@ -338,18 +337,18 @@ test_threads_and_batch_bounds(void **state)
 		int		 ok;
 		size_t		 want;
 	} cases[] = {
-		{ "WAHOOK_THREADS", "", 1, CONFIG_DEFAULT_THREADS },
+		{ "WAHOOK_THREADS", "", 1, 16 },
 		{ "WAHOOK_THREADS", "1", 1, 1 },
 		{ "WAHOOK_THREADS", "256", 1, 256 },
 		{ "WAHOOK_THREADS", "0", 0, 0 },
 		{ "WAHOOK_THREADS", "257", 0, 0 },
 		{ "WAHOOK_THREADS", "8x", 0, 0 },
-		{ "WAHOOK_BATCH_MAX", "", 1, CONFIG_DEFAULT_BATCH_MAX },
+		{ "WAHOOK_BATCH_MAX", "", 1, 64 },
 		{ "WAHOOK_BATCH_MAX", "1", 1, 1 },
 		{ "WAHOOK_BATCH_MAX", "1000", 1, 1000 },
 		{ "WAHOOK_BATCH_MAX", "0", 0, 0 },
 		{ "WAHOOK_BATCH_MAX", "1001", 0, 0 },
-		{ "WAHOOK_BATCH_BYTES", "", 1, CONFIG_DEFAULT_BATCH_BYTES },
+		{ "WAHOOK_BATCH_BYTES", "", 1, 8388608 },
 		{ "WAHOOK_BATCH_BYTES", "1024", 1, 1024 },
 		{ "WAHOOK_BATCH_BYTES", "134217728", 1, 134217728 },
 		{ "WAHOOK_BATCH_BYTES", "134217729", 0, 0 },
@@ -622,6 +621,31 @@ test_unknown_variables(void **state)
 	assert_int_equal(env_unknown(NULL, fcgi_alone, collect, seen_names), 0);
 }
 
+/* env_names_fcgi is generated from config_vars (scripts/conf-names), in its
+ * order, NAME_FILE after each secret; the secrets are in env_names_secret */
+static void
+test_table_gives_the_known_names(void **state)
+{
+	const char *const *n = env_names_fcgi;
+	const struct conf_var *e;
+	char file[128];
+
+	(void)state;
+	for (e = config_vars; e->name != NULL; e++) {
+		assert_non_null(*n);
+		assert_string_equal(*n++, e->name);
+		if (e->kind != CONF_SECRET)
+			continue;
+		snprintf(file, sizeof(file), "%s_FILE", e->name);
+		assert_non_null(*n);
+		assert_string_equal(*n++, file);
+	}
+	assert_null(*n);
+	for (n = env_names_secret; *n != NULL && strcmp(*n, "WAHOOK_APP_SECRET") != 0; n++)
+		;
+	assert_non_null(*n);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -643,6 +667,7 @@ main(void)
 		T(test_env_secret_and_string),
 		T(test_db_conninfo),
 		T(test_unknown_variables),
+		T(test_table_gives_the_known_names),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

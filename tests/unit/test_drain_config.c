@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "drain_config.h"
+#include "media_config.h"
 #include "env.h"
 
 #define TOKEN "EAAGunit-test-token-0c1d2e3f"
@@ -225,6 +226,77 @@ test_reply_length(void **state)
 	free(text);
 }
 
+static int
+listed(const char *const *names, const char *name)
+{
+	for (; *names != NULL; names++)
+		if (strcmp(*names, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* env_names_drain is generated from drain_vars (scripts/conf-names): the same
+ * names, NAME_FILE for each secret; every secret is in env_names_secret (what
+ * the drainer scrubs before it starts a reply program) */
+static void
+test_table_gives_the_known_names(void **state)
+{
+	const struct conf_var *e;
+	size_t n = 0, want = 0;
+	char file[128];
+
+	(void)state;
+	for (e = drain_vars; e->name != NULL; e++, want++) {
+		assert_true(listed(env_names_drain, e->name));
+		assert_non_null(e->help);
+		if (e->kind == CONF_SECRET) {
+			snprintf(file, sizeof(file), "%s_FILE", e->name);
+			assert_true(listed(env_names_drain, file));
+			want++;
+		}
+		if (e->kind == CONF_SECRET || e->kind == CONF_CONNINFO)
+			assert_true(listed(env_names_secret, e->name));
+	}
+	while (env_names_drain[n] != NULL)
+		n++;
+	assert_int_equal(n, want);
+	assert_true(listed(env_names_secret, "WAHOOK_ACCESS_TOKEN"));
+	assert_true(listed(env_names_secret, "WAHOOK_REPLY_URL_SECRET"));
+	assert_true(listed(env_names_secret, "WAHOOK_DB"));
+}
+
+/* the media entries of the same table fill struct media_config */
+static void
+test_media_defaults_and_bounds(void **state)
+{
+	struct media_config m;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(media_config_load(&m, err, sizeof(err)), 0);
+	assert_int_equal(m.on, 1);
+	assert_int_equal(m.max, 104857600);
+	assert_int_equal(m.concurrency, 4);
+	assert_string_equal(m.dir, "");
+	set("WAHOOK_MEDIA", "yes");
+	assert_int_equal(media_config_load(&m, err, sizeof(err)), -1);
+	assert_string_equal(err, "WAHOOK_MEDIA: want on or off");
+	set("WAHOOK_MEDIA", "off");
+	set("WAHOOK_MEDIA_CONCURRENCY", "65");
+	assert_int_equal(media_config_load(&m, err, sizeof(err)), -1);
+	assert_string_equal(err, "WAHOOK_MEDIA_CONCURRENCY=65: want a whole number from 1 to 64");
+	set("WAHOOK_MEDIA_CONCURRENCY", "64");
+	set("WAHOOK_MEDIA_MAX", "2000000000");
+	assert_int_equal(media_config_load(&m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bytea's limit"));
+	set("WAHOOK_MEDIA_DIR", "/tmp/");
+	assert_int_equal(media_config_load(&m, err, sizeof(err)), 0);
+	assert_int_equal(m.on, 0);
+	assert_string_equal(m.dir, "/tmp");
+	assert_string_equal(m.spool, "/tmp");
+	assert_int_equal(m.max, 2000000000);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -236,6 +308,8 @@ main(void)
 		T(test_token_from_file),
 		T(test_bad_values),
 		T(test_reply_length),
+		T(test_table_gives_the_known_names),
+		T(test_media_defaults_and_bounds),
 	};
 
 	return cmocka_run_group_tests_name("drain_config", tests, NULL, NULL);
