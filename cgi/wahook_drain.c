@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "db.h"
 #include "drain_config.h"
 #include "env.h"
 #include "log.h"
@@ -45,7 +46,7 @@ static const char *const *const known_names[] = {
 
 static const char usage[] =
 "usage: wahook-drain                     mark read and answer every due outbox row, exit\n"
-"       wahook-drain --for SECONDS       keep draining that long, polling every 50 ms\n"
+"       wahook-drain --for SECONDS       keep draining that long, woken by NOTIFY wahook\n"
 "       wahook-drain --status            pending, retrying, dead, done, oldest age\n"
 "                                        (of the outbox and of wa_media)\n"
 "       wahook-drain --metrics           the same in Prometheus text format\n"
@@ -181,7 +182,7 @@ main(int argc, char **argv)
 	enum mode mode;
 	double for_s;
 	char err[512];
-	int first_id, rc, curl_up = 0;
+	int first_id, rc, curl_up = 0, listen;
 	struct logline l;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -213,7 +214,11 @@ main(int argc, char **argv)
 	install_signals();
 	/* unlike the responder, which waits for the database and answers 503,
 	 * a drainer run without its database has nothing to do: exit 4, loudly */
-	if ((ob = outbox_open(cfg.db, cfg.db_timeout, cfg.db_prepare, err, sizeof(err))) == NULL) {
+	/* a --for run listens for the ingest's NOTIFY instead of polling, unless
+	 * statements go through a transaction pooler, which keeps no LISTEN */
+	listen = mode == M_DRAIN && for_s > 0 && cfg.db_prepare != DB_PREPARE_OFF;
+	if ((ob = outbox_open(cfg.db, cfg.db_timeout, cfg.db_prepare, listen, err,
+	    sizeof(err))) == NULL) {
 		log_begin(&l, "error", "db");
 		log_str(&l, "msg", "cannot use the database of WAHOOK_DB");
 		log_str(&l, "error", err);

@@ -25,7 +25,8 @@
 --  $19..$26 per status: id, phone_number_id, recipient_id, status, rank, ts,
 --           biz_opaque_callback_data, path
 --  $27..$29 per event: field, waba_id, path
--- Returns the 1-based position (in the $2.. arrays) of every message inserted now.
+-- Returns the 1-based position (in the $2.. arrays) of every message inserted now,
+-- and sends one NOTIFY wahook when there is any (the note CTE below).
 --
 -- Two statements are made from this file: "full" (all of it, $1..$29) and "lean"
 -- (without the BEGIN full / END full part, $1..$18), for batches with no
@@ -79,6 +80,13 @@ conv AS (
        last_message_at = greatest(c.last_message_at, EXCLUDED.last_message_at),
        unread_count = c.unread_count + EXCLUDED.unread_count,
        updated_at = now()
+),
+-- NOTIFY wahook, once per batch that stored a new message (payload: how many),
+-- delivered to every LISTENer when this statement commits and never if it
+-- fails; statuses and retries alone notify nobody. wahook-drain --for listens
+-- instead of polling. Referenced by the final SELECT, or it would not run.
+note AS MATERIALIZED (
+  SELECT pg_notify('wahook', count(*)::text) FROM fresh HAVING count(*) > 0
 )
 -- BEGIN full: reactions, statuses and events. A webhook with none of them
 -- (most: user messages only) runs the statement without this part
@@ -132,4 +140,4 @@ ev AS (
   ON CONFLICT (dedupe_key) DO NOTHING
 )
 -- END full
-SELECT pos FROM fresh;
+SELECT pos FROM fresh, note;

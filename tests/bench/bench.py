@@ -12,7 +12,9 @@ stopped by pid. The phases:
      peak rate (its p99 is the latency target), a process-count sweep, and the same
      peak with commit_delay on.
   2. limits: pgbench running sql/statements/ingest.sql (see pgbench_script()) and a null
-     FastCGI responder (tests/bench/null_fcgi.c) behind the same nginx.
+     FastCGI responder (tests/bench/null_fcgi.c) behind the same nginx; and the
+     price of NOTIFY on commit: the same statement with and without its note CTE
+     (notify_cost(), target: at least 0.97 of the throughput without).
   3. batches: POSTs of 1000 messages (~2.5 MB): time to the 200, rows checked.
   4. drainer: the 10,000 outbox rows those batches left (1,000 conversations)
      against the stand-in Graph API answering after 20 ms; the same rows again
@@ -491,8 +493,9 @@ def arr(vals):
     return "{" + ",".join(out) + "}"
 
 
-def pgbench_script(d):
-    """The pgbench script and its -D variables.
+def pgbench_script(d, notify=True):
+    """The pgbench script and its -D variables (notify False: the statement
+    without its note CTE, the NOTIFY wahook of each committed batch).
 
     pgbench runs sql/statements/ingest.sql itself, read here at run time, as the lean statement
     the responder uses for a webhook without reactions, statuses or events (its
@@ -519,6 +522,8 @@ def pgbench_script(d):
     text = re.sub(r"(?ms)^-- BEGIN full.*?^-- END full\n", "", text)
     sql = "".join(line + "\n" for line in text.split("\n")
                   if not line.startswith("--")).strip().rstrip(";")
+    if not notify:
+        sql = without_notify(sql)
     sql = sql.replace("$2::text[]", "('{\"wamid.PGB' || :n || '\"}')::text[]")
     sql = sql.replace("$7::text[]", "('{\"3519' || :s || '\"}')::text[]")
     sql = re.sub(r"\$(\d+)", lambda m: ":p" + m.group(1), sql)
@@ -530,7 +535,7 @@ def pgbench_script(d):
             10: "{%s}" % m["timestamp"], 11: arr([m["text"]["body"]]), 12: arr([NAME]),
             13: arr([None]), 14: arr(["answer"]), 15: arr([None]), 16: arr([None]),
             17: arr(["{0,entry,0,changes,0,value,messages,0}"]), 18: "{1}"}
-    script = os.path.join(d, "ingest.pgbench")
+    script = os.path.join(d, "ingest.pgbench" if notify else "ingest-no-notify.pgbench")
     with open(script, "w") as f:
         f.write("\\set n random(1, 999999999999999)\n\\set s random(10000000, 10009999)\n")
         f.write(sql + ";\n")
@@ -538,6 +543,43 @@ def pgbench_script(d):
     for k, v in sorted(vals.items()):
         defs += ["-D", "p%d=%s" % (k, v)]
     return script, defs
+
+
+def without_notify(sql):
+    """The ingest statement (comments dropped) without its note CTE."""
+    out, n = re.subn(r"\),\nnote AS MATERIALIZED \(\n.*?\n\)\n", ")\n", sql, flags=re.S)
+    out, m = re.subn(r"SELECT pos FROM fresh, note$", "SELECT pos FROM fresh", out)
+    assert (n, m) == (1, 1), "bench: the note CTE of ingest.sql changed shape"
+    return out
+
+
+def notify_cost(pg, work):
+    """NOTIFY on commit's price: pgbench on the lean statement with its note CTE
+    (and a psql LISTENing, as a drainer would) against the same statement
+    without it, at 4 and PGB_CONNS clients, alternated twice; the better of each
+    pair is kept (noise only ever lowers a figure). The target: at least 0.97."""
+    script, defs = pgbench_script(work)
+    bare, _ = pgbench_script(work, notify=False)
+    listener = harness.spawn([harness.PSQL, "-X", "-q", pg.dsn], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    listener.stdin.write("LISTEN wahook;\n")
+    listener.stdin.flush()
+    out = []
+    try:
+        for c in (4, PGB_CONNS):
+            runs = {"with": [], "without": []}
+            for _ in range(2):
+                runs["with"].append(pgbench(pg, script, defs, c, DURATION)["tps"])
+                runs["without"].append(pgbench(pg, bare, defs, c, DURATION)["tps"])
+            w, wo = max(runs["with"]), max(runs["without"])
+            out.append({"clients": c, "with": w, "without": wo,
+                        "ratio": w / wo if wo else 0, "load": load()})
+            log("NOTIFY c=%-3d with %7.0f tx/s, without %7.0f tx/s: %.3f"
+                % (c, w, wo, out[-1]["ratio"]))
+    finally:
+        listener.stdin.close()
+        harness.kill(listener)
+    return out
 
 
 def pgbench(pg, script, defs, clients, seconds, mode="prepared"):
@@ -810,6 +852,15 @@ def report(R):
       + " |")
     w("| load (1 min) | " + " | ".join(r["load"].split()[0] for r in R["pgbench"]) + " |")
     w("")
+    if R.get("notify"):
+        w("NOTIFY on commit (the ingest statement's note CTE, one psql LISTENing) against "
+          "the same statement without it, pgbench, the better of two runs each:\n")
+        w("| clients | with NOTIFY tx/s | without tx/s | ratio (target >= 0.97) | load |")
+        w("|---:|---:|---:|---:|---|")
+        for r in R["notify"]:
+            w("| %d | %.0f | %.0f | %.3f %s | %s |" % (r["clients"], r["with"], r["without"],
+              r["ratio"], verdict(r["ratio"] >= 0.97), r["load"].split()[0]))
+        w("")
     w("| null FastCGI responder (%d processes), connections | " % NULL_PROCS + " | ".join("c=%d" % r["conns"] for r in R["null"]) + " |")
     w("|---|" + "---:|" * len(R["null"]))
     w("| requests/s | " + " | ".join("%.0f" % r["rps"] for r in R["null"]) + " |")
@@ -1064,6 +1115,8 @@ def main():
     # the statement unprepared (parsed and planned on every execution), as
     # WAHOOK_DB_PREPARE=off sends it
     R["pg_extended"] = pgbench(pg, script, defs, PGB_CONNS, DURATION, mode="extended")
+    log("phase 2: NOTIFY on commit, pgbench with and without it")
+    R["notify"] = notify_cost(pg, work)
     if not QUICK:
         # commit_delay, honestly: the same peak and the same pgbench with it on
         cd = {"delay": 200, "siblings": 5}
