@@ -11,6 +11,8 @@ stopped by pid. The phases:
      200 answers (a run that loses one is void). Plus a paced run at about half the
      peak rate (its p99 is the latency target), a process-count sweep, and the same
      peak with commit_delay on.
+     Then NOTIFY on commit's price at that peak: the responder built without the
+     statement's note CTE against the shipped one (notify_responder_cost()).
   2. limits: pgbench running sql/statements/ingest.sql (see pgbench_script()) and a null
      FastCGI responder (tests/bench/null_fcgi.c) behind the same nginx; and the
      price of NOTIFY on commit: the same statement with and without its note CTE
@@ -546,9 +548,11 @@ def pgbench_script(d, notify=True):
 
 
 def without_notify(sql):
-    """The ingest statement (comments dropped) without its note CTE."""
-    out, n = re.subn(r"\),\nnote AS MATERIALIZED \(\n.*?\n\)\n", ")\n", sql, flags=re.S)
-    out, m = re.subn(r"SELECT pos FROM fresh, note$", "SELECT pos FROM fresh", out)
+    """The ingest statement (as in the file, or its comments dropped) without
+    its note CTE, the NOTIFY of each committed batch."""
+    out, n = re.subn(r"\),\n(?:--[^\n]*\n)*note AS MATERIALIZED \(\n.*?\n\)\n", ")\n", sql,
+                     flags=re.S)
+    out, m = re.subn(r"SELECT pos FROM fresh, note\b", "SELECT pos FROM fresh", out)
     assert (n, m) == (1, 1), "bench: the note CTE of ingest.sql changed shape"
     return out
 
@@ -580,6 +584,42 @@ def notify_cost(pg, work):
         listener.stdin.close()
         harness.kill(listener)
     return out
+
+
+def notify_responder_cost(pg, ngx, fcgi, pool, conns):
+    """NOTIFY on commit where it counts: the responder's throughput at conns
+    connections with the shipped statement and with the one make bench built
+    without its note CTE (build/nonotify/wahook.fcgi), two runs each in the
+    order ABBA, the better of each kept; the NOTIFY heard by one psql LISTENing.
+    fcgi is stopped on return."""
+    bare_bin = os.path.join(ROOT, "build", "nonotify", "wahook.fcgi")
+    if not os.access(bare_bin, os.X_OK):
+        log("NOTIFY: %s missing (make bench builds it): skipped" % bare_bin)
+        return None
+    listener = harness.spawn([harness.PSQL, "-X", "-q", pg.dsn], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    listener.stdin.write("LISTEN wahook;\n")
+    listener.stdin.flush()
+    runs = {"with": [], "without": []}
+    try:
+        order = [("with", fcgi.binary), ("without", bare_bin)]
+        for i in range(2):      # with, without, then without, with: a drifting load
+            for kind, binary in (order if i == 0 else order[::-1]):     # hits both
+                fcgi.stop()
+                f = Fcgi(fcgi.dir, binary, fcgi.n, fcgi.env)
+                f.start()
+                wrk(ngx.url, conns, pool, 2)
+                log("NOTIFY responder %s it:" % kind)
+                runs[kind].append(checked_wrk(pg, ngx.url, conns, pool, DURATION))
+                f.stop()
+    finally:
+        listener.stdin.close()
+        harness.kill(listener)
+    w = max(runs["with"], key=lambda r: r["rps"])
+    wo = max(runs["without"], key=lambda r: r["rps"])
+    return {"conns": conns, "with": w, "without": wo,
+            "ratio": w["rps"] / wo["rps"] if wo["rps"] else 0,
+            "valid": all(r["valid"] for v in runs.values() for r in v)}
 
 
 def pgbench(pg, script, defs, clients, seconds, mode="prepared"):
@@ -852,6 +892,13 @@ def report(R):
       + " |")
     w("| load (1 min) | " + " | ".join(r["load"].split()[0] for r in R["pgbench"]) + " |")
     w("")
+    nr = R.get("notify_responder")
+    if nr:
+        w("NOTIFY on commit at the responder's peak (c=%d, %d processes, one psql "
+          "LISTENing): %.0f req/s with it, %.0f without (build/nonotify: the statement "
+          "without its note CTE), ratio %.3f, target >= 0.97: %s%s.\n"
+          % (nr["conns"], PROCS, nr["with"]["rps"], nr["without"]["rps"], nr["ratio"],
+             verdict(nr["ratio"] >= 0.97), "" if nr["valid"] else " (a run was **VOID**)"))
     if R.get("notify"):
         w("NOTIFY on commit (the ingest statement's note CTE, one psql LISTENing) against "
           "the same statement without it, pgbench, the better of two runs each:\n")
@@ -1042,6 +1089,10 @@ def machine():
 
 def main():
     global OUT
+    if sys.argv[1:2] == ["--strip-notify"]:    # for the Makefile: build/nonotify
+        with open(sys.argv[2]) as f:
+            sys.stdout.write(without_notify(f.read()))
+        return
     OUT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "bench"))
     os.makedirs(OUT, exist_ok=True)
     for b in ("wahook.fcgi", "wahook-drain", "bench_null_fcgi"):
@@ -1087,6 +1138,10 @@ def main():
     log("status webhooks, c=%d" % R["peak"]["conns"])
     R["status"] = checked_wrk(pg, ngx.url, R["peak"]["conns"], spool, DURATION,
                               count=statuses_stored)
+    # NOTIFY on commit: the same peak with the statement built without it
+    log("phase 1: NOTIFY on commit, the responder with and without it")
+    R["notify_responder"] = notify_responder_cost(pg, ngx, fcgi, pool, R["peak"]["conns"])
+    fcgi.start()
     # fewer processes make fuller batches, more run more backends side by side:
     # the sweep at the highest connection count, where there is work for all of them
     R["sweep_conns"] = max(LEVELS)
