@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -142,6 +143,16 @@ install_signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* Unix seconds, with their fraction (the ages --status prints) */
+static double
+now_unix(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int
 requeue(struct outbox *ob, struct media_store *ms, char **ids, int nids)
 {
@@ -228,15 +239,16 @@ main(int argc, char **argv)
 	}
 	/* wa_media is counted for --metrics even with the media lane off: a
 	 * lane switched off by mistake shows as media pending */
-	if (mode != M_DRAIN && (mcfg.on || mode == M_METRICS) && (ms = media_store_open(cfg.db, cfg.db_timeout,
-	    cfg.db_prepare, err, sizeof(err))) == NULL) {
+	if (mode != M_DRAIN && (mcfg.on || mode == M_METRICS) &&
+	    (ms = media_store_open(cfg.db, cfg.db_timeout, cfg.db_prepare, err,
+	    sizeof(err))) == NULL) {
 		log_begin(&l, "error", "db");
 		log_str(&l, "msg", err);
 		log_end(&l);
 		rc = DRAIN_DB;
 		goto done;
 	}
-	if ((mode == M_DRAIN || mode == M_METRICS) &&
+	if (mode != M_REQUEUE &&
 	    (ops = ops_open(cfg.db, cfg.db_timeout, cfg.db_prepare)) == NULL) {
 		log_msg("error", "start", "out of memory");
 		rc = DRAIN_LEFT;
@@ -260,13 +272,15 @@ main(int argc, char **argv)
 		if (ms != NULL && rc == DRAIN_DONE)
 			rc = (mode == M_STATUS ? report_media_status(stdout, &mst) :
 			    report_media_metrics(stdout, &mst)) == 0 ? DRAIN_DONE : DRAIN_LEFT;
-		if (mode == M_METRICS && rc == DRAIN_DONE) {
+		if (rc == DRAIN_DONE) {
 			if (ops_stats(ops, &ost) == -1) {
 				log_msg("error", "db", ops_error(ops));
 				rc = DRAIN_DB;
 				break;
 			}
-			rc = report_ops_metrics(stdout, &ost) == 0 ? DRAIN_DONE : DRAIN_LEFT;
+			rc = (mode == M_STATUS ?
+			    report_ops_status(stdout, &ost, now_unix()) :
+			    report_ops_metrics(stdout, &ost)) == 0 ? DRAIN_DONE : DRAIN_LEFT;
 		}
 		break;
 	case M_REQUEUE:

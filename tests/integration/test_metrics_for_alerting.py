@@ -96,6 +96,16 @@ class MetricsForAlerting(dk.DrainCase):
         self.assertGreater(v[("wahook_number_last_inbound_timestamp_seconds", dk.PNID)],
                            v[("wahook_number_last_inbound_timestamp_seconds", OTHER)])
         self.assertEqual(v[("wahook_outbox_token_refused_pending", dk.PNID)], 1)
+        # --status says the same for people
+        st = dk.run(pg, None, ["--status"], WAHOOK_ACCESS_TOKEN=None)
+        self.assertEqual(st.rc, 0, st)
+        self.assertRegex(st.out, r"(?m)^business numbers +2$")
+        self.assertRegex(st.out, r"(?m)^  %s +last message \d+ s ago, token refused \d+ s "
+                         r"ago$" % dk.PNID)
+        self.assertRegex(st.out, r"(?m)^  %s +last message \d+ s ago$" % OTHER)
+        self.assertRegex(st.out, r"(?m)^drainer hosts +1\n  %s +alive \d+ s ago, last run "
+                         r"ended \d+ s ago, exit 3$" % re.escape(host))
+        self.assertRegex(st.out, r"(?m)^quarantined +0$")
 
         # the messages are pruned: the record still knows both numbers
         pg.psql("DELETE FROM wa_messages")

@@ -198,6 +198,21 @@ test_ops_metrics(void **state)
 	assert_non_null(strstr(buf, "\nwahook_quarantine_newest_timestamp_seconds 1765000001\n"));
 	assert_non_null(strstr(buf, "# TYPE wahook_drain_alive_timestamp_seconds gauge\n"));
 	free(buf);
+	buf = NULL;
+	assert_non_null(f = open_memstream(&buf, &len));
+	assert_int_equal(report_ops_status(f, &st, 1765000400), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(buf,
+	    "business numbers     12001\n"
+	    "  106540352242922                last message 400 s ago\n"
+	    "  106540352242931                last message 300 s ago, token refused 200 s ago\n"
+	    "  odd\"num\\ber                    no message on record, token refused 100 s ago\n"
+	    "  (and 11998 more)\n"
+	    "drainer hosts        2\n"
+	    "  drain-a                        alive 345 s ago, last run ended 345 s ago, exit 1\n"
+	    "  drain-b                        alive 370 s ago\n"
+	    "quarantined          4, newest 399 s ago\n");
+	free(buf);
 }
 
 int
