@@ -49,11 +49,13 @@ $(B)/obj/%.o: cgi/%.c
 # (comment lines dropped, and the trailing semicolon: PQprepare takes one
 # statement): ingest_sql.h all of it, ingest_lean_sql.h without its
 # "-- BEGIN full" ... "-- END full" part
+# (INGEST_SQL: another copy of it, for make bench's cost of its NOTIFY)
+INGEST_SQL ?= sql/statements/ingest.sql
 SQL_TO_C = sed -e '/^--/d' -e 's/;$$//' -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/'
-$(B)/gen/ingest_sql.h: sql/statements/ingest.sql
+$(B)/gen/ingest_sql.h: $(INGEST_SQL)
 	@mkdir -p $(@D)
 	$(SQL_TO_C) $< > $@
-$(B)/gen/ingest_lean_sql.h: sql/statements/ingest.sql
+$(B)/gen/ingest_lean_sql.h: $(INGEST_SQL)
 	@mkdir -p $(@D)
 	sed -e '/^-- BEGIN full/,/^-- END full/d' $< | $(SQL_TO_C) > $@
 
@@ -283,12 +285,18 @@ build/bench_null_fcgi: tests/bench/null_fcgi.c
 	    $(shell $(PKG_CONFIG) --libs fcgi 2>/dev/null || echo -lfcgi)
 
 # build/rewind/wahook-drain: the drainer with libcurl's own copy of each request
-# body (which it may resend), for the bench's cost of refusing that resend
+# body (which it may resend), for the bench's cost of refusing that resend; build/nonotify/wahook.fcgi:
+# the responder without the ingest statement's NOTIFY, for the bench's cost of it
 bench:
 	@scripts/deps bench
 	$(MAKE) SAN= all build/bench_null_fcgi
 	$(MAKE) SAN= B=build/rewind CPPFLAGS=-DGRAPH_BENCH_REWINDABLE_BODY \
 	    build/rewind/wahook-drain
+	@mkdir -p build/nonotify
+	python3 tests/bench/bench.py --strip-notify sql/statements/ingest.sql \
+	    > build/nonotify/ingest.sql
+	$(MAKE) SAN= B=build/nonotify INGEST_SQL=build/nonotify/ingest.sql \
+	    build/nonotify/wahook.fcgi
 	WAHOOK_BUILD=build scripts/bench $(BENCH_OUT)
 
 .PHONY: bench

@@ -435,6 +435,31 @@ db_connect(struct db *db, double timeout)
 }
 
 int
+db_socket(const struct db *db)
+{
+	return db->conn != NULL ? PQsocket(db->conn) : -1;
+}
+
+int
+db_notifications(struct db *db)
+{
+	PGnotify *n;
+	int count = 0;
+
+	if (db->conn == NULL)
+		return 0;
+	if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK) {
+		db_disconnect(db);
+		return 0;
+	}
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
+int
 db_shed(struct db *db)
 {
 	return atomic_load(&db->shed);

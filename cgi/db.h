@@ -152,6 +152,19 @@ const char *db_sqlstate(const struct db *);
 /* PostgreSQL refused the data itself (class 22, 23, 54): no retry can help. */
 int	db_state_is_data(const char *sqlstate);
 
+/* The connection's socket, for poll(2) beside other work (readable: the server
+ * sent something, e.g. a notification), or -1 when not connected. */
+int	db_socket(const struct db *);
+
+/*
+ * For a connection that LISTENs (opts.session_sql, so a reconnect listens
+ * again): reads what the server sent while idle, without waiting, and returns
+ * how many notifications arrived since the last call (freed; their channel and
+ * payload are not kept). A connection found dead is dropped: the next call
+ * reconnects.
+ */
+int	db_notifications(struct db *);
+
 /* Drops the connection (the next call reconnects); the db stays usable. */
 void	db_disconnect(struct db *);
 

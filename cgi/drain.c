@@ -21,6 +21,8 @@
 #include "reply.h"
 
 #define POLL_S		0.05	/* claim poll when idle: bounds a new message's wait for its mark-read */
+#define LISTEN_IDLE_S	2.0	/* a listening run's claim when idle and nothing is due
+				   sooner (a requeue, an expired lease, a missed NOTIFY) */
 #define MEDIA_WAIT_S	0.1	/* a reply program's message waits for its media */
 #define RENEW_MARGIN_S	0.5	/* renew a lease that would end this close to a call's end */
 #define HOLD_DEFAULT_S	1.0	/* a 429/130429 without Retry-After pauses the number this long */
@@ -62,6 +64,7 @@ struct work {
 	int			 paused;	/* numbers on hold at the last claim */
 	int			 media_refused;	/* the media lane's refusals taken in */
 	double			 next_claim;
+	int			 listen;	/* NOTIFY wahook wakes the claim */
 	struct ops		*ops;		/* the alerting record, or NULL */
 	char			 host[OPS_NAME_MAX + 1];
 	double			 ops_next;	/* when the next alive note is due */
@@ -772,13 +775,21 @@ claim(struct work *w, double t)
 	int want = w->njobs - w->active, n = 0, i, k, nlim;
 	struct job *j;
 	char why[LASTERR_MAX + 128];
-	double wake = POLL_S;
+	double wake = w->listen ? LISTEN_IDLE_S : POLL_S, due;
 
 	nlim = limits(w, t, &wake);
 	if (outbox_claim(w->ob, want, w->c->lease, pace_burst(w->pace), w->lim, nlim,
 	    w->claimed, &n) != OUTBOX_OK) {
 		db_fail(w);
 		return 0;
+	}
+	/* listening, a new row wakes us: otherwise sleep until the next retry */
+	if (n < want && w->listen && wake > POLL_S) {
+		if (outbox_next_due(w->ob, &due) != OUTBOX_OK) {
+			db_fail(w);
+			return 0;
+		}
+		wake = dmin(wake, dmax(due, POLL_S));
 	}
 	w->next_claim = n < want ? t + wake : 0;
 	for (i = 0, k = 0; i < n; i++) {
@@ -813,11 +824,12 @@ claim(struct work *w, double t)
 	return n;
 }
 
-/* Starts every job that may call now; returns the seconds until one may (cap POLL_S). */
+/* Starts every job that may call now; returns the seconds until one may (cap
+ * POLL_S, or LISTEN_IDLE_S when listening: a notification wakes the poll). */
 static double
 start_calls(struct work *w, double t)
 {
-	double wake = POLL_S, wait, t0;
+	double wake = w->listen ? LISTEN_IDLE_S : POLL_S, wait, t0;
 	struct graph_result r;
 	struct job *j;
 	struct logline l;
@@ -901,17 +913,24 @@ release_idle(struct work *w)
 static int
 wait_all(struct work *w, double wake)
 {
-	int n = 0, ms, rc;
+	int n = 0, nask = 0, ms, rc, fd;
 
 	if (w->ask != NULL) {
-		n = ask_fds(w->ask, w->fds, ask_fds_max(w->ask));
+		n = nask = ask_fds(w->ask, w->fds, ask_fds_max(w->ask));
 		ms = ask_wait_ms(w->ask);
 		if (ms >= 0)
 			wake = dmin(wake, ms / 1000.0);
 	}
+	/* the database's socket: a NOTIFY wahook makes it readable */
+	if (w->listen && (fd = outbox_socket(w->ob)) >= 0) {
+		w->fds[n].fd = fd;
+		w->fds[n].events = CURL_WAIT_POLLIN;
+		w->fds[n].revents = 0;
+		n++;
+	}
 	rc = graph_wait_fds(w->g, w->fds, (unsigned)n, (int)(wake * 1000) + 1);
 	if (w->ask != NULL)
-		ask_work(w->ask, w->fds, n);
+		ask_work(w->ask, w->fds, nask);
 	return rc;
 }
 
@@ -983,6 +1002,7 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 	w.c = c;
 	w.ob = ob;
 	w.ops = ops;
+	w.listen = for_seconds > 0 && outbox_listening(ob);
 	if (gethostname(w.host, sizeof(w.host)) == -1 || w.host[0] == '\0')
 		snprintf(w.host, sizeof(w.host), "unknown");
 	w.host[sizeof(w.host) - 1] = '\0';
@@ -1003,13 +1023,18 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 		rc = DRAIN_LEFT;
 		goto done;
 	}
-	if (c->reply == DRAIN_REPLY_COMMAND || c->reply == DRAIN_REPLY_URL) {
-		if ((w.ask = ask_new(c, w.njobs, err, sizeof(err))) == NULL ||
-		    (w.fds = calloc((size_t)ask_fds_max(w.ask), sizeof(*w.fds))) == NULL) {
-			log_msg("error", "start", w.ask == NULL ? err : "out of memory");
-			rc = DRAIN_LEFT;
-			goto done;
-		}
+	if ((c->reply == DRAIN_REPLY_COMMAND || c->reply == DRAIN_REPLY_URL) &&
+	    (w.ask = ask_new(c, w.njobs, err, sizeof(err))) == NULL) {
+		log_msg("error", "start", err);
+		rc = DRAIN_LEFT;
+		goto done;
+	}
+	/* the ask's descriptors and the database's */
+	if ((w.fds = calloc((size_t)(w.ask != NULL ? ask_fds_max(w.ask) : 0) + 1,
+	    sizeof(*w.fds))) == NULL) {
+		log_msg("error", "start", "out of memory");
+		rc = DRAIN_LEFT;
+		goto done;
 	}
 	/* the media lane: a thread of its own, so it never holds up a reply */
 	if (mc != NULL && mc->on && ((w.media = media_new(c, mc, err, sizeof(err))) == NULL ||
@@ -1026,6 +1051,8 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 			media_news(&w);
 		if (t >= w.ops_next)
 			note(&w, 0, -1, t);
+		if (w.listen && outbox_notified(w.ob) > 0)
+			w.next_claim = 0;	/* a batch was stored: claim now */
 		stopping = *stop || w.fatal || (t_end > 0 && t >= t_end);
 		if (!stopping && w.active < w.njobs && t >= w.next_claim) {
 			if (claim(&w, t) == 0 && w.active == 0 && t_end == 0 && !w.fatal &&
@@ -1043,6 +1070,8 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 			wake = start_calls(&w, t);
 			if (w.active < w.njobs)
 				wake = dmin(wake, dmax(0, w.next_claim - t));
+			if (t_end > 0)
+				wake = dmin(wake, dmax(0, t_end - t));
 		}
 		if (wait_all(&w, wake) == -1) {
 			log_msg("error", "curl", "curl_multi_poll failed: stopping");

@@ -35,8 +35,9 @@ enum {
  * beside the conversations in the same loop (mc NULL: no media lane).
  * for_seconds == 0: every row callable now and those that become callable
  * while it runs, then return (rows of a paused number, or waiting for a
- * retry, are left: exit 1); > 0: keep polling
- * (every 50 ms when idle) until that many seconds have passed. When *stop
+ * retry, are left: exit 1); > 0: keep working until that many seconds have
+ * passed, woken by NOTIFY wahook when ob listens (outbox_open()), else
+ * polling every 50 ms when idle. When *stop
  * becomes nonzero (SIGTERM/SIGINT), no new call starts: the calls in flight
  * finish and are recorded, claimed rows not yet called are released. Returns
  * one of the codes above.

@@ -18,6 +18,7 @@
 
 struct outbox {
 	struct db	*db;
+	int		 listen;
 	char		 err[DB_ERR_MAX];
 	double		 outage_max;	/* seconds; 0: fail after one reconnect */
 	int		(*wait)(void *, double);
@@ -132,7 +133,7 @@ static const char retry_sql[] =
 enum stmt {
 	ST_CLAIM, ST_RENEW, ST_READ_DONE, ST_REPLY_DONE, ST_REPLY_INPUT, ST_REPLY_RECORD,
 	ST_REPLY_SKIP, ST_REPLY_SENT, ST_RETRY, ST_DEAD, ST_RELEASE, ST_STATS, ST_REFUSED,
-	ST_REQUEUE_ALL, ST_REQUEUE_ONE, NSTMTS
+	ST_REQUEUE_ALL, ST_REQUEUE_ONE, ST_NEXT_DUE, NSTMTS
 };
 
 static const struct db_stmt stmts[NSTMTS] = {
@@ -238,6 +239,12 @@ static const struct db_stmt stmts[NSTMTS] = {
 	  "UPDATE wa_outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),"
 	  " done_at = NULL, lease_until = NULL, claim_token = NULL, requeued_at = now()"
 	  " WHERE state = 'dead' AND message_id = $1", 1 },
+	/* the first entry of wa_outbox_due, past the leased ones */
+	{ "next_due", 0,
+	  "SELECT coalesce(extract(epoch FROM min(next_attempt_at) - now())::float8, 0),"
+	  "  count(*) > 0"
+	  " FROM wa_outbox WHERE state = 'pending'"
+	  "   AND (lease_until IS NULL OR lease_until <= now())", 1 },
 };
 
 const char *
@@ -247,13 +254,15 @@ outbox_error(const struct outbox *ob)
 }
 
 struct outbox *
-outbox_open(const char *conninfo, double timeout, int prepare, char *err, size_t errlen)
+outbox_open(const char *conninfo, double timeout, int prepare, int listen, char *err,
+    size_t errlen)
 {
 	struct db_opts o = {
 		.conninfo = conninfo,
 		.app_name = "wahook-drain",
 		.stmts = stmts,
 		.nstmts = NSTMTS,
+		.session_sql = listen ? "LISTEN wahook" : NULL,
 		.timeout = timeout,
 		.prepare = (enum db_prepare)prepare,
 	};
@@ -264,6 +273,7 @@ outbox_open(const char *conninfo, double timeout, int prepare, char *err, size_t
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	ob->listen = listen;
 	if (db_connect(ob->db, 0) != DB_OK) {
 		snprintf(err, errlen, "%s", db_error(ob->db));
 		outbox_close(ob);
@@ -713,5 +723,37 @@ outbox_requeue(struct outbox *ob, char *const *ids, int nids, long long *n)
 		*n += strtoll(PQcmdTuples(r), NULL, 10);
 		PQclear(r);
 	}
+	return OUTBOX_OK;
+}
+
+int
+outbox_listening(const struct outbox *ob)
+{
+	return ob->listen;
+}
+
+int
+outbox_socket(const struct outbox *ob)
+{
+	return db_socket(ob->db);
+}
+
+int
+outbox_notified(struct outbox *ob)
+{
+	return db_notifications(ob->db);
+}
+
+int
+outbox_next_due(struct outbox *ob, double *s)
+{
+	PGresult *r;
+
+	*s = OUTBOX_NEVER;
+	if ((r = run(ob, ST_NEXT_DUE, NULL)) == NULL)
+		return OUTBOX_FAIL;
+	if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "t") == 0)
+		*s = strtod(PQgetvalue(r, 0, 0), NULL);
+	PQclear(r);
 	return OUTBOX_OK;
 }

@@ -88,11 +88,27 @@ struct outbox;
 /*
  * Connects to conninfo ("" = PG* defaults; not copied: must outlive the
  * outbox) through db.c, every call bounded by timeout seconds, statements sent
- * as prepare (WAHOOK_DB_PREPARE, an enum db_prepare) says. Returns NULL with
- * the reason in err.
+ * as prepare (WAHOOK_DB_PREPARE, an enum db_prepare) says. listen 1: the
+ * connection runs LISTEN wahook (again after each reconnect), for
+ * outbox_notified(). Returns NULL with the reason in err.
  */
-struct outbox *outbox_open(const char *conninfo, double timeout, int prepare, char *err,
-	    size_t errlen);
+struct outbox *outbox_open(const char *conninfo, double timeout, int prepare, int listen,
+	    char *err, size_t errlen);
+
+/* 1 when opened to listen. */
+int	outbox_listening(const struct outbox *);
+
+/* The connection's socket (poll it for notifications), or -1. */
+int	outbox_socket(const struct outbox *);
+
+/* NOTIFY wahook received since the last call (the ingest statement sends one
+ * per committed batch that stored a new message), without waiting. */
+int	outbox_notified(struct outbox *);
+
+/* Seconds until the earliest pending, unleased row is due, in *s (<= 0: due
+ * now; OUTBOX_NEVER when there is none). */
+#define OUTBOX_NEVER	1e9
+int	outbox_next_due(struct outbox *, double *s) __attribute__((warn_unused_result));
 void	outbox_close(struct outbox *);
 
 /*

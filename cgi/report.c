@@ -106,6 +106,52 @@ report_metrics(FILE *f, const struct outbox_stats *st)
 	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }
 
+#define STATUS_NUMBERS	32	/* numbers --status lists; the rest are counted */
+
+/* seconds from t to now, never below 0 (the database's clock may be ahead) */
+static double
+ago(double now, double t)
+{
+	return now > t ? now - t : 0;
+}
+
+int
+report_ops_status(FILE *f, const struct ops_stats *st, double now)
+{
+	const struct ops_number *n;
+	const struct ops_host *h;
+	int i;
+
+	fprintf(f, "business numbers     %lld\n", st->numbers_total);
+	for (i = 0; i < st->nnumbers && i < STATUS_NUMBERS; i++) {
+		n = &st->numbers[i];
+		fprintf(f, "  %-30s ", n->number);
+		if (n->last_inbound > 0)
+			fprintf(f, "last message %.0f s ago", ago(now, n->last_inbound));
+		else
+			fputs("no message on record", f);
+		if (n->refused_at > 0)
+			fprintf(f, ", token refused %.0f s ago", ago(now, n->refused_at));
+		fputc('\n', f);
+	}
+	if (st->numbers_total > i)
+		fprintf(f, "  (and %lld more)\n", st->numbers_total - i);
+	fprintf(f, "drainer hosts        %d\n", st->nhosts);
+	for (i = 0; i < st->nhosts; i++) {
+		h = &st->hosts[i];
+		fprintf(f, "  %-30s alive %.0f s ago", h->host, ago(now, h->alive));
+		if (h->exit_code >= 0)
+			fprintf(f, ", last run ended %.0f s ago, exit %d", ago(now, h->finished),
+			    h->exit_code);
+		fputc('\n', f);
+	}
+	fprintf(f, "quarantined          %lld", st->quarantined);
+	if (st->quarantine_newest > 0)
+		fprintf(f, ", newest %.0f s ago", ago(now, st->quarantine_newest));
+	fputc('\n', f);
+	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}
+
 /* # HELP and # TYPE of a labelled gauge, before its samples */
 static void
 head(FILE *f, const char *name, const char *help)

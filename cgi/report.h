@@ -32,6 +32,11 @@ int	report_metrics(FILE *f, const struct outbox_stats *st);
 int	report_media_status(FILE *f, const struct media_stats *st);
 int	report_media_metrics(FILE *f, const struct media_stats *st);
 
+/* The alerting record for people: each number's last message and refused
+ * token, each host's drainer, the quarantine, as ages from now (Unix
+ * seconds). Returns 0, or -1 when writing failed. */
+int	report_ops_status(FILE *f, const struct ops_stats *st, double now);
+
 /* The alerting record (ops.h): last inbound message per number, refused
  * tokens, each host's drainer, the quarantine. Returns 0, or -1 when writing
  * failed. */

@@ -4,8 +4,9 @@
  * batch in them) plus the raw bodies once, as one JSON array; each stored
  * jsonb object is taken from it by its path, so nothing is re-serialised and
  * numbers stay as Meta wrote them. A batch the server refuses for its data is
- * halved until the refused webhook stands alone. No NOTIFY here: it
- * serialises every commit (doc/postgresql.md); the drainer polls instead.
+ * halved until the refused webhook stands alone. The statement NOTIFYs once
+ * per batch, never per webhook: a notifying commit holds a database-wide lock
+ * through its WAL flush (doc/postgresql.md).
  * One caller at a time holds the connection and the arrays (the store's
  * lock); batch.c makes sure that is rarely a wait.
  */

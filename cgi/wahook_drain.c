@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 
 #include <curl/curl.h>
 
 #include "conf.h"
+#include "db.h"
 #include "drain_config.h"
 #include "env.h"
 #include "log.h"
@@ -47,7 +49,7 @@ static const char *const *const known_names[] = {
 
 static const char usage[] =
 "usage: wahook-drain                     mark read and answer every due outbox row, exit\n"
-"       wahook-drain --for SECONDS       keep draining that long, polling every 50 ms\n"
+"       wahook-drain --for SECONDS       keep draining that long, woken by NOTIFY wahook\n"
 "       wahook-drain --status            pending, retrying, dead, done, oldest age\n"
 "                                        (of the outbox and of wa_media)\n"
 "       wahook-drain --metrics           the same in Prometheus text format\n"
@@ -135,6 +137,16 @@ install_signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* Unix seconds, with their fraction (the ages --status prints) */
+static double
+now_unix(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int
 requeue(struct outbox *ob, struct media_store *ms, char **ids, int nids)
 {
@@ -175,7 +187,7 @@ main(int argc, char **argv)
 	enum mode mode;
 	double for_s;
 	char err[512];
-	int first_id, rc, curl_up = 0;
+	int first_id, rc, curl_up = 0, listen;
 	struct logline l;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -225,7 +237,11 @@ main(int argc, char **argv)
 	install_signals();
 	/* unlike the responder, which waits for the database and answers 503,
 	 * a drainer run without its database has nothing to do: exit 4, loudly */
-	if ((ob = outbox_open(cfg.db, cfg.db_timeout, cfg.db_prepare, err, sizeof(err))) == NULL) {
+	/* a --for run listens for the ingest's NOTIFY instead of polling, unless
+	 * statements go through a transaction pooler, which keeps no LISTEN */
+	listen = mode == M_DRAIN && for_s > 0 && cfg.db_prepare != DB_PREPARE_OFF;
+	if ((ob = outbox_open(cfg.db, cfg.db_timeout, cfg.db_prepare, listen, err,
+	    sizeof(err))) == NULL) {
 		log_begin(&l, "error", "db");
 		log_str(&l, "msg", "cannot use the database of WAHOOK_DB");
 		log_str(&l, "error", err);
@@ -235,15 +251,16 @@ main(int argc, char **argv)
 	}
 	/* wa_media is counted for --metrics even with the media lane off: a
 	 * lane switched off by mistake shows as media pending */
-	if (mode != M_DRAIN && (mcfg.on || mode == M_METRICS) && (ms = media_store_open(cfg.db, cfg.db_timeout,
-	    cfg.db_prepare, err, sizeof(err))) == NULL) {
+	if (mode != M_DRAIN && (mcfg.on || mode == M_METRICS) &&
+	    (ms = media_store_open(cfg.db, cfg.db_timeout, cfg.db_prepare, err,
+	    sizeof(err))) == NULL) {
 		log_begin(&l, "error", "db");
 		log_str(&l, "msg", err);
 		log_end(&l);
 		rc = DRAIN_DB;
 		goto done;
 	}
-	if ((mode == M_DRAIN || mode == M_METRICS) &&
+	if (mode != M_REQUEUE &&
 	    (ops = ops_open(cfg.db, cfg.db_timeout, cfg.db_prepare)) == NULL) {
 		log_msg("error", "start", "out of memory");
 		rc = DRAIN_LEFT;
@@ -267,13 +284,15 @@ main(int argc, char **argv)
 		if (ms != NULL && rc == DRAIN_DONE)
 			rc = (mode == M_STATUS ? report_media_status(stdout, &mst) :
 			    report_media_metrics(stdout, &mst)) == 0 ? DRAIN_DONE : DRAIN_LEFT;
-		if (mode == M_METRICS && rc == DRAIN_DONE) {
+		if (rc == DRAIN_DONE) {
 			if (ops_stats(ops, &ost) == -1) {
 				log_msg("error", "db", ops_error(ops));
 				rc = DRAIN_DB;
 				break;
 			}
-			rc = report_ops_metrics(stdout, &ost) == 0 ? DRAIN_DONE : DRAIN_LEFT;
+			rc = (mode == M_STATUS ?
+			    report_ops_status(stdout, &ost, now_unix()) :
+			    report_ops_metrics(stdout, &ost)) == 0 ? DRAIN_DONE : DRAIN_LEFT;
 		}
 		break;
 	case M_REQUEUE:

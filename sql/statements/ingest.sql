@@ -34,7 +34,8 @@
 --           recipient_parent_user_id
 --  $35..$37 per event: field, waba_id, path
 --  $38..$40 per broken item: path, where ("entry[0].changes[0].messages[1]"), reason
--- Returns the 1-based position (in the $2.. arrays) of every message inserted now.
+-- Returns the 1-based position (in the $2.. arrays) of every message inserted now,
+-- and sends one NOTIFY wahook when there is any (the note CTE below).
 --
 -- Two statements are made from this file: "full" (all of it, $1..$40) and "lean"
 -- (without the BEGIN full / END full part, $1..$24), for batches with no
@@ -109,6 +110,13 @@ conv AS (
        username = coalesce(EXCLUDED.username, c.username),
        phone = coalesce(EXCLUDED.phone, c.phone),
        updated_at = now()
+),
+-- NOTIFY wahook, once per batch that stored a new message (payload: how many),
+-- delivered to every LISTENer when this statement commits and never if it
+-- fails; statuses and retries alone notify nobody. wahook-drain --for listens
+-- instead of polling. Referenced by the final SELECT, or it would not run.
+note AS MATERIALIZED (
+  SELECT pg_notify('wahook', count(*)::text) FROM fresh HAVING count(*) > 0
 )
 -- BEGIN full: reactions, statuses, events, changes of identity and broken
 -- items. A webhook with none of them (most: user messages only) runs the
@@ -216,4 +224,4 @@ qu AS (
   FROM qc
 )
 -- END full
-SELECT pos FROM fresh;
+SELECT pos FROM fresh, note;

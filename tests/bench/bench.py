@@ -11,8 +11,12 @@ stopped by pid. The phases:
      200 answers (a run that loses one is void). Plus a paced run at about half the
      peak rate (its p99 is the latency target), a process-count sweep, and the same
      peak with commit_delay on.
+     Then NOTIFY on commit's price at that peak: the responder built without the
+     statement's note CTE against the shipped one (notify_responder_cost()).
   2. limits: pgbench running sql/statements/ingest.sql (see pgbench_script()) and a null
-     FastCGI responder (tests/bench/null_fcgi.c) behind the same nginx.
+     FastCGI responder (tests/bench/null_fcgi.c) behind the same nginx; and the
+     price of NOTIFY on commit: the same statement with and without its note CTE
+     (notify_cost(), target: at least 0.97 of the throughput without).
   3. batches: POSTs of 1000 messages (~2.5 MB): time to the 200, rows checked.
   4. drainer: the 10,000 outbox rows those batches left (1,000 conversations)
      against the stand-in Graph API answering after 20 ms; the same rows again
@@ -482,8 +486,9 @@ def arr(vals):
     return "{" + ",".join(out) + "}"
 
 
-def pgbench_script(d):
-    """The pgbench script and its -D variables.
+def pgbench_script(d, notify=True):
+    """The pgbench script and its -D variables (notify False: the statement
+    without its note CTE, the NOTIFY wahook of each committed batch).
 
     pgbench runs sql/statements/ingest.sql itself, read here at run time, as the lean statement
     the responder uses for a webhook without reactions, statuses or events (its
@@ -510,6 +515,8 @@ def pgbench_script(d):
     text = re.sub(r"(?ms)^-- BEGIN full.*?^-- END full\n", "", text)
     sql = "".join(line + "\n" for line in text.split("\n")
                   if not line.startswith("--")).strip().rstrip(";")
+    if not notify:
+        sql = without_notify(sql)
     sql = sql.replace("$2::text[]", "('{\"wamid.PGB' || :n || '\"}')::text[]")
     sql = sql.replace("$7::text[]", "('{\"3519' || :s || '\"}')::text[]")
     # the conversation of a message with a phone number and no BSUID is the sender
@@ -525,7 +532,7 @@ def pgbench_script(d):
             17: arr(["{0,entry,0,changes,0,value,messages,0}"]), 18: "{1}",
             19: arr([None]), 20: arr([None]), 21: arr([None]), 22: arr([None]),
             24: arr([None])}
-    script = os.path.join(d, "ingest.pgbench")
+    script = os.path.join(d, "ingest.pgbench" if notify else "ingest-no-notify.pgbench")
     with open(script, "w") as f:
         f.write("\\set n random(1, 999999999999999)\n\\set s random(10000000, 10009999)\n")
         f.write(sql + ";\n")
@@ -533,6 +540,81 @@ def pgbench_script(d):
     for k, v in sorted(vals.items()):
         defs += ["-D", "p%d=%s" % (k, v)]
     return script, defs
+
+
+def without_notify(sql):
+    """The ingest statement (as in the file, or its comments dropped) without
+    its note CTE, the NOTIFY of each committed batch."""
+    out, n = re.subn(r"\),\n(?:--[^\n]*\n)*note AS MATERIALIZED \(\n.*?\n\)\n", ")\n", sql,
+                     flags=re.S)
+    out, m = re.subn(r"SELECT pos FROM fresh, note\b", "SELECT pos FROM fresh", out)
+    assert (n, m) == (1, 1), "bench: the note CTE of ingest.sql changed shape"
+    return out
+
+
+def notify_cost(pg, work):
+    """NOTIFY on commit's price: pgbench on the lean statement with its note CTE
+    (and a psql LISTENing, as a drainer would) against the same statement
+    without it, at 4 and PGB_CONNS clients, alternated twice; the better of each
+    pair is kept (noise only ever lowers a figure). The target: at least 0.97."""
+    script, defs = pgbench_script(work)
+    bare, _ = pgbench_script(work, notify=False)
+    listener = harness.spawn([harness.PSQL, "-X", "-q", pg.dsn], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    listener.stdin.write("LISTEN wahook;\n")
+    listener.stdin.flush()
+    out = []
+    try:
+        for c in (4, PGB_CONNS):
+            runs = {"with": [], "without": []}
+            for _ in range(2):
+                runs["with"].append(pgbench(pg, script, defs, c, DURATION)["tps"])
+                runs["without"].append(pgbench(pg, bare, defs, c, DURATION)["tps"])
+            w, wo = max(runs["with"]), max(runs["without"])
+            out.append({"clients": c, "with": w, "without": wo,
+                        "ratio": w / wo if wo else 0, "load": load()})
+            log("NOTIFY c=%-3d with %7.0f tx/s, without %7.0f tx/s: %.3f"
+                % (c, w, wo, out[-1]["ratio"]))
+    finally:
+        listener.stdin.close()
+        harness.kill(listener)
+    return out
+
+
+def notify_responder_cost(pg, ngx, fcgi, pool, conns):
+    """NOTIFY on commit where it counts: the responder's throughput at conns
+    connections with the shipped statement and with the one make bench built
+    without its note CTE (build/nonotify/wahook.fcgi), two runs each in the
+    order ABBA, the better of each kept; the NOTIFY heard by one psql LISTENing.
+    fcgi is stopped on return."""
+    bare_bin = os.path.join(ROOT, "build", "nonotify", "wahook.fcgi")
+    if not os.access(bare_bin, os.X_OK):
+        log("NOTIFY: %s missing (make bench builds it): skipped" % bare_bin)
+        return None
+    listener = harness.spawn([harness.PSQL, "-X", "-q", pg.dsn], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    listener.stdin.write("LISTEN wahook;\n")
+    listener.stdin.flush()
+    runs = {"with": [], "without": []}
+    try:
+        order = [("with", fcgi.binary), ("without", bare_bin)]
+        for i in range(2):      # with, without, then without, with: a drifting load
+            for kind, binary in (order if i == 0 else order[::-1]):     # hits both
+                fcgi.stop()
+                f = Fcgi(fcgi.dir, binary, fcgi.n, fcgi.env)
+                f.start()
+                wrk(ngx.url, conns, pool, 2)
+                log("NOTIFY responder %s it:" % kind)
+                runs[kind].append(checked_wrk(pg, ngx.url, conns, pool, DURATION))
+                f.stop()
+    finally:
+        listener.stdin.close()
+        harness.kill(listener)
+    w = max(runs["with"], key=lambda r: r["rps"])
+    wo = max(runs["without"], key=lambda r: r["rps"])
+    return {"conns": conns, "with": w, "without": wo,
+            "ratio": w["rps"] / wo["rps"] if wo["rps"] else 0,
+            "valid": all(r["valid"] for v in runs.values() for r in v)}
 
 
 def pgbench(pg, script, defs, clients, seconds, mode="prepared"):
@@ -805,6 +887,22 @@ def report(R):
       + " |")
     w("| load (1 min) | " + " | ".join(r["load"].split()[0] for r in R["pgbench"]) + " |")
     w("")
+    nr = R.get("notify_responder")
+    if nr:
+        w("NOTIFY on commit at the responder's peak (c=%d, %d processes, one psql "
+          "LISTENing): %.0f req/s with it, %.0f without (build/nonotify: the statement "
+          "without its note CTE), ratio %.3f, target >= 0.97: %s%s.\n"
+          % (nr["conns"], PROCS, nr["with"]["rps"], nr["without"]["rps"], nr["ratio"],
+             verdict(nr["ratio"] >= 0.97), "" if nr["valid"] else " (a run was **VOID**)"))
+    if R.get("notify"):
+        w("NOTIFY on commit (the ingest statement's note CTE, one psql LISTENing) against "
+          "the same statement without it, pgbench, the better of two runs each:\n")
+        w("| clients | with NOTIFY tx/s | without tx/s | ratio (target >= 0.97) | load |")
+        w("|---:|---:|---:|---:|---|")
+        for r in R["notify"]:
+            w("| %d | %.0f | %.0f | %.3f %s | %s |" % (r["clients"], r["with"], r["without"],
+              r["ratio"], verdict(r["ratio"] >= 0.97), r["load"].split()[0]))
+        w("")
     w("| null FastCGI responder (%d processes), connections | " % NULL_PROCS + " | ".join("c=%d" % r["conns"] for r in R["null"]) + " |")
     w("|---|" + "---:|" * len(R["null"]))
     w("| requests/s | " + " | ".join("%.0f" % r["rps"] for r in R["null"]) + " |")
@@ -986,6 +1084,10 @@ def machine():
 
 def main():
     global OUT
+    if sys.argv[1:2] == ["--strip-notify"]:    # for the Makefile: build/nonotify
+        with open(sys.argv[2]) as f:
+            sys.stdout.write(without_notify(f.read()))
+        return
     OUT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "bench"))
     os.makedirs(OUT, exist_ok=True)
     for b in ("wahook.fcgi", "wahook-drain", "bench_null_fcgi"):
@@ -1031,6 +1133,10 @@ def main():
     log("status webhooks, c=%d" % R["peak"]["conns"])
     R["status"] = checked_wrk(pg, ngx.url, R["peak"]["conns"], spool, DURATION,
                               count=statuses_stored)
+    # NOTIFY on commit: the same peak with the statement built without it
+    log("phase 1: NOTIFY on commit, the responder with and without it")
+    R["notify_responder"] = notify_responder_cost(pg, ngx, fcgi, pool, R["peak"]["conns"])
+    fcgi.start()
     # fewer processes make fuller batches, more run more backends side by side:
     # the sweep at the highest connection count, where there is work for all of them
     R["sweep_conns"] = max(LEVELS)
@@ -1059,6 +1165,8 @@ def main():
     # the statement unprepared (parsed and planned on every execution), as
     # WAHOOK_DB_PREPARE=off sends it
     R["pg_extended"] = pgbench(pg, script, defs, PGB_CONNS, DURATION, mode="extended")
+    log("phase 2: NOTIFY on commit, pgbench with and without it")
+    R["notify"] = notify_cost(pg, work)
     if not QUICK:
         # commit_delay, honestly: the same peak and the same pgbench with it on
         cd = {"delay": 200, "siblings": 5}

@@ -2,10 +2,13 @@
 needs, from the database alone: the last inbound message per business number
 (before and after a drainer run), a refused token per number, each host's
 drainer (alive, last completed run, its exit code), quarantined bodies, media,
-in Prometheus's text format; and none of it reads all of a big wa_messages.
+in Prometheus's text format (promtool check metrics finds nothing to say);
+and none of it reads all of a big wa_messages.
 """
 import re
+import shutil
 import socket
+import subprocess
 import time
 import unittest
 
@@ -14,6 +17,7 @@ import drainkit as dk
 
 pg = server = None
 OTHER = "106540352242999"
+PROMTOOL = shutil.which("promtool")
 
 
 def setUpModule():
@@ -38,6 +42,10 @@ def metrics():
     for line in r.out.splitlines():     # the exposition format, line by line
         assert re.match(r'^(# (HELP|TYPE) wahook_\w+ .+|wahook_\w+(\{\w+="[^"]*"\})? '
                         r'[0-9.e+-]+)$', line), line
+    if PROMTOOL:        # and Prometheus' own linter finds nothing to say
+        p = subprocess.run([PROMTOOL, "check", "metrics"], input=r.out,
+                           capture_output=True, text=True, timeout=60)
+        assert (p.returncode, p.stdout + p.stderr) == (0, ""), p.stdout + p.stderr
     return samples(r.out), r.out
 
 
@@ -88,6 +96,16 @@ class MetricsForAlerting(dk.DrainCase):
         self.assertGreater(v[("wahook_number_last_inbound_timestamp_seconds", dk.PNID)],
                            v[("wahook_number_last_inbound_timestamp_seconds", OTHER)])
         self.assertEqual(v[("wahook_outbox_token_refused_pending", dk.PNID)], 1)
+        # --status says the same for people
+        st = dk.run(pg, None, ["--status"], WAHOOK_ACCESS_TOKEN=None)
+        self.assertEqual(st.rc, 0, st)
+        self.assertRegex(st.out, r"(?m)^business numbers +2$")
+        self.assertRegex(st.out, r"(?m)^  %s +last message \d+ s ago, token refused \d+ s "
+                         r"ago$" % dk.PNID)
+        self.assertRegex(st.out, r"(?m)^  %s +last message \d+ s ago$" % OTHER)
+        self.assertRegex(st.out, r"(?m)^drainer hosts +1\n  %s +alive \d+ s ago, last run "
+                         r"ended \d+ s ago, exit 3$" % re.escape(host))
+        self.assertRegex(st.out, r"(?m)^quarantined +0$")
 
         # the messages are pruned: the record still knows both numbers
         pg.psql("DELETE FROM wa_messages")

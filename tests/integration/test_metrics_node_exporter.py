@@ -5,8 +5,6 @@ with its textfile collector pointed there, serves the wahook_ metrics without
 a parse error. The write is atomic: a failed query leaves the old file whole
 and no temp file behind. wahook-metrics.service runs the same script."""
 import os
-import re
-import shutil
 import subprocess
 import time
 import unittest

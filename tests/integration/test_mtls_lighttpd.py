@@ -4,29 +4,12 @@ on loopback: the same certificates and promises as test_mtls_nginx. lighttpd
 ends the handshake without a certificate Meta's CA signed, and mod_auth
 answers 401 to one for another name: the responder never sees either."""
 import os
-import re
 import shutil
 import subprocess
 import unittest
 
 import harness as h
 import mtls
-
-EXAMPLE = os.path.join(h.ROOT, "examples", "lighttpd-mtls.conf")
-
-
-def snippet_from_example(text, port, pki):
-    """examples/lighttpd-mtls.conf with its socket and certificate paths swapped."""
-    subs = [(r'\$SERVER\["socket"\] == ":443"', '$SERVER["socket"] == "127.0.0.1:%d"' % port),
-            (r"/etc/ssl/certs/webhook\.example\.com\.pem", pki.path("server-chain.pem")),
-            (r"/etc/ssl/private/webhook\.example\.com\.key", pki.path("server.key")),
-            (r"/etc/ssl/certs/meta-outbound-api-ca-2025-12\.pem", pki.path("meta-root.pem"))]
-    for pat, rep in subs:
-        text, n = re.subn(pat, lambda m, rep=rep: rep, text)
-        if n != 1:
-            raise AssertionError("examples/lighttpd-mtls.conf: %r not found once" % pat)
-    return text
-
 
 @unittest.skipUnless(os.path.exists("/usr/lib/lighttpd/mod_openssl.so"),
                      "lighttpd-mod-openssl not installed")
@@ -46,8 +29,9 @@ class MutualTlsLighttpd(mtls.Contract, unittest.TestCase):
         env = h.responder_env(cls.pg, WAHOOK_LOG=cls.applog_path)
         conf = h.lighttpd_conf_from_example(cls.dir, h.free_port(), h.staged("wahook.fcgi"),
                                             env)
-        with open(EXAMPLE) as f:
-            conf += "\n" + snippet_from_example(f.read(), cls.port, cls.pki)
+        conf += "\n" + mtls.from_example("lighttpd-mtls.conf", cls.pki, [
+            (r'\$SERVER\["socket"\] == ":443"', '$SERVER["socket"] == "127.0.0.1:%d"'
+             % cls.port)], server_cert="server-chain.pem")
         errlog = os.path.join(cls.dir, "error.log")
         conf += '\nserver.errorlog = "%s"\n' % errlog
         path = os.path.join(cls.dir, "lighttpd.conf")

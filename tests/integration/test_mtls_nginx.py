@@ -6,7 +6,6 @@ one for another name, or one another CA signed: refused by nginx, the
 responder never sees the request. The right one: served, 200 from wahook,
 whose signature check still holds (a bad X-Hub-Signature-256 is 401)."""
 import os
-import re
 import subprocess
 import unittest
 
@@ -14,49 +13,21 @@ import harness as h
 import mtls
 import servers
 
-EXAMPLE = os.path.join(h.ROOT, "examples", "nginx-mtls.conf")
-
-
-def site_from_example(text, port, pki, sock):
-    """examples/nginx-mtls.conf with its port, certificate paths and socket
-    swapped for the test's; every directive is the file's own."""
-    subs = [(r"(?m)^(\s*)listen 443 ssl;", r"\g<1>listen 127.0.0.1:%d ssl;" % port),
-            (r"/etc/ssl/certs/webhook\.example\.com\.pem", pki.path("server.pem")),
-            (r"/etc/ssl/private/webhook\.example\.com\.key", pki.path("server.key")),
-            (r"/etc/ssl/certs/meta-outbound-api-ca-2025-12\.pem", pki.path("meta-root.pem")),
-            (r"unix:/run/wahook/wahook\.sock;", "unix:%s;" % sock)]
-    for pat, rep in subs:
-        text, n = re.subn(pat, lambda m, rep=rep: m.expand(rep) if "\\g" in rep else rep,
-                          text)
-        if n != 1:
-            raise AssertionError("examples/nginx-mtls.conf: %r not found once" % pat)
-    return text
-
-
 class MutualTlsNginx(mtls.Contract, unittest.TestCase):
     # nginx: no certificate or another CA's: 400; another name: 403 (the map)
     refused = {"none": 400, "wrongcn": 403, "othersigned": 400}
 
     @classmethod
     def setUpClass(cls):
-        cls.pg = h.Postgres()
-        cls.pg.migrate()
         cls.dir = h.tmpdir("wahook-mtls-")
         cls.pki = mtls.Pki(h.tmpdir("wahook-pki-"))
-        cls.sock = os.path.join(cls.dir, "wahook.sock")
-        cls.applog_path = os.path.join(cls.dir, "wahook.log")
-        cls.applog = open(cls.applog_path, "a")
-        owner = ["-U", servers.WWW] if os.geteuid() == 0 else []
-        cls.fcgi = h.spawn(["spawn-fcgi", "-n", "-s", cls.sock, "-M", "0600"] + owner +
-                           ["--", h.staged("wahook.fcgi")], env=h.responder_env(cls.pg),
-                           stdout=cls.applog, stderr=cls.applog)
-        h.wait_for(lambda: os.path.exists(cls.sock), 10, "spawn-fcgi socket")
+        mtls.start_responder(cls, cls.dir)
         cls.port = h.free_port()
         site = os.path.join(cls.dir, "site.conf")
-        with open(EXAMPLE) as f:
-            text = f.read()
         with open(site, "w") as f:
-            f.write(site_from_example(text, cls.port, cls.pki, cls.sock))
+            f.write(mtls.from_example("nginx-mtls.conf", cls.pki, [
+                (r"(?m)^    listen 443 ssl;", "    listen 127.0.0.1:%d ssl;" % cls.port),
+                (r"unix:/run/wahook/wahook\.sock;", "unix:%s;" % cls.sock)]))
         conf = os.path.join(cls.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(servers.nginx_main_conf(cls.dir, site))
@@ -67,8 +38,7 @@ class MutualTlsNginx(mtls.Contract, unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         h.kill(cls.nginx)
-        h.kill(cls.fcgi)
-        cls.pg.stop()
+        mtls.stop_responder(cls)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ class MakeInstall(unittest.TestCase):
         inst = servers.installed()
         want = {"lib/cgi-bin/wahook.fcgi": 0o755, "bin/wahook-drain": 0o755,
                 "share/wahook/scripts/migrate": 0o755,
+                "share/wahook/scripts/export-metrics": 0o755,
                 "share/man/man8/wahook.fcgi.8": 0o644, "share/man/man8/wahook-drain.8": 0o644,
                 "share/doc/wahook/examples/lighttpd.conf.example": 0o644}
         for f in sorted(glob.glob(os.path.join(h.ROOT, "sql", "[0-9][0-9][0-9]_*.sql"))):
@@ -31,6 +32,10 @@ class MakeInstall(unittest.TestCase):
             if f == "reply":    # reply programs: executable, beside the scripts
                 for p in os.listdir(os.path.join(h.ROOT, "examples", f)):
                     want["share/wahook/reply/" + p] = 0o755
+            elif f == "prometheus":     # the alert rules and their tests
+                want["share/doc/wahook/examples/" + f] = 0o755
+                for p in os.listdir(os.path.join(h.ROOT, "examples", f)):
+                    want["share/doc/wahook/examples/%s/%s" % (f, p)] = 0o644
             else:
                 want["share/doc/wahook/examples/" + f] = 0o644
         for rel, mode in want.items():
@@ -129,7 +134,7 @@ class Crontab(unittest.TestCase):
                 self.assertRegex(field, r"^(\*|\d+)$", line)
                 self.assertTrue(field == "*" or int(field) <= hi, line)
             jobs.append(f)
-        self.assertEqual(len(jobs), 2)
+        self.assertEqual(len(jobs), 3)     # drainer, prune, metrics
         path = env["PATH"].split(":")
         for f in jobs:
             # the program: the last simple command, less exec and assignments
@@ -146,6 +151,10 @@ class Crontab(unittest.TestCase):
                             for d in path)
             self.assertTrue(found, "%s not installed where the crontab looks" % cmd)
         self.assertIn("--for", jobs[0])
+        # the metrics line: root's (it writes into root's directory), the script
+        # make install put in share/wahook/scripts
+        self.assertEqual(jobs[2][5], "root")
+        self.assertTrue(jobs[2][-1].endswith("/share/wahook/scripts/export-metrics"), jobs[2])
 
 
 class ShippedConfigsCheck(unittest.TestCase):

@@ -107,6 +107,45 @@ def post(pki, port, mid, cert=None, key=None, secret=h.SECRET):
                  "X-Hub-Signature-256: " + h.sign(body, secret)])
 
 
+def from_example(name, pki, subs, server_cert="server.pem"):
+    """examples/<name> with the site's certificate paths (webhook.example.com's
+    and Meta's CA) swapped for pki's, and subs, (pattern, replacement) pairs,
+    applied: each pattern must be found exactly once; every directive is the
+    file's own."""
+    with open(os.path.join(h.ROOT, "examples", name)) as f:
+        text = f.read()
+    subs = list(subs) + [
+        (r"/etc/ssl/certs/webhook\.example\.com\.pem", pki.path(server_cert)),
+        (r"/etc/ssl/private/webhook\.example\.com\.key", pki.path("server.key")),
+        (r"/etc/ssl/certs/meta-outbound-api-ca-2025-12\.pem", pki.path("meta-root.pem"))]
+    for pat, rep in subs:
+        text, n = re.subn(pat, lambda m, rep=rep: rep, text)
+        if n != 1:
+            raise AssertionError("examples/%s: %r not found once" % (name, pat))
+    return text
+
+
+def start_responder(cls, dirpath):
+    """For setUpClass: a migrated PostgreSQL (cls.pg) and the responder on a
+    unix socket (cls.sock) by spawn-fcgi, owned by the web server's user, its
+    log in cls.applog_path; stop_responder() ends both."""
+    cls.pg = h.Postgres()
+    cls.pg.migrate()
+    cls.sock = os.path.join(dirpath, "wahook.sock")
+    cls.applog_path = os.path.join(dirpath, "wahook.log")
+    cls.applog = open(cls.applog_path, "a")
+    owner = ["-U", "www-data"] if os.geteuid() == 0 else []
+    cls.fcgi = h.spawn(["spawn-fcgi", "-n", "-s", cls.sock, "-M", "0600"] + owner +
+                       ["--", h.staged("wahook.fcgi")], env=h.responder_env(cls.pg),
+                       stdout=cls.applog, stderr=cls.applog)
+    h.wait_for(lambda: os.path.exists(cls.sock), 10, "spawn-fcgi socket")
+
+
+def stop_responder(cls):
+    h.kill(cls.fcgi)
+    cls.pg.stop()
+
+
 class Contract:
     """What a web server running a shipped mutual TLS example must do. The
     test class sets pki, port, pg, applog_path (the responder's log) and

@@ -1,7 +1,8 @@
 /*
  * test_report.c - cgi/report.c: what --status prints for people and --metrics
  * for Prometheus' textfile collector, from made-up outbox figures: every
- * figure on its line, every gauge with its HELP and TYPE, numbers as the
+ * figure on its line, every gauge with its HELP and TYPE (the labelled ones of
+ * the alerting record too: numbers, hosts, the quarantine), numbers as the
  * exposition format reads them (no 2.3302429999999998), a failed write reported.
  */
 #include <setjmp.h>
@@ -149,12 +150,78 @@ test_write_failure(void **state)
 	fclose(f);
 }
 
+static void
+test_ops_metrics(void **state)
+{
+	struct ops_number nums[3] = {
+		{ "106540352242922", 1765000000.5, 0 },
+		{ "106540352242931", 1765000100, 1765000200 },
+		{ "odd\"num\\ber", 0, 1765000300 },	/* refused, never heard from */
+	};
+	struct ops_stats st;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	st.numbers = nums;
+	st.nnumbers = 3;
+	st.numbers_total = 12001;
+	st.nhosts = 2;
+	st.hosts[0] = (struct ops_host){ "drain-a", 1765000000, 1765000055, 1765000055, 1 };
+	st.hosts[1] = (struct ops_host){ "drain-b", 1765000000, 1765000030, 0, -1 };
+	st.quarantined = 4;
+	st.quarantine_newest = 1765000001;
+	assert_non_null(f = open_memstream(&buf, &len));
+	assert_int_equal(report_ops_metrics(f, &st), 0);
+	assert_int_equal(fclose(f), 0);
+	/* a number never heard from has no last-inbound sample; one never refused
+	 * no refusal sample; label values escaped as the format wants */
+	assert_non_null(strstr(buf, "\nwahook_number_last_inbound_timestamp_seconds"
+	    "{phone_number_id=\"106540352242922\"} 1765000000.500\n"));
+	assert_null(strstr(buf, "wahook_number_last_inbound_timestamp_seconds"
+	    "{phone_number_id=\"odd"));
+	assert_null(strstr(buf, "wahook_number_token_refused_timestamp_seconds"
+	    "{phone_number_id=\"106540352242922\"}"));
+	assert_non_null(strstr(buf, "\nwahook_number_token_refused_timestamp_seconds"
+	    "{phone_number_id=\"odd\\\"num\\\\ber\"} 1765000300\n"));
+	assert_non_null(strstr(buf, "\nwahook_numbers 12001\n"));
+	assert_non_null(strstr(buf, "\nwahook_drain_last_run_exit_code{host=\"drain-a\"} 1\n"));
+	/* a host whose first run has not ended: alive, no exit code, last run 0 */
+	assert_null(strstr(buf, "wahook_drain_last_run_exit_code{host=\"drain-b\"}"));
+	assert_non_null(strstr(buf, "\nwahook_drain_last_run_timestamp_seconds"
+	    "{host=\"drain-b\"} 0\n"));
+	assert_non_null(strstr(buf, "\nwahook_drain_alive_timestamp_seconds"
+	    "{host=\"drain-b\"} 1765000030\n"));
+	assert_non_null(strstr(buf, "\nwahook_quarantine_rows 4\n"));
+	assert_non_null(strstr(buf, "\nwahook_quarantine_newest_timestamp_seconds 1765000001\n"));
+	assert_non_null(strstr(buf, "# TYPE wahook_drain_alive_timestamp_seconds gauge\n"));
+	free(buf);
+	buf = NULL;
+	assert_non_null(f = open_memstream(&buf, &len));
+	assert_int_equal(report_ops_status(f, &st, 1765000400), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(buf,
+	    "business numbers     12001\n"
+	    "  106540352242922                last message 400 s ago\n"
+	    "  106540352242931                last message 300 s ago, token refused 200 s ago\n"
+	    "  odd\"num\\ber                    no message on record, token refused 100 s ago\n"
+	    "  (and 11998 more)\n"
+	    "drainer hosts        2\n"
+	    "  drain-a                        alive 345 s ago, last run ended 345 s ago, exit 1\n"
+	    "  drain-b                        alive 370 s ago\n"
+	    "quarantined          4, newest 399 s ago\n");
+	free(buf);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_ops_metrics),
 		cmocka_unit_test(test_number),
 		cmocka_unit_test(test_write_failure),
 	};
