@@ -1,6 +1,7 @@
 """test_logs_land.py - for every documented way of running the responder, each
 request's log line and a start-up error (an app secret file that is not
-there: exit 2, a line naming WAHOOK_APP_SECRET_FILE) land where the README's "Where the logs go" says:
+there: exit 2, a line naming WAHOOK_APP_SECRET_FILE) land where doc/servers.md's
+"Where the logs go" says:
 
   spawn-fcgi (forking, as in production) with WAHOOK_LOG  -> that file
   spawn-fcgi without WAHOOK_LOG (children's stderr is /dev/null) -> syslog
