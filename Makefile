@@ -27,7 +27,8 @@ LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/
 # modules; each cgi/X.c has cgi/X.h
 COMMON_OBJS = log env db dynbuf
 FCGI_OBJS   = wahook_fcgi http config verify payload store batch
-DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report reply ask address \
+DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox ops graph pace report reply ask \
+              address \
               child verify media media_config media_file media_meta media_store
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
@@ -211,8 +212,11 @@ SHAREDIR = $(PREFIX)/share/wahook
 EXDIR    = $(PREFIX)/share/doc/wahook/examples
 MAN8DIR  = $(PREFIX)/share/man/man8
 INST_SQL      = $(wildcard sql/[0-9][0-9][0-9]_*.sql)
-INST_SCRIPTS  = $(wildcard scripts/migrate scripts/prune scripts/replay scripts/sample-webhook)
-INST_EXAMPLES = lighttpd.conf.example $(filter-out examples/reply,$(wildcard examples/*))
+INST_SCRIPTS  = $(wildcard scripts/migrate scripts/prune scripts/replay scripts/sample-webhook \
+                scripts/export-metrics)
+INST_EXAMPLES = lighttpd.conf.example $(filter-out examples/reply examples/prometheus,\
+                $(wildcard examples/*))
+INST_PROM     = $(wildcard examples/prometheus/*)
 INST_REPLY    = $(wildcard examples/reply/*)
 INST_MAN      = man/wahook.fcgi.8 man/wahook-drain.8 man/wahook-setup.8
 
@@ -229,6 +233,8 @@ install: all
 	  sed -e '/^PATH=/!s|/usr/local/|$(PREFIX)/|g' $$f > $(DESTDIR)$(EXDIR)/$${f##*/}; \
 	  chmod 0644 $(DESTDIR)$(EXDIR)/$${f##*/}; done
 	$(INSTALL) -m 0755 $(INST_REPLY) $(DESTDIR)$(SHAREDIR)/reply/
+	$(INSTALL) -d $(DESTDIR)$(EXDIR)/prometheus
+	$(INSTALL) -m 0644 $(INST_PROM) $(DESTDIR)$(EXDIR)/prometheus/
 	$(INSTALL) -m 0644 $(INST_MAN) $(DESTDIR)$(MAN8DIR)/
 
 uninstall:
@@ -238,9 +244,11 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/scripts/,$(notdir $(INST_SCRIPTS)))
 	rm -f $(addprefix $(DESTDIR)$(EXDIR)/,$(notdir $(INST_EXAMPLES)))
 	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/reply/,$(notdir $(INST_REPLY)))
+	rm -f $(addprefix $(DESTDIR)$(EXDIR)/prometheus/,$(notdir $(INST_PROM)))
 	rm -f $(addprefix $(DESTDIR)$(MAN8DIR)/,$(notdir $(INST_MAN)))
 	-rmdir $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/scripts $(DESTDIR)$(SHAREDIR)/reply \
-	    $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(EXDIR) $(DESTDIR)$(PREFIX)/share/doc/wahook \
+	    $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(EXDIR)/prometheus $(DESTDIR)$(EXDIR) \
+	    $(DESTDIR)$(PREFIX)/share/doc/wahook \
 	    2>/dev/null
 
 .PHONY: install uninstall

@@ -282,13 +282,13 @@ ask_start(struct ask *a, int slot, const char *input, size_t len,
 	/* what the program is told in its environment; an unknown value is
 	 * left out rather than set empty */
 	const struct { const char *name, *value; } vars[] = {
-		{ "WAHOOK_MESSAGE_ID", about->message_id },
-		{ "WAHOOK_SENDER", about->sender },
-		{ "WAHOOK_USER_ID", about->user_id },
-		{ "WAHOOK_USERNAME", about->username },
-		{ "WAHOOK_GROUP_ID", about->group_id },
-		{ "WAHOOK_PHONE_NUMBER_ID", about->phone_number_id },
-		{ "WAHOOK_MESSAGE_TYPE", about->type },
+		{ .name = "WAHOOK_MESSAGE_ID", .value = about->message_id },
+		{ .name = "WAHOOK_SENDER", .value = about->sender },
+		{ .name = "WAHOOK_USER_ID", .value = about->user_id },
+		{ .name = "WAHOOK_USERNAME", .value = about->username },
+		{ .name = "WAHOOK_GROUP_ID", .value = about->group_id },
+		{ .name = "WAHOOK_PHONE_NUMBER_ID", .value = about->phone_number_id },
+		{ .name = "WAHOOK_MESSAGE_TYPE", .value = about->type },
 	};
 	char v[sizeof(vars) / sizeof(vars[0])][1100];
 	const char *env[sizeof(vars) / sizeof(vars[0]) + 1];

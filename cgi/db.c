@@ -348,8 +348,9 @@ connect_db(struct db *db, double deadline)
 	/*
 	 * libpq's connect_timeout is whole seconds, at least 2: with less than
 	 * that left, a host that does not answer can take up to 2 s (the only
-	 * way past the deadline). Refusing to start with under a second left
-	 * made WAHOOK_DB_TIMEOUT=1 unable to connect at all.
+	 * way past the deadline). So a connect starts with any time left:
+	 * refusing with under a second left would leave WAHOOK_DB_TIMEOUT=1
+	 * unable to connect at all.
 	 */
 	if (left < 0.05) {
 		snprintf(db->err, sizeof(db->err), "connect: the deadline of %g s passed",

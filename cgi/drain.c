@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ask.h"
 #include "graph.h"
@@ -19,11 +20,12 @@
 #include "pace.h"
 #include "reply.h"
 
-#define POLL_S		0.05	/* claim poll when idle: the issue asks for <= 100 ms */
+#define POLL_S		0.05	/* claim poll when idle: bounds a new message's wait for its mark-read */
 #define MEDIA_WAIT_S	0.1	/* a reply program's message waits for its media */
 #define RENEW_MARGIN_S	0.5	/* renew a lease that would end this close to a call's end */
 #define HOLD_DEFAULT_S	1.0	/* a 429/130429 without Retry-After pauses the number this long */
 #define SHORT_WAIT_S	1.0	/* a one-pass run waits for a bucket refilling this soon */
+#define OPS_EVERY_S	60.0	/* a long run tells the ops record it is alive */
 #define LASTERR_MAX	512
 #define REFUSED_MAX	1024	/* numbers whose token was refused, kept per run */
 #define LIM_MAX(njobs)	((size_t)(njobs) + PACE_MAX_NUMBERS + REFUSED_MAX)
@@ -60,6 +62,9 @@ struct work {
 	int			 paused;	/* numbers on hold at the last claim */
 	int			 media_refused;	/* the media lane's refusals taken in */
 	double			 next_claim;
+	struct ops		*ops;		/* the alerting record, or NULL */
+	char			 host[OPS_NAME_MAX + 1];
+	double			 ops_next;	/* when the next alive note is due */
 	long long		 calls, done, dead, retries, lost, asked, unanswered, no_wamid;
 };
 
@@ -267,8 +272,8 @@ refused(const struct work *w, const char *number)
 }
 
 /* Stops claiming number's rows for the rest of the run. Past REFUSED_MAX
- * numbers (or out of memory) the whole run stops instead, as it did before
- * tokens were per number. */
+ * numbers (or out of memory) the whole run stops instead: the list is bounded,
+ * and stopping every number is the safe side of a refused token. */
 static void
 refuse(struct work *w, const char *number)
 {
@@ -934,6 +939,23 @@ pump(void *arg, double seconds)
 	return wait_all(w, seconds);
 }
 
+/* Notes the run in the ops record (exit_code -1: still running). */
+static void
+note(struct work *w, int starting, int exit_code, double t)
+{
+	struct logline l;
+
+	w->ops_next = t + OPS_EVERY_S;
+	if (w->ops == NULL || ops_note(w->ops, w->host, starting, exit_code, w->refused,
+	    w->nrefused) == 0)
+		return;
+	log_begin(&l, "warn", "ops_note");
+	log_str(&l, "msg", "could not record the run for --metrics (is sql/008_ops.sql "
+	    "applied?): draining goes on");
+	log_str(&l, "error", ops_error(w->ops));
+	log_end(&l);
+}
+
 static int
 exit_code(struct work *w, long long *pending)
 {
@@ -958,7 +980,7 @@ exit_code(struct work *w, long long *pending)
 
 int
 drain_run(const struct drain_config *c, const struct media_config *mc, struct outbox *ob,
-    double for_seconds, volatile sig_atomic_t *stop)
+    struct ops *ops, double for_seconds, volatile sig_atomic_t *stop)
 {
 	struct work w;
 	struct graph_result r;
@@ -972,6 +994,10 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 	memset(&w, 0, sizeof(w));
 	w.c = c;
 	w.ob = ob;
+	w.ops = ops;
+	if (gethostname(w.host, sizeof(w.host)) == -1 || w.host[0] == '\0')
+		snprintf(w.host, sizeof(w.host), "unknown");
+	w.host[sizeof(w.host) - 1] = '\0';
 	w.stop = stop;
 	w.njobs = c->concurrency;
 	t_end = for_seconds > 0 ? t_start + for_seconds : 0;
@@ -1005,10 +1031,13 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 		goto done;
 	}
 	outbox_ride_outages(ob, c->db_outage_max, pump, &w);
+	note(&w, 1, -1, t_start);
 	for (;;) {
 		t = now_s();
 		if (w.media != NULL)
 			media_news(&w);
+		if (t >= w.ops_next)
+			note(&w, 0, -1, t);
 		stopping = *stop || w.fatal || (t_end > 0 && t >= t_end);
 		/*
 		 * --for's time is up, but a message already marked read gets its
@@ -1055,6 +1084,7 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 	if (w.media != NULL)
 		media_news(&w);
 	rc = exit_code(&w, &pending);
+	note(&w, 0, rc, now_s());
 done:
 	log_begin(&l, rc == DRAIN_DONE || rc == DRAIN_LEFT ? "info" : "error", "drain_end");
 	log_int(&l, "calls", w.calls);

@@ -16,9 +16,10 @@
 
 #include "drain_config.h"
 #include "media_config.h"
+#include "ops.h"
 #include "outbox.h"
 
-/* The exit codes of wahook-drain (README). */
+/* wahook-drain's exit status; wahook-drain(8), EXIT STATUS, is the reference. */
 enum {
 	DRAIN_DONE = 0,		/* no row left pending */
 	DRAIN_LEFT = 1,		/* rows left for a later run (retry, lease, new) */
@@ -39,8 +40,13 @@ enum {
  * becomes nonzero (SIGTERM/SIGINT), no new call starts: the calls in flight
  * finish and are recorded, claimed rows not yet called are released. Returns
  * one of the codes above.
+ *
+ * ops (NULL: none) gets the run noted for alerting (ops.h): at its start,
+ * every minute of a long run, and at its end with its exit code and the
+ * numbers whose token was refused. A failed note is logged, never fatal.
  */
 int	drain_run(const struct drain_config *c, const struct media_config *mc,
-	    struct outbox *ob, double for_seconds, volatile sig_atomic_t *stop);
+	    struct outbox *ob, struct ops *ops, double for_seconds,
+	    volatile sig_atomic_t *stop);
 
 #endif

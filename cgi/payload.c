@@ -397,13 +397,10 @@ original_of(struct json_object *o, const char *type)
 	return NULL;
 }
 
-/*
- * Reads message o into m. Returns NULL when it can be stored, else why not
- * (written into why).
- */
+/* Reads message o into m. Returns NULL when it can be stored, else why not. */
 static const char *
 read_message(struct payload_msg *m, struct json_object *o, const struct where *w,
-    int echo, char *why, size_t whylen)
+    int echo)
 {
 	struct json_object *ctx, *re, *contact, *prof;
 	const char *from, *old;
@@ -442,11 +439,9 @@ read_message(struct payload_msg *m, struct json_object *o, const struct where *w
 		m->user_id = from;	/* a BSUID in "from", as Meta first sent them */
 	if (from == NULL)	/* a user who keeps the phone number back */
 		from = m->user_id;
-	if (from == NULL) {
-		snprintf(why, whylen, "neither from nor a business-scoped user id "
-		    "(from_user_id, contacts[].user_id)");
-		return why;
-	}
+	if (from == NULL)
+		return "neither from nor a business-scoped user id (from_user_id, "
+		    "contacts[].user_id)";
 	m->sender = from;
 	m->group_id = id_str(o, "group_id");
 	m->conv = m->group_id ? m->group_id : m->user_id ? m->user_id : m->sender;
@@ -479,7 +474,6 @@ walk_messages(struct payload *p, const struct where *w, struct json_object *list
 	struct payload_msg m, *slot;
 	enum payload_result r;
 	const char *bad;
-	char why[160];
 	size_t k, n;
 
 	n = json_object_array_length(list);
@@ -487,8 +481,7 @@ walk_messages(struct payload *p, const struct where *w, struct json_object *list
 		memset(&m, 0, sizeof(m));
 		if (set_path(m.path, w->e, w->c, listname, k) == -1)
 			return unusable(p, "path too long");
-		bad = read_message(&m, json_object_array_get_idx(list, k), w, echo,
-		    why, sizeof(why));
+		bad = read_message(&m, json_object_array_get_idx(list, k), w, echo);
 		if (bad != NULL) {
 			if ((r = broken(p, m.path, "%s", bad)) != PAYLOAD_OK)
 				return r;

@@ -106,6 +106,73 @@ report_metrics(FILE *f, const struct outbox_stats *st)
 	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }
 
+/* # HELP and # TYPE of a labelled gauge, before its samples */
+static void
+head(FILE *f, const char *name, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+/* name{key="value"} v */
+static void
+sample(FILE *f, const char *name, const char *key, const char *value, double v)
+{
+	char num[64];
+
+	if (report_number(num, sizeof(num), v) == -1)
+		snprintf(num, sizeof(num), "NaN");
+	fprintf(f, "%s{%s=\"", name, key);
+	label(f, value);
+	fprintf(f, "\"} %s\n", num);
+}
+
+int
+report_ops_metrics(FILE *f, const struct ops_stats *st)
+{
+	int i;
+
+	head(f, "wahook_number_last_inbound_timestamp_seconds", "Unix time of the newest "
+	    "message received for this business number: a number that had traffic and "
+	    "has none since is deaf (subscription, certificate, DNS).");
+	for (i = 0; i < st->nnumbers; i++)
+		if (st->numbers[i].last_inbound > 0)
+			sample(f, "wahook_number_last_inbound_timestamp_seconds",
+			    "phone_number_id", st->numbers[i].number,
+			    st->numbers[i].last_inbound);
+	head(f, "wahook_number_token_refused_timestamp_seconds", "Unix time at which a "
+	    "drainer run last ended with this number's access token refused by the Graph "
+	    "API (each run tries it again: a fixed token stops the stamps).");
+	for (i = 0; i < st->nnumbers; i++)
+		if (st->numbers[i].refused_at > 0)
+			sample(f, "wahook_number_token_refused_timestamp_seconds",
+			    "phone_number_id", st->numbers[i].number,
+			    st->numbers[i].refused_at);
+	gauge(f, "wahook_numbers", "Business numbers on record (those over the listing "
+	    "cap are counted here, not listed).", (double)st->numbers_total);
+	head(f, "wahook_drain_alive_timestamp_seconds", "Unix time at which this host's "
+	    "drainer was last heard from (start, each minute of a long --for, end).");
+	for (i = 0; i < st->nhosts; i++)
+		sample(f, "wahook_drain_alive_timestamp_seconds", "host", st->hosts[i].host,
+		    st->hosts[i].alive);
+	head(f, "wahook_drain_last_run_timestamp_seconds", "Unix time at which this "
+	    "host's newest completed drainer run ended (0: none yet).");
+	for (i = 0; i < st->nhosts; i++)
+		sample(f, "wahook_drain_last_run_timestamp_seconds", "host",
+		    st->hosts[i].host, st->hosts[i].finished);
+	head(f, "wahook_drain_last_run_exit_code", "Exit status of that run: 0 nothing "
+	    "left, 1 rows wait for a retry, 3 a token refused, 4 database, 5 no Graph API.");
+	for (i = 0; i < st->nhosts; i++)
+		if (st->hosts[i].exit_code >= 0)
+			sample(f, "wahook_drain_last_run_exit_code", "host",
+			    st->hosts[i].host, st->hosts[i].exit_code);
+	gauge(f, "wahook_quarantine_rows", "Correctly signed bodies kept in wa_quarantine "
+	    "because they could not be stored (see scripts/replay).",
+	    (double)st->quarantined);
+	gauge(f, "wahook_quarantine_newest_timestamp_seconds", "Unix time of the newest "
+	    "quarantined body (0 when none).", st->quarantine_newest);
+	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}
+
 int
 report_media_status(FILE *f, const struct media_stats *st)
 {

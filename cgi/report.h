@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "media_store.h"
+#include "ops.h"
 #include "outbox.h"
 
 /* Writes the human-readable status to f. Returns 0, or -1 when writing failed. */
@@ -30,5 +31,10 @@ int	report_metrics(FILE *f, const struct outbox_stats *st);
 /* The same for wa_media (shown when the media lane is on). */
 int	report_media_status(FILE *f, const struct media_stats *st);
 int	report_media_metrics(FILE *f, const struct media_stats *st);
+
+/* The alerting record (ops.h): last inbound message per number, refused
+ * tokens, each host's drainer, the quarantine. Returns 0, or -1 when writing
+ * failed. */
+int	report_ops_metrics(FILE *f, const struct ops_stats *st);
 
 #endif

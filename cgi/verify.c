@@ -55,10 +55,10 @@ parse_value(const char *h, size_t n, unsigned char want[SHA256_DIGEST_LENGTH])
 
 /*
  * out = HMAC-SHA256(key, msg) (RFC 2104). Not OpenSSL 3's HMAC(): that goes
- * through EVP and the provider machinery, which on first use brings about
- * 2.2 MB more of libcrypto into every responder process (make bench: 9.5 MB
- * resident instead of 7.4) and allocates and frees a context per call. The
- * low-level SHA-256 is the same assembly (SHA-NI/AVX2) without either.
+ * through EVP and the provider machinery, which on first use maps megabytes
+ * more of libcrypto into every responder process (doc/performance.md,
+ * resident size) and allocates and frees a context per call. The low-level
+ * SHA-256 is the same assembly (SHA-NI/AVX2) without either.
  */
 void
 verify_hmac_sha256(const unsigned char *key, size_t klen, const unsigned char *msg, size_t len,

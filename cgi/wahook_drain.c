@@ -20,6 +20,7 @@
 #include "log.h"
 #include "media_config.h"
 #include "media_store.h"
+#include "ops.h"
 #include "outbox.h"
 #include "report.h"
 #include "drain.h"
@@ -53,17 +54,9 @@ static const char usage[] =
 "                                        message or media ids) to pending\n"
 "       wahook-drain --help\n"
 "\n"
-"Configuration comes from the environment (WAHOOK_DB, WAHOOK_ACCESS_TOKEN[_FILE],\n"
-"WAHOOK_GRAPH_URL, WAHOOK_REPLY_TEXT, WAHOOK_REPLY_COMMAND, WAHOOK_REPLY_URL,\n"
-"WAHOOK_REPLY_URL_SECRET[_FILE], WAHOOK_REPLY_URL_INSECURE, WAHOOK_REPLY,\n"
-"WAHOOK_REPLY_TIMEOUT, WAHOOK_REPLY_WINDOW, WAHOOK_TYPING, WAHOOK_CONCURRENCY,\n"
-"WAHOOK_MAX_RPS, WAHOOK_RETRY_MIN, WAHOOK_RETRY_MAX, WAHOOK_MAX_ATTEMPTS,\n"
-"WAHOOK_MAX_AGE, WAHOOK_LEASE, WAHOOK_HTTP_TIMEOUT, WAHOOK_ACCESS_TOKENS_FILE,\n"
-"WAHOOK_DB_TIMEOUT, WAHOOK_DB_PREPARE, WAHOOK_DB_OUTAGE_MAX, WAHOOK_MEDIA,\n"
-"WAHOOK_MEDIA_DIR, WAHOOK_MEDIA_MAX, WAHOOK_MEDIA_CONCURRENCY); see wahook-drain(8).\n"
-"Exit: 0 nothing left pending, 1 rows left for a later run, 2 bad configuration\n"
-"or usage, 3 a number's access token was refused (its rows wait), 4 the database\n"
-"failed, 5 WAHOOK_GRAPH_URL answered like no Graph API (a proxy or a wrong URL).\n";
+"Configuration comes from the environment: WAHOOK_DB and WAHOOK_ACCESS_TOKEN[_FILE]\n"
+"(or WAHOOK_ACCESS_TOKENS_FILE) to drain. Every variable, and the exit status,\n"
+"is described in wahook-drain(8).\n";
 
 static int
 bad_usage(const char *why)
@@ -176,6 +169,8 @@ main(int argc, char **argv)
 	struct media_config mcfg;
 	struct media_store *ms = NULL;
 	struct media_stats mst;
+	struct ops *ops = NULL;
+	struct ops_stats ost;
 	enum mode mode;
 	double for_s;
 	char err[512];
@@ -183,6 +178,7 @@ main(int argc, char **argv)
 	struct logline l;
 
 	memset(&cfg, 0, sizeof(cfg));
+	memset(&ost, 0, sizeof(ost));
 	if (log_open("wahook-drain", err, sizeof(err)) == -1) {
 		log_msg("error", "config", err);
 		return DRAIN_CONFIG;
@@ -234,12 +230,20 @@ main(int argc, char **argv)
 		rc = DRAIN_DB;
 		goto done;
 	}
-	if (mode != M_DRAIN && mcfg.on && (ms = media_store_open(cfg.db, cfg.db_timeout,
+	/* wa_media is counted for --metrics even with the media lane off: a
+	 * lane switched off by mistake shows as media pending */
+	if (mode != M_DRAIN && (mcfg.on || mode == M_METRICS) && (ms = media_store_open(cfg.db, cfg.db_timeout,
 	    cfg.db_prepare, err, sizeof(err))) == NULL) {
 		log_begin(&l, "error", "db");
 		log_str(&l, "msg", err);
 		log_end(&l);
 		rc = DRAIN_DB;
+		goto done;
+	}
+	if ((mode == M_DRAIN || mode == M_METRICS) &&
+	    (ops = ops_open(cfg.db, cfg.db_timeout, cfg.db_prepare)) == NULL) {
+		log_msg("error", "start", "out of memory");
+		rc = DRAIN_LEFT;
 		goto done;
 	}
 	switch (mode) {
@@ -260,6 +264,14 @@ main(int argc, char **argv)
 		if (ms != NULL && rc == DRAIN_DONE)
 			rc = (mode == M_STATUS ? report_media_status(stdout, &mst) :
 			    report_media_metrics(stdout, &mst)) == 0 ? DRAIN_DONE : DRAIN_LEFT;
+		if (mode == M_METRICS && rc == DRAIN_DONE) {
+			if (ops_stats(ops, &ost) == -1) {
+				log_msg("error", "db", ops_error(ops));
+				rc = DRAIN_DB;
+				break;
+			}
+			rc = report_ops_metrics(stdout, &ost) == 0 ? DRAIN_DONE : DRAIN_LEFT;
+		}
 		break;
 	case M_REQUEUE:
 		rc = requeue(ob, ms, argv + first_id, argc - first_id);
@@ -271,10 +283,12 @@ main(int argc, char **argv)
 			break;
 		}
 		curl_up = 1;
-		rc = drain_run(&cfg, &mcfg, ob, for_s, &stop_requested);
+		rc = drain_run(&cfg, &mcfg, ob, ops, for_s, &stop_requested);
 		break;
 	}
 done:
+	ops_stats_free(&ost);
+	ops_close(ops);
 	media_store_close(ms);
 	outbox_close(ob);
 	if (curl_up)

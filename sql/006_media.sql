@@ -9,7 +9,7 @@
 -- outbox row: claimed with a lease and a claim token, retried with backoff,
 -- given up ('dead', reason in last_error) once the 7 days are over.
 --
--- Where the bytes go (README, "Media"): by default into data (bytea, written in
+-- Where the bytes go (doc/media.md; wahook-drain(8)): by default into data (bytea, written in
 -- one transaction with state 'done'); with WAHOOK_MEDIA_DIR into a file named
 -- by its sha256 under that directory, path holding the file and data NULL.
 --

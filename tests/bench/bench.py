@@ -80,7 +80,7 @@ LATENCY_SAMPLES = 40 if QUICK else 100
 PRUNE_OLD = 50000 if QUICK else 500000   # old messages (and as many outbox rows)
 RECLEN = 1280                 # fixed record length of the wrk body file
 
-# the performance targets (README, "Performance")
+# the performance targets (doc/performance.md, "The targets")
 T_VS_NODE = 3.0              # wahook / the Node Express+pg receiver, same job
 T_VS_PGBENCH = 1.0           # wahook / pgbench, one transaction per webhook
 T_VS_NULL = 0.5              # wahook / the null FastCGI responder
@@ -279,20 +279,11 @@ class Nginx:
         self.dir = d
         self.port = harness.free_port()
         with open(os.path.join(ROOT, "examples", "nginx.conf")) as f:
-            server = f.read()
-        server, n1 = re.subn(r"listen 127\.0\.0\.1:\d+;", "listen 127.0.0.1:%d;" % self.port,
-                             server)
-        server, n2 = re.subn(r"unix:/run/wahook/wahook\.sock", "unix:" + sock, server)
-        assert n1 == 1 and n2 == 1, "examples/nginx.conf changed shape"
+            server = harness.nginx_site_from_example(f.read(), self.port, sock)
         conf = os.path.join(d, "nginx.conf")
-        user = "user %s;" % harness.NGINX_USER if os.geteuid() == 0 else ""
         with open(conf, "w") as f:
-            f.write("%s\nworker_processes %d;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
-                    "events { worker_connections 4096; }\nhttp {\n access_log off;\n"
-                    " client_body_temp_path %s/body;\n fastcgi_temp_path %s/fastcgi;\n"
-                    " proxy_temp_path %s/proxy;\n uwsgi_temp_path %s/uwsgi;\n"
-                    " scgi_temp_path %s/scgi;\n%s\n}\n"
-                    % (user, workers, d, d, d, d, d, d, d, server))
+            f.write(harness.nginx_conf(d, server, workers=workers, connections=4096,
+                                       error_level=None))
         self.proc = harness.spawn(["nginx", "-c", conf, "-p", d, "-g", "daemon off;"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         harness.wait_for(self._up, 10, "nginx")
@@ -499,14 +490,14 @@ def pgbench_script(d):
     "-- BEGIN full" part cut, as the Makefile does): comments dropped and
     every $k replaced by :pk. With -M prepared pgbench turns each :pk back into a bind
     parameter of one prepared statement, so the server parses and plans the same
-    statement once per connection and then executes it with 18 text parameters, one
+    statement once per connection and then executes it with 24 text parameters, one
     round trip per transaction: one webhook per transaction, the way the responder
     stored webhooks before group commit. The values are the ones the responder sends
     for the wrk webhook alone in its batch (text-format array literals built like
     build_arrays(): the raw body in a one-element JSON array as $1, one-element
-    arrays for the message), passed with -D. Two parameters cannot be
-    constants: pgbench variables are numbers, so $2 (the message id) and $7 (the
-    sender) become ('{"wamid..' || :n || '"}')::text[] with a random :n, which keeps
+    arrays for the message), passed with -D. Three parameters cannot be
+    constants: pgbench variables are numbers, so $2 (the message id), $7 (the
+    sender) and $23 (its conversation, the same) become ('{"wamid..' || :n || '"}')::text[] with a random :n, which keeps
     ids distinct (a conflict would skip the outbox and conversation writes) and
     spreads senders over 10,000 conversations as the wrk bodies do. That adds one
     text concatenation per transaction; the array parsing is the same.
@@ -521,6 +512,8 @@ def pgbench_script(d):
                   if not line.startswith("--")).strip().rstrip(";")
     sql = sql.replace("$2::text[]", "('{\"wamid.PGB' || :n || '\"}')::text[]")
     sql = sql.replace("$7::text[]", "('{\"3519' || :s || '\"}')::text[]")
+    # the conversation of a message with a phone number and no BSUID is the sender
+    sql = sql.replace("$23::text[]", "('{\"3519' || :s || '\"}')::text[]")
     sql = re.sub(r"\$(\d+)", lambda m: ":p" + m.group(1), sql)
     assert "$" not in sql
     body = harness.meta_json(text_webhook("PGB", 12345))
@@ -529,7 +522,9 @@ def pgbench_script(d):
             6: arr(["messages"]), 8: arr([None]), 9: arr(["text"]),
             10: "{%s}" % m["timestamp"], 11: arr([m["text"]["body"]]), 12: arr([NAME]),
             13: arr([None]), 14: arr(["answer"]), 15: arr([None]), 16: arr([None]),
-            17: arr(["{0,entry,0,changes,0,value,messages,0}"]), 18: "{1}"}
+            17: arr(["{0,entry,0,changes,0,value,messages,0}"]), 18: "{1}",
+            19: arr([None]), 20: arr([None]), 21: arr([None]), 22: arr([None]),
+            24: arr([None])}
     script = os.path.join(d, "ingest.pgbench")
     with open(script, "w") as f:
         f.write("\\set n random(1, 999999999999999)\n\\set s random(10000000, 10009999)\n")

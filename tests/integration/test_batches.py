@@ -14,16 +14,8 @@ SRV = None
 ME = wx.DISPLAY
 
 
-def setUpModule():
-    global PG, SRV
-    PG = harness.Postgres()
-    PG.migrate()
-    SRV = harness.Lighttpd(PG, procs=2)
-
-
-def tearDownModule():
-    SRV.stop()
-    PG.stop()
+setUpModule, tearDownModule = harness.module_services(
+    globals(), web=("SRV", harness.Lighttpd), procs=2)
 
 
 def post(obj):

@@ -28,14 +28,7 @@ PG = None
 PASSWORD = "pw-never-in-a-log-5b1c"
 
 
-def setUpModule():
-    global PG
-    PG = harness.Postgres()
-    PG.migrate()
-
-
-def tearDownModule():
-    PG.stop()
+setUpModule, tearDownModule = harness.module_services(globals())
 
 
 def cgi(env):

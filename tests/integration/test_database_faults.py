@@ -16,14 +16,7 @@ import wahook_expect as wx
 PG = None
 
 
-def setUpModule():
-    global PG
-    PG = harness.Postgres()
-    PG.migrate()
-
-
-def tearDownModule():
-    PG.stop()
+setUpModule, tearDownModule = harness.module_services(globals())
 
 
 def body(*mids, sender="16505551234"):

@@ -22,14 +22,7 @@ DEADLINE = 3            # WAHOOK_DB_TIMEOUT for these tests, seconds
 SLACK = 2.5             # generous: a loaded machine, nginx in between
 
 
-def setUpModule():
-    global PG
-    PG = harness.Postgres()
-    PG.migrate()
-
-
-def tearDownModule():
-    PG.stop()
+setUpModule, tearDownModule = harness.module_services(globals())
 
 
 def body(mid, pad=0):
@@ -177,7 +170,7 @@ class Stalls(unittest.TestCase):
             srv.stop()
 
     def test_the_least_deadline_of_one_second_stores(self):
-        # the lowest WAHOOK_DB_TIMEOUT the README allows connects and stores
+        # the lowest WAHOOK_DB_TIMEOUT wahook.fcgi(8) allows connects and stores
         srv = harness.Nginx(PG, procs=1, env={"WAHOOK_DB_TIMEOUT": "1"})
         try:
             harness.wait_for(lambda: len(srv.fcgi_pids()) == 1, 10, "responder")

@@ -21,12 +21,7 @@ import drainkit as dk
 pg = server = None
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 def posts(g, step="reply"):

@@ -12,12 +12,7 @@ import drainkit as dk
 pg = server = None
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 class DrainFailures(dk.DrainCase):

@@ -16,24 +16,12 @@ A = "106540352242911"       # the number in trouble
 B = "106540352242912"       # the healthy one
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 def feed(pnid, conversations, per_conv=1):
     """conversations x per_conv messages on number pnid; {sender: [ids]}"""
-    out = {}
-    for _ in range(conversations):
-        sender = "4917%08d" % next(dk._seq)
-        ts = next(dk._ts)
-        ids = [dk.mid("p%s_" % pnid[-2:]) for _ in range(per_conv)]
-        dk.post(server, [(sender, m, ts) for m in ids], pnid=pnid)
-        out[sender] = ids
-    return out
+    return dk.feed(server, conversations, per_conv, pnid=pnid)
 
 
 class NumbersSideBySide(dk.DrainCase):

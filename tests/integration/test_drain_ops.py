@@ -13,12 +13,7 @@ import drainkit as dk
 pg = server = None
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 def metrics(text):
@@ -91,7 +86,8 @@ class DrainOps(dk.DrainCase):
             self.assertIn("# HELP %s " % name, m.out)
             self.assertIn("# TYPE %s gauge" % name, m.out)
         for line in m.out.splitlines():
-            self.assertRegex(line, r"^(# (HELP|TYPE) wahook_\w+ .+|wahook_\w+ [0-9.e+-]+)$")
+            self.assertRegex(line, r'^(# (HELP|TYPE) wahook_\w+ .+|'
+                             r'wahook_\w+(\{\w+="[^"]*"\})? [0-9.e+-]+)$')
 
         # requeue one by id, then the rest; unknown ids are harmless
         q = dk.run(pg, None, ["--requeue-dead", b, "wamid.nonexistent"],

@@ -25,12 +25,7 @@ HEAD = ("NOT EXISTS (SELECT 1 FROM wa_outbox e WHERE e.state = 'pending' "
         "< (o.wa_timestamp, o.received_at, o.position, o.message_id))")
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 def times(pg):

@@ -18,12 +18,7 @@ from test_media_kept import MediaCase, blob
 pg = server = None
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 class RidesOutRestart(MediaCase):

@@ -15,23 +15,11 @@ ONE, TWO, RENEWED = sorted(dk.NUMBER_TOKENS)
 FALLBACK_NUMBER = dk.PNID      # not in the file: the single token
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 def feed(pnid, convs, per_conv):
-    out = {}
-    for _ in range(convs):
-        sender = "4915%09d" % next(dk._seq)
-        ts = next(dk._ts)
-        ids = [dk.mid("n%s_" % pnid[-2:]) for _ in range(per_conv)]
-        dk.post(server, [(sender, m, ts) for m in ids], pnid=pnid)
-        out[sender] = ids
-    return out
+    return dk.feed(server, convs, per_conv, pnid=pnid)
 
 
 class TokensPerNumber(dk.DrainCase):

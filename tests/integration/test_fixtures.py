@@ -22,16 +22,8 @@ PG = None
 SRV = None
 
 
-def setUpModule():
-    global PG, SRV
-    PG = harness.Postgres()
-    PG.migrate()
-    SRV = harness.Lighttpd(PG, procs=1)
-
-
-def tearDownModule():
-    SRV.stop()
-    PG.stop()
+setUpModule, tearDownModule = harness.module_services(
+    globals(), web=("SRV", harness.Lighttpd), procs=1)
 
 
 class Stored(unittest.TestCase):

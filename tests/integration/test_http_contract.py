@@ -18,14 +18,7 @@ PG = None
 OLD, NEW = "old-secret-1", "new-secret-2"
 
 
-def setUpModule():
-    global PG
-    PG = harness.Postgres()
-    PG.migrate()
-
-
-def tearDownModule():
-    PG.stop()
+setUpModule, tearDownModule = harness.module_services(globals())
 
 
 def body_of(obj):

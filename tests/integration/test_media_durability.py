@@ -21,12 +21,7 @@ pg = server = None
 RSS_LIMIT_KB = 64 * 1024
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 class MediaDurability(MediaCase):

@@ -20,12 +20,7 @@ TYPES = [("image", "image/jpeg", "hex", "int"), ("audio", "audio/ogg", "base64",
          ("sticker", "image/webp", "base64", "int")]
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 def blob(n, seed=b"x"):

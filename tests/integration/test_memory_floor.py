@@ -19,14 +19,7 @@ PG = None
 PROCS = 1              # its WAHOOK_THREADS threads take the bodies in turn
 
 
-def setUpModule():
-    global PG
-    PG = harness.Postgres()
-    PG.migrate()
-
-
-def tearDownModule():
-    PG.stop()
+setUpModule, tearDownModule = harness.module_services(globals())
 
 
 def backends():

@@ -17,7 +17,6 @@ kept). Every process the commands started is
 stopped by the pid its pid file names, also on failure. One run at a time on a
 machine (a lock): the commands act on the machine itself.
 """
-import fcntl
 import os
 import pwd
 import re
@@ -30,10 +29,10 @@ import uuid
 import harness as h
 import graph_standin
 import servers
+import machine
+from machine import CLUSTER, alive, cluster_online, pids_in, stop_pids
 
 README = os.path.join(h.ROOT, "README.md")
-LOCK = "/run/lock/wahook-readme-production.lock"
-CLUSTER = ("15", "main")
 PIDFILES = {"spawn-fcgi": "/run/wahook/spawn-fcgi.pid", "nginx": "/run/nginx.pid",
             "lighttpd": "/run/lighttpd-wahook.pid"}
 FCGI_LOG = "/var/log/wahook/wahook.fcgi.log"
@@ -50,55 +49,12 @@ def production_blocks(text, tag="production"):
     return re.findall(r"(?ms)^```sh %s\n(.*?)^```$" % tag, text)
 
 
-def cluster_online():
-    r = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True)
-    for line in r.stdout.splitlines():
-        f = line.split()
-        if f[:2] == list(CLUSTER):
-            return f[3] == "online"
-    raise AssertionError("no PostgreSQL cluster %s/%s: pg_lsclusters says\n%s"
-                         % (CLUSTER + (r.stdout,)))
-
-
 def as_postgres(sql, db="wahook"):
     r = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-d", db,
                         "-c", sql], capture_output=True, text=True, cwd="/")
     if r.returncode != 0:
         raise AssertionError("psql: " + r.stderr)
     return r.stdout.strip()
-
-
-def pids_in(path):
-    try:
-        with open(path) as f:
-            return [int(x) for x in f.read().split()]
-    except (FileNotFoundError, ValueError):
-        return []
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def stop_pids(pids, timeout=10):
-    for p in pids:
-        try:
-            os.kill(p, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and [p for p in pids if alive(p)]:
-        time.sleep(0.05)
-    for p in pids:
-        if alive(p):
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def cron_jobs(path="/etc/cron.d/wahook"):
@@ -138,16 +94,7 @@ class ReadmeProduction(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.lock = open(LOCK, "w")
-        end = time.monotonic() + 900
-        while True:
-            try:
-                fcntl.flock(cls.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > end:
-                    raise AssertionError("another run of this test holds " + LOCK)
-                time.sleep(1)
+        cls.lock = machine.take_lock()
         cls.addClassCleanup(cls.lock.close)
         cls.cluster_was_online = cluster_online()
         cls.addClassCleanup(cls.stop_everything)

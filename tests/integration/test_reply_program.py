@@ -48,12 +48,7 @@ echo "end $WAHOOK_MESSAGE_ID $$ $(date +%%s.%%N)" >> "$LOG"
 OFFSET = time.time() - time.monotonic()
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 # Debian's, not a development interpreter: it starts faster

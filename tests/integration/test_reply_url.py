@@ -23,12 +23,7 @@ SECRET = "reply-url-secret-5e1f0c"
 EXAMPLES = os.path.join(harness.ROOT, "examples", "reply")
 
 
-def setUpModule():
-    global pg, server
-    pg, server = dk.start_stack()
-
-
-tearDownModule = dk.stop_stack
+setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 class Receiver:
@@ -99,8 +94,9 @@ class ReplyURL(dk.DrainCase):
             self.assertTrue(p["headers"]["Content-Type"].startswith("application/json"))
             self.assertNotIn("Authorization", p["headers"])
             q = json.loads(p["raw"])
-            self.assertEqual(sorted(q), ["display_phone_number", "message", "message_id",
-                                         "phone_number_id", "profile_name", "sender"])
+            self.assertEqual(sorted(q), ["display_phone_number", "group_id", "message",
+                                         "message_id", "phone_number_id", "profile_name",
+                                         "sender", "user_id", "username"])
             self.assertEqual(q["message"]["id"], q["message_id"])
             self.assertEqual(p["path"], "/wahook/reply")
         m0, m1, m2, m3 = (convs[s][0] for s in senders)

@@ -22,24 +22,14 @@ import pruneload
 
 OLD = 30_000                      # messages, and as many finished outbox rows
 BOUND = 3.0
-_stack = []
-
-
-def setUpModule():
-    pg = harness.Postgres()
-    _stack.append(pg)
-    pg.migrate()
-    _stack.append(harness.Nginx(pg, procs=4))
-
-
-def tearDownModule():
-    while _stack:
-        _stack.pop().stop()
+PG = SRV = None
+setUpModule, tearDownModule = harness.module_services(
+    globals(), web=("SRV", harness.Nginx), procs=4)
 
 
 class PruneUnderLoad(unittest.TestCase):
     def test_prune_under_load_keeps_the_responders_p99(self):
-        pg, srv = _stack
+        pg, srv = PG, SRV
         r = pruneload.measure(pg, lambda body: srv.post(body)[0], OLD)
         p = r["prune"]
         self.assertEqual(p.returncode, 0, p.stderr)

@@ -15,7 +15,8 @@ import unittest
 import harness as h
 import servers
 
-UNITS = ["wahook.socket", "wahook.service", "wahook-drain.service", "wahook-drain.timer"]
+UNITS = ["wahook.socket", "wahook.service", "wahook-drain.service", "wahook-drain.timer",
+         "wahook-metrics.service", "wahook-metrics.timer"]
 
 
 def in_installed_root(script):

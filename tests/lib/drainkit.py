@@ -88,9 +88,10 @@ def post(server, messages, pnid=PNID):
     assert status == 200, (status, body, server.logs()[-2000:])
 
 
-def feed(server, conversations, per_conv, batch=True):
-    """conversations x per_conv messages; returns {sender: [ids in order]}.
-    Each conversation's messages share one timestamp: the position orders them."""
+def feed(server, conversations, per_conv, batch=True, pnid=PNID):
+    """conversations x per_conv messages to business number pnid; returns
+    {sender: [ids in order]}. Each conversation's messages share one timestamp:
+    the position orders them."""
     out = {}
     for c in range(conversations):
         sender = "49151%07d" % (next(_seq))
@@ -98,10 +99,10 @@ def feed(server, conversations, per_conv, batch=True):
         ids = [mid("c%d_" % c) for _ in range(per_conv)]
         out[sender] = ids
         if batch:
-            post(server, [(sender, m, ts) for m in ids])
+            post(server, [(sender, m, ts) for m in ids], pnid=pnid)
         else:
             for m in ids:
-                post(server, [(sender, m, next(_ts))])
+                post(server, [(sender, m, next(_ts))], pnid=pnid)
     return out
 
 
@@ -237,13 +238,32 @@ _stack = []
 
 def start_stack():
     """For setUpModule: a migrated throwaway PostgreSQL and the real responder
-    behind lighttpd feeding it. Returns (pg, server); stop_stack() ends both."""
-    pg = harness.Postgres()
-    _stack.append(pg)
-    pg.migrate()
-    server = harness.Lighttpd(pg)
-    _stack.append(server)
+    behind lighttpd feeding it. Returns (pg, server); stop_stack() ends both
+    (and runs here when a start fails half-way: unittest then skips
+    tearDownModule)."""
+    try:
+        pg = harness.Postgres()
+        _stack.append(pg)
+        pg.migrate()
+        server = harness.Lighttpd(pg)
+        _stack.append(server)
+    except BaseException:
+        stop_stack()
+        raise
     return pg, server
+
+
+def module_stack(g):
+    """setUpModule and tearDownModule for a drainer test module: start_stack()
+    into the module's globals pg and server, stop_stack() after.
+
+        pg = server = None
+        setUpModule, tearDownModule = dk.module_stack(globals())
+    """
+    def setUpModule():
+        g["pg"], g["server"] = start_stack()
+
+    return setUpModule, stop_stack
 
 
 def stack_server():

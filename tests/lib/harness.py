@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -254,7 +255,7 @@ class Postgres:
         row lock that TRUNCATE's lock must wait for, and lose a deadlock with
         it: then TRUNCATE is the one rolled back, and is tried again."""
         sql = ("TRUNCATE wa_outbox, wa_messages, wa_conversations, wa_reactions, "
-               "wa_statuses, wa_events, wa_quarantine, wa_media")
+               "wa_statuses, wa_events, wa_quarantine, wa_media, wa_ops_number, wa_ops_drainer")
         for attempt in range(10):
             try:
                 self.psql(sql)
@@ -263,6 +264,38 @@ class Postgres:
                 if "deadlock detected" not in str(e) or attempt == 9:
                     raise
             time.sleep(0.2)
+
+
+def module_services(g, pg="PG", web=None, **web_kw):
+    """setUpModule and tearDownModule for a test module whose tests share a
+    migrated throwaway PostgreSQL, bound to the module global named pg, and
+    with web=(name, cls) a web server in front of it, cls(pg, **web_kw), bound
+    to name. tearDownModule stops them newest first; a setUpModule that fails
+    half-way stops what it started (unittest then skips tearDownModule).
+
+        PG = SRV = None
+        setUpModule, tearDownModule = harness.module_services(
+            globals(), web=("SRV", harness.Lighttpd), procs=2)
+    """
+    started = []
+
+    def tearDownModule():
+        while started:
+            started.pop().stop()
+
+    def setUpModule():
+        try:
+            started.append(Postgres())
+            started[-1].migrate()
+            g[pg] = started[-1]
+            if web is not None:
+                started.append(web[1](started[0], **web_kw))
+                g[web[0]] = started[-1]
+        except BaseException:
+            tearDownModule()
+            raise
+
+    return setUpModule, tearDownModule
 
 
 def responder_env(pg, **extra):
@@ -435,15 +468,11 @@ class Nginx(Server):
         self.start_fcgi()
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_CONF % {"dir": self.dir, "port": self.port,
-                                  "servers": "".join("        server unix:%s;\n" % x
-                                                     for x in self.socks),
-                                  "errlog": self.errlog, "max_body": max_body,
-                                  "read_timeout": read_timeout,
-                                  "keepalive": "        keepalive 16;\n" if keep_conn else "",
-                                  "keep_conn": "fastcgi_keep_conn on;" if keep_conn else "",
-                                  "user": "user %s;" % NGINX_USER if os.geteuid() == 0
-                                  else ""})
+            f.write(nginx_conf(self.dir, NGINX_SITE % {
+                "port": self.port, "max_body": max_body, "read_timeout": read_timeout,
+                "servers": "".join("        server unix:%s;\n" % x for x in self.socks),
+                "keepalive": "        keepalive 16;\n" if keep_conn else "",
+                "keep_conn": "fastcgi_keep_conn on;" if keep_conn else ""}))
         self.proc = spawn(["nginx", "-c", conf, "-p", self.dir, "-g", "daemon off;"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self._up, 10, "nginx on port %d" % self.port)
@@ -484,21 +513,10 @@ class Nginx(Server):
 
 
 NGINX_USER = "www-data"
-NGINX_CONF = """
-%(user)s
-worker_processes 1;
-pid %(dir)s/nginx.pid;
-error_log %(errlog)s info;
-events { worker_connections 1024; }
-http {
-    access_log off;
+# the site of the Nginx above: one upstream of the responders' sockets
+NGINX_SITE = """
     upstream wahook {
 %(servers)s%(keepalive)s    }
-    client_body_temp_path %(dir)s/body;
-    fastcgi_temp_path %(dir)s/fastcgi;
-    proxy_temp_path %(dir)s/proxy;
-    uwsgi_temp_path %(dir)s/uwsgi;
-    scgi_temp_path %(dir)s/scgi;
     server {
         listen 127.0.0.1:%(port)d;
         client_max_body_size %(max_body)s;
@@ -509,8 +527,37 @@ http {
             %(keep_conn)s
         }
     }
-}
 """
+
+
+def nginx_conf(dirpath, http, workers=1, connections=1024, access_log="off",
+               error_level="info"):
+    """The whole configuration of a private nginx, for `nginx -c ... -p dirpath`:
+    its pid file, error log (dirpath/error.log) and temp paths under dirpath,
+    the user its workers run as when started as root (NGINX_USER), and http,
+    what goes inside http {} (upstream and server blocks, or an include)."""
+    return ("%(user)s\nworker_processes %(workers)d;\npid %(dir)s/nginx.pid;\n"
+            "error_log %(dir)s/error.log%(level)s;\n"
+            "events { worker_connections %(connections)d; }\n"
+            "http {\n    access_log %(access_log)s;\n"
+            "    client_body_temp_path %(dir)s/body;\n    fastcgi_temp_path %(dir)s/fastcgi;\n"
+            "    proxy_temp_path %(dir)s/proxy;\n    uwsgi_temp_path %(dir)s/uwsgi;\n"
+            "    scgi_temp_path %(dir)s/scgi;\n%(http)s\n}\n"
+            % {"user": "user %s;" % NGINX_USER if os.geteuid() == 0 else "",
+               "workers": workers, "dir": dirpath, "connections": connections,
+               "level": " " + error_level if error_level else "", "access_log": access_log,
+               "http": http})
+
+
+def nginx_site_from_example(text, port, sock):
+    """examples/nginx.conf with its listen address and socket path swapped."""
+    subs = [(r"(?m)^(\s*)listen\s+127\.0\.0\.1:8080;", r"\g<1>listen 127.0.0.1:%d;" % port),
+            (r"unix:/run/wahook/wahook\.sock;", "unix:%s;" % sock)]
+    for pat, rep in subs:
+        text, n = re.subn(pat, rep, text)
+        if n != 1:
+            raise AssertionError("examples/nginx.conf: %r not found once" % pat)
+    return text
 
 
 def _variant_files(d, prefix=""):

@@ -31,7 +31,7 @@ class Dsn:
 
 def make_primary():
     """A harness.Postgres that waits for STANDBY_NAME's flush on every commit
-    (the settings README's failover section gives): start the Standby before
+    (the settings doc/scaling.md's failover section gives): start the Standby before
     anything commits there."""
     pg = harness.Postgres()
     # wal_level = replica and max_wal_senders = 10 are PostgreSQL 15's defaults;
@@ -87,7 +87,7 @@ class Standby(harness.Postgres):
 
 def multi_host(*clusters):
     """A libpq conninfo over every cluster's socket that connects to whichever
-    accepts writes (README: failover)."""
+    accepts writes (doc/scaling.md: failover)."""
     return ("host=%s dbname=postgres user=%s target_session_attrs=read-write "
             "connect_timeout=2" % (",".join(c.sock for c in clusters), clusters[0].user))
 

@@ -286,39 +286,13 @@ class SocketActivation:
 
 # --- front ends running the shipped examples ---------------------------------
 
-def nginx_site_from_example(text, port, sock):
-    """examples/nginx.conf with its listen address and socket path swapped."""
-    subs = [(r"(?m)^(\s*)listen\s+127\.0\.0\.1:8080;", r"\g<1>listen 127.0.0.1:%d;" % port),
-            (r"unix:/run/wahook/wahook\.sock;", "unix:%s;" % sock)]
-    for pat, rep in subs:
-        text, n = re.subn(pat, rep, text)
-        if n != 1:
-            raise AssertionError("examples/nginx.conf: %r not found once" % pat)
-    return text
-
-
-NGINX_MAIN = """
-%(user)s
-worker_processes 1;
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log info;
-events { worker_connections 256; }
-http {
-    access_log %(dir)s/access.log;
-    client_body_temp_path %(dir)s/body;
-    fastcgi_temp_path %(dir)s/fastcgi;
-    proxy_temp_path %(dir)s/proxy;
-    uwsgi_temp_path %(dir)s/uwsgi;
-    scgi_temp_path %(dir)s/scgi;
-    include %(site)s;
-}
-"""
+nginx_site_from_example = h.nginx_site_from_example
 
 
 def nginx_main_conf(dirpath, site):
     """The part of /etc/nginx/nginx.conf a site file lives in, for a private nginx."""
-    return NGINX_MAIN % {"dir": dirpath, "site": site,
-                         "user": "user %s;" % WWW if AS_ROOT else ""}
+    return h.nginx_conf(dirpath, "    include %s;" % site, connections=256,
+                        access_log=dirpath + "/access.log")
 
 
 class NginxExample(h.Server):
