@@ -33,7 +33,7 @@ DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox ops graph pace repor
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
               test_tokens test_reply test_drain_config test_report test_dynbuf \
-              test_media_meta test_media_file
+              test_media_meta test_media_file test_batch
 
 obj = $(patsubst %,$(B)/obj/%.o,$(1))
 # the known names (env.h) each program links, generated from both tables
@@ -84,6 +84,10 @@ $(B)/wahook-drain: $(call obj,$(COMMON_OBJS) $(DRAIN_OBJS)) $(NAMES_OBJ)
 UNIT_LINK = $(call obj,$(COMMON_OBJS) $(filter-out wahook_fcgi,$(FCGI_OBJS))) $(NAMES_OBJ)
 $(B)/test_%: $(B)/obj/test_%.o $(UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FCGI) $(shell $(PKG_CONFIG) --libs cmocka)
+
+# test_batch links batch.c alone: the test defines the store functions it calls
+$(B)/test_batch: $(B)/obj/test_batch.o $(call obj,batch)
+	$(CC) $(LDFLAGS) -o $@ $^ -pthread $(shell $(PKG_CONFIG) --libs cmocka)
 
 # the drainer's unit tests link its pure modules (and libcurl/json-c) instead
 DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens reply report address \

@@ -42,6 +42,8 @@ struct batch {
 	pthread_condattr_t	  ca;		/* the jobs' condition variables */
 	struct job		 *head, *tail;	/* waiting, in arrival order */
 	int			  committing;
+	double			  commit_s;	/* how long a commit takes now (a moving
+						   average of the last ones) */
 	struct store_item	**take;		/* the committer's batch, max_webhooks */
 	struct job		**jobs;
 };
@@ -107,7 +109,10 @@ ts_s(const struct timespec *t)
 
 /*
  * Under the lock: unlinks the next batch from the queue into b->jobs. A
- * quarantine job goes alone; ingest jobs go together while they fit. Returns
+ * quarantine job goes alone; ingest jobs go together while they fit. A batch
+ * runs under the earliest deadline of its jobs, so jobs with less time left
+ * than a commit takes now (nearly expired: they waited behind a slow one) go
+ * in a batch of their own, and the rest are not cut short by them. Returns
  * the number taken (>= 1: the queue is not empty) and sets *left to the
  * seconds until the earliest deadline among them.
  */
@@ -115,16 +120,21 @@ static size_t
 dequeue(struct batch *b, double *left)
 {
 	struct job *j = b->head;
-	struct timespec now;
+	struct timespec ts;
 	size_t n = 0, bytes = 0;
-	double first = ts_s(&j->deadline);
+	double now, first = ts_s(&j->deadline);
+	int near;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts_s(&ts);
+	near = first - now < b->commit_s;
 	if (j->kind == JOB_QUARANTINE) {
 		b->jobs[n++] = j;
 		j = j->next;
 	} else
 		while (j != NULL && j->kind == JOB_INGEST && n < b->max_webhooks &&
-		    (n == 0 || bytes + j->item.len <= b->max_bytes)) {
+		    (n == 0 || bytes + j->item.len <= b->max_bytes) &&
+		    (ts_s(&j->deadline) - now < b->commit_s) == near) {
 			bytes += j->item.len;
 			if (ts_s(&j->deadline) < first)
 				first = ts_s(&j->deadline);
@@ -134,8 +144,7 @@ dequeue(struct batch *b, double *left)
 	b->head = j;
 	if (j == NULL)
 		b->tail = NULL;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	*left = first - ts_s(&now);
+	*left = first - now;
 	if (*left < 1e-4)
 		*left = 1e-4;	/* > 0: the store's own default would be longer */
 	return n;
@@ -187,6 +196,7 @@ wake_next(struct batch *b)
 static void
 submit(struct batch *b, struct job *j)
 {
+	struct timespec t0, t1;
 	double left;
 	size_t n, k;
 	int rc;
@@ -219,8 +229,11 @@ submit(struct batch *b, struct job *j)
 			for (k = 0; k < n; k++)
 				b->jobs[k]->taken = 1;
 			pthread_mutex_unlock(&b->mu);
+			clock_gettime(CLOCK_MONOTONIC, &t0);
 			run(b, n, left);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
 			pthread_mutex_lock(&b->mu);
+			b->commit_s = (b->commit_s + ts_s(&t1) - ts_s(&t0)) / 2;
 			for (k = 0; k < n; k++) {
 				b->jobs[k]->done = 1;
 				if (b->jobs[k] != j)

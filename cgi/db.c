@@ -434,6 +434,12 @@ db_connect(struct db *db, double timeout)
 	return DB_OK;
 }
 
+PGconn *
+db_conn(struct db *db, double timeout)
+{
+	return db_connect(db, timeout) == DB_OK ? db->conn : NULL;
+}
+
 int
 db_socket(const struct db *db)
 {

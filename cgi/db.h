@@ -116,6 +116,17 @@ enum db_rc db_run(struct db *, size_t stmt, const char *const *values,
 enum db_rc db_connect(struct db *, double timeout) __attribute__((warn_unused_result));
 
 /*
+ * The connection itself, connected now if it is not (db_connect()'s rules:
+ * keepalives, tcp_user_timeout, statement_timeout, the table prepared), for a
+ * caller that drives libpq's asynchronous calls on it under deadlines of its
+ * own (media_store.c's upload). NULL with db_error() set. It is nonblocking:
+ * the caller flushes (PQflush) what it sends. While the caller uses it, no
+ * db_run() on this db; after a failure, the caller drops it with
+ * db_disconnect().
+ */
+PGconn	*db_conn(struct db *, double timeout);
+
+/*
  * Connects again when the last call closed the connection for its size (see
  * db_run()), and only then: a lost database is the next call's to find, under
  * its own deadline. For a caller with nothing else to do, so that the next

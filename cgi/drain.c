@@ -886,16 +886,17 @@ start_calls(struct work *w, double t)
 	return wake;
 }
 
-/* Gives back every claimed row that has no call in flight. */
+/* Gives back every claimed row that has no call in flight; with keep_read,
+ * not the ones already marked read (see drain_run()'s finishing). */
 static void
-release_idle(struct work *w)
+release_idle(struct work *w, int keep_read)
 {
 	struct job *j;
 	int i, rc;
 
 	for (i = 0; i < w->njobs; i++) {
 		j = &w->jobs[i];
-		if (!j->used || j->calling)
+		if (!j->used || j->calling || (keep_read && j->row.read_done))
 			continue;
 		if (w->fatal == DRAIN_DB) {	/* no point: the lease runs out */
 			job_free(w, j);
@@ -906,6 +907,17 @@ release_idle(struct work *w)
 			db_fail(w);
 		job_free(w, j);
 	}
+}
+
+/* The claimed rows already marked read. */
+static int
+marked_read(const struct work *w)
+{
+	int i, n = 0;
+
+	for (i = 0; i < w->njobs; i++)
+		n += w->jobs[i].used && w->jobs[i].row.read_done;
+	return n;
 }
 
 /* One poll for everything: the Graph calls, the programs' pipes and exits,
@@ -996,7 +1008,7 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 	char err[256];
 	double t, t_start = now_s(), t_end, wake;
 	long long pending = -1;
-	int slot, stopping, rc = DRAIN_DB, i;
+	int slot, stopping, finishing, rc = DRAIN_DB, i;
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
@@ -1054,6 +1066,14 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 		if (w.listen && outbox_notified(w.ob) > 0)
 			w.next_claim = 0;	/* a batch was stored: claim now */
 		stopping = *stop || w.fatal || (t_end > 0 && t >= t_end);
+		/*
+		 * --for's time is up, but a message already marked read gets its
+		 * reply in this run: its sender saw the blue ticks. Bounded: one
+		 * program run or URL call and one Graph call past the end (a
+		 * signal or a fatal error ends at once, as before).
+		 */
+		finishing = stopping && !*stop && !w.fatal && t < t_end + c->reply_timeout +
+		    c->http_timeout && marked_read(&w) > 0;
 		if (!stopping && w.active < w.njobs && t >= w.next_claim) {
 			if (claim(&w, t) == 0 && w.active == 0 && t_end == 0 && !w.fatal &&
 			    !w.soon && (w.media == NULL || media_idle(w.media)))
@@ -1061,11 +1081,15 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 			continue;		/* start the new jobs at once */
 		}
 		if (stopping) {
-			release_idle(&w);
+			release_idle(&w, finishing);
 			media_stop(w.media);
-			if (graph_running(w.g) == 0 && (w.ask == NULL || ask_running(w.ask) == 0))
+			if (finishing)
+				wake = start_calls(&w, t);	/* only theirs are left */
+			else if (graph_running(w.g) == 0 && (w.ask == NULL ||
+			    ask_running(w.ask) == 0))
 				break;
-			wake = POLL_S;
+			else
+				wake = POLL_S;
 		} else {
 			wake = start_calls(&w, t);
 			if (w.active < w.njobs)
@@ -1084,7 +1108,7 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 			ask_result_clear(&ar);
 		}
 	}
-	release_idle(&w);
+	release_idle(&w, 0);
 	media_join(w.media);
 	if (w.media != NULL)
 		media_news(&w);

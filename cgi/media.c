@@ -907,7 +907,8 @@ lane(void *arg)
 		    !atomic_load(&m->poke));
 		n = 0;
 		if ((fd.fd = media_store_upload_fd(m->ms)) >= 0) {
-			fd.events = CURL_WAIT_POLLIN;
+			fd.events = CURL_WAIT_POLLIN | (media_store_upload_writing(m->ms) ?
+			    CURL_WAIT_POLLOUT : 0);
 			fd.revents = 0;
 			n = 1;
 		}

@@ -13,9 +13,11 @@
 #include <libpq-fe.h>
 
 #include "db.h"
+#include "log.h"
 
 #define CHUNK		(1024 * 1024)	/* bytes per lo_put: one 1 MiB buffer, reused */
-#define UPLOAD_TIMEOUT	"'600s'"	/* a 100 MB lo_get + UPDATE on a busy disk */
+#define UPLOAD_TIMEOUT_S 600	/* seconds: a 100 MB lo_get + UPDATE on a busy disk */
+#define UPLOAD_TIMEOUT	"'600s'"	/* the same, for SET LOCAL statement_timeout */
 #define MEDIA_DB_TIMEOUT 15.0		/* seconds per short statement, connecting included */
 
 /* the 7-day life of a webhook's media id */
@@ -39,9 +41,13 @@
 enum upload_step { U_IDLE, U_BEGIN, U_LOCK, U_PUT, U_FINAL, U_END };
 
 struct media_store {
-	const char	*conninfo;
 	struct db	*db;		/* short statements (db.c: deadline, reconnect rule) */
-	PGconn		*up;		/* the upload's transaction */
+	struct db	*updb;		/* the upload's connection: connected by db.c's rules
+					   (deadline, keepalives, tcp_user_timeout) */
+	PGconn		*up;		/* updb's connection, driven asynchronously here */
+	double		 timeout;	/* seconds: a short command's deadline */
+	double		 cmd_deadline;	/* monotonic seconds: the command in flight's */
+	int		 writing;	/* libpq holds bytes it could not send yet */
 	int		 down;		/* the last failure lost the connection */
 	char		 err[512];
 	/* the running upload */
@@ -153,45 +159,6 @@ set_err(struct media_store *ms, PGconn *c, const char *what, const PGresult *r)
 	db_describe(ms->err, sizeof(ms->err), NULL, 0, what, c, r);
 }
 
-static PGconn *
-connect_upload(struct media_store *ms)
-{
-	static const int upload_stmts[] = { M_LOCK, M_DONE_DATA, M_DONE_BYTES };
-	static const char *const keys[] = {
-		"connect_timeout", "application_name", "dbname", NULL
-	};
-	const char *vals[] = { "5", "wahook-drain-media", ms->conninfo, NULL };
-	PGconn *c = PQconnectdbParams(keys, vals, 1);
-	PGresult *r = NULL;
-	size_t i;
-
-	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-		set_err(ms, c, "connect", NULL);
-		goto fail;
-	}
-	r = PQexec(c, "SELECT set_config('statement_timeout', '10s', false)");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		set_err(ms, c, "session setup", r);
-		goto fail;
-	}
-	for (i = 0; i < sizeof(upload_stmts) / sizeof(upload_stmts[0]); i++) {
-		const struct db_stmt *st = &stmts[upload_stmts[i]];
-
-		PQclear(r);
-		r = PQprepare(c, st->name, st->sql, st->nparams, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			set_err(ms, c, "prepare (is sql/006_media.sql applied?)", r);
-			goto fail;
-		}
-	}
-	PQclear(r);
-	return c;
-fail:
-	PQclear(r);
-	PQfinish(c);
-	return NULL;
-}
-
 struct media_store *
 media_store_open(const char *conninfo, double timeout, int prepare, char *err,
     size_t errlen)
@@ -212,9 +179,18 @@ media_store_open(const char *conninfo, double timeout, int prepare, char *err,
 		.prepare = (enum db_prepare)prepare,
 	};
 
-	ms->conninfo = conninfo;
+	ms->timeout = o.timeout;
 	if ((ms->db = db_new(&o)) == NULL) {
 		snprintf(err, errlen, "out of memory");
+		free(ms);
+		return NULL;
+	}
+	/* the upload's statements are always prepared there, as they always were */
+	o.app_name = "wahook-drain-media";
+	o.prepare = DB_PREPARE_ON;
+	if ((ms->updb = db_new(&o)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		db_free(ms->db);
 		free(ms);
 		return NULL;
 	}
@@ -228,7 +204,7 @@ media_store_close(struct media_store *ms)
 	if (ms == NULL)
 		return;
 	db_free(ms->db);
-	PQfinish(ms->up);
+	db_free(ms->updb);	/* ms->up is its connection */
 	free(ms->chunk);
 	free(ms);
 }
@@ -481,6 +457,39 @@ media_store_upload_fd(const struct media_store *ms)
 	return ms->step != U_IDLE && ms->up != NULL ? PQsocket(ms->up) : -1;
 }
 
+/* 1 while libpq holds bytes of the upload it could not send yet: wait for
+ * the socket to take more (POLLOUT) too. */
+int
+media_store_upload_writing(const struct media_store *ms)
+{
+	return ms->step != U_IDLE && ms->up != NULL && ms->writing;
+}
+
+/*
+ * After a PQsend* (ok its result): starts the command's deadline, the
+ * statement_timeout of the upload's transaction for a long one (the final
+ * UPDATE, the COMMIT), the short statements' otherwise, and sends what the
+ * socket takes now. 0, or -1 with ms->err set.
+ */
+static int
+sent(struct media_store *ms, int ok, int long_cmd)
+{
+	int f;
+
+	if (ok != 1) {
+		set_err(ms, ms->up, "upload", NULL);
+		return -1;
+	}
+	ms->cmd_deadline = log_now_ms() / 1000.0 + ms->timeout +
+	    (long_cmd ? UPLOAD_TIMEOUT_S : 0);
+	if ((f = PQflush(ms->up)) == -1) {
+		set_err(ms, ms->up, "upload", NULL);
+		return -1;
+	}
+	ms->writing = f == 1;
+	return 0;
+}
+
 /* Sends the next lo_put, or the final UPDATE once every byte is in. */
 static int
 send_next(struct media_store *ms)
@@ -505,8 +514,8 @@ send_next(struct media_store *ms)
 		lens[2] = (int)want;
 		ms->off += (long long)want;
 		ms->step = U_PUT;
-		return PQsendQueryParams(ms->up, "SELECT lo_put($1::oid, $2::bigint, $3::bytea)",
-		    3, NULL, vals, lens, fmts, 0) == 1 ? 0 : -1;
+		return sent(ms, PQsendQueryParams(ms->up, "SELECT lo_put($1::oid, $2::bigint, "
+		    "$3::bytea)", 3, NULL, vals, lens, fmts, 0), 0);
 	}
 	snprintf(size, sizeof(size), "%lld", ms->size);
 	vals[0] = ms->id;
@@ -516,8 +525,7 @@ send_next(struct media_store *ms)
 	vals[4] = ms->hex;
 	vals[5] = size;
 	ms->step = U_FINAL;
-	return PQsendQueryPrepared(ms->up, "m_done_data", 6, vals, NULL, NULL, 0) == 1 ?
-	    0 : -1;
+	return sent(ms, PQsendQueryPrepared(ms->up, "m_done_data", 6, vals, NULL, NULL, 0), 1);
 }
 
 /* Locks the row: the claim must still be ours. */
@@ -528,7 +536,7 @@ send_lock(struct media_store *ms)
 
 	ms->cmd_failed = ms->cmd_lost = 0;
 	ms->step = U_LOCK;
-	return PQsendQueryPrepared(ms->up, "m_lock", 2, vals, NULL, NULL, 0) == 1 ? 0 : -1;
+	return sent(ms, PQsendQueryPrepared(ms->up, "m_lock", 2, vals, NULL, NULL, 0), 0);
 }
 
 /* Ends the transaction: COMMIT after the UPDATE took the row, else ROLLBACK. */
@@ -544,7 +552,7 @@ send_end(struct media_store *ms, int rc)
 		snprintf(sql, sizeof(sql), "SELECT lo_unlink(%s); COMMIT", ms->oid);
 	else
 		snprintf(sql, sizeof(sql), "ROLLBACK");
-	return PQsendQuery(ms->up, sql) == 1 ? 0 : -1;
+	return sent(ms, PQsendQuery(ms->up, sql), 1);
 }
 
 int
@@ -559,13 +567,11 @@ media_store_upload_begin(struct media_store *ms, const struct media_row *w,
 		snprintf(ms->err, sizeof(ms->err), "upload: out of memory");
 		return -1;
 	}
-	/* the upload connection prepares m_done_data too, on its own */
-	if (ms->up != NULL && PQstatus(ms->up) != CONNECTION_OK) {
-		PQfinish(ms->up);
-		ms->up = NULL;
-	}
-	if (ms->up == NULL && (ms->up = connect_upload(ms)) == NULL)
+	/* connected (or found dead and connected again) under the deadline */
+	if ((ms->up = db_conn(ms->updb, ms->timeout)) == NULL) {
+		snprintf(ms->err, sizeof(ms->err), "upload: %s", db_error(ms->updb));
 		return -1;
+	}
 	ms->f = f;
 	ms->off = 0;
 	ms->size = size;
@@ -588,18 +594,17 @@ media_store_upload_begin(struct media_store *ms, const struct media_row *w,
 			return -1;
 		}
 		ms->step = U_FINAL;
-		if (PQsendQueryPrepared(ms->up, "m_done_bytes", 6, vals, lens, fmts, 0) != 1) {
-			set_err(ms, ms->up, "upload", NULL);
-			ms->step = U_IDLE;
+		if (sent(ms, PQsendQueryPrepared(ms->up, "m_done_bytes", 6, vals, lens, fmts,
+		    0), 0) == -1) {
+			media_store_upload_abort(ms);
 			return -1;
 		}
 		return 0;
 	}
 	ms->step = U_BEGIN;
-	if (PQsendQuery(ms->up, "BEGIN; SET LOCAL statement_timeout = " UPLOAD_TIMEOUT
-	    "; SELECT lo_create(0)") != 1) {
-		set_err(ms, ms->up, "upload", NULL);
-		ms->step = U_IDLE;
+	if (sent(ms, PQsendQuery(ms->up, "BEGIN; SET LOCAL statement_timeout = "
+	    UPLOAD_TIMEOUT "; SELECT lo_create(0)"), 0) == -1) {
+		media_store_upload_abort(ms);
 		return -1;
 	}
 	return 0;
@@ -611,8 +616,9 @@ media_store_upload_abort(struct media_store *ms)
 	if (ms->step == U_IDLE)
 		return;
 	/* closing the connection rolls the transaction and the large object back */
-	PQfinish(ms->up);
+	db_disconnect(ms->updb);
 	ms->up = NULL;
+	ms->writing = 0;
 	ms->step = U_IDLE;
 	ms->f = NULL;
 }
@@ -621,15 +627,16 @@ int
 media_store_upload_poll(struct media_store *ms, int *rc)
 {
 	PGresult *r;
-	int complete = 0;
+	int complete = 0, f;
 
 	*rc = MEDIA_OK;
 	if (ms->step == U_IDLE)
 		return 0;
-	if (PQconsumeInput(ms->up) != 1) {
+	if ((f = PQflush(ms->up)) == -1 || PQconsumeInput(ms->up) != 1) {
 		set_err(ms, ms->up, "upload", NULL);
 		goto broken;
 	}
+	ms->writing = f == 1;
 	while (!PQisBusy(ms->up)) {
 		if ((r = PQgetResult(ms->up)) == NULL) {
 			complete = 1;	/* every result of this command is in */
@@ -653,8 +660,15 @@ media_store_upload_poll(struct media_store *ms, int *rc)
 		}
 		PQclear(r);
 	}
-	if (!complete)
+	if (!complete) {
+		/* a stopped server or a vanished host answers nothing, ever */
+		if (log_now_ms() / 1000.0 > ms->cmd_deadline) {
+			snprintf(ms->err, sizeof(ms->err), "upload: no answer from the "
+			    "database within its deadline");
+			goto broken;
+		}
 		return 0;
+	}
 	if (ms->small) {	/* its one UPDATE is the whole upload */
 		*rc = ms->cmd_failed ? MEDIA_FAIL : ms->cmd_lost ? MEDIA_LOST : MEDIA_OK;
 		goto ended;

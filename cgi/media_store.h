@@ -9,6 +9,9 @@
  * into a large object chunk by chunk, then
  * `data = lo_get(...)`, state 'done' and lo_unlink in the same transaction. A
  * crash anywhere rolls all of it back; nothing half-stored is ever visible.
+ * Both connect by db.c's rules (deadline, keepalives, tcp_user_timeout), and
+ * each upload command has a deadline of its own: a database that stops
+ * answering fails the upload (the item is retried), it never hangs the lane.
  */
 #ifndef WAHOOK_MEDIA_STORE_H
 #define WAHOOK_MEDIA_STORE_H
@@ -135,6 +138,10 @@ int	media_store_uploading(const struct media_store *);
 
 /* The upload connection's socket while an upload runs (to wait on), else -1. */
 int	media_store_upload_fd(const struct media_store *);
+
+/* 1 when the upload has bytes the socket did not take yet: wait for it to be
+ * writable too, then poll. */
+int	media_store_upload_writing(const struct media_store *);
 
 /* Abandons a running upload (its transaction rolls back). */
 void	media_store_upload_abort(struct media_store *);

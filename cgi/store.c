@@ -56,8 +56,16 @@ static const char ingest_lean_sql[] =
 #include "ingest_lean_sql.h"
 ;
 
+/*
+ * A 200 promises durable rows: each statement that earns one turns
+ * synchronous_commit on for its own transaction (set_config(..., true), the
+ * ingest statement's "durable" column), whatever the server's setting. Not
+ * once per session: through a pooler in transaction mode (PgBouncer) the next
+ * transaction may run on a server connection that never saw that SET.
+ */
 static const char quarantine_sql[] =
-"INSERT INTO wa_quarantine (reason, body) VALUES ($1, $2)";
+"INSERT INTO wa_quarantine (reason, body) SELECT $1::text, $2::bytea"
+" FROM (SELECT set_config('synchronous_commit', 'on', true)) AS durable";
 
 /* The statement table, in the order of enum stmt. */
 enum stmt { ST_INGEST, ST_LEAN, ST_QUARANTINE, NSTMTS };
@@ -68,12 +76,6 @@ static const struct db_stmt stmts[NSTMTS] = {
 	{ "wahook_ingest_lean", LEAN_NPARAMS, ingest_lean_sql, 1 },
 	{ "wahook_quarantine", 2, quarantine_sql, 0 },
 };
-
-/* A 200 promises durable rows: synchronous_commit goes back on if the server
- * has it off. */
-static const char session_sql[] =
-"SELECT CASE WHEN current_setting('synchronous_commit') = 'off' THEN "
-"set_config('synchronous_commit', 'on', false) END";
 
 /* array element k of the message columns is message msg of item item */
 struct sent {
@@ -101,7 +103,6 @@ store_new(const char *conninfo, double timeout, int prepare)
 		.app_name = "wahook.fcgi",
 		.stmts = stmts,
 		.nstmts = NSTMTS,
-		.session_sql = session_sql,
 		.timeout = timeout,
 		.prepare = (enum db_prepare)prepare,
 	};

@@ -106,6 +106,40 @@ class MediaDurability(MediaCase):
         self.assertEqual(pg.scalar("SELECT count(*) FROM pg_largeobject_metadata"), "0",
                          "a large object outlived its upload")
 
+    def test_upload_connection_that_stops_answering_fails_within_its_deadline(self):
+        """The upload's own connection stops answering (its backend stopped, as
+        in a stuck server or a vanished host that sends no reset): the upload
+        fails within WAHOOK_DB_TIMEOUT, the item is retried on a new connection
+        and stored in the same run. Before, the media lane waited for ever."""
+        first = self.g.add_media(blob(1500000, b"up-a"), mime="video/mp4")
+        second = self.g.add_media(blob(1500000, b"up-b"), mime="video/mp4")
+        self.send([("video", first)])
+        p = dk.start(pg, self.g, ["--for", "60"], WAHOOK_DB_TIMEOUT=2,
+                     WAHOOK_RETRY_MIN=0.1, WAHOOK_RETRY_MAX=0.2)
+        stopped = []
+
+        def cont():
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+        self.addCleanup(cont)
+        try:
+            harness.wait_for(lambda: dk.media_rows(pg).get(first.id, {}).get("state")
+                             == "done", 40, "the first item stored")
+            # the upload connection stays open between uploads: stop its backend
+            (pid,), = dk.query(pg, "SELECT pid FROM pg_stat_activity "
+                                   "WHERE application_name = 'wahook-drain-media'")
+            os.kill(int(pid), signal.SIGSTOP)
+            stopped.append(int(pid))
+            self.send([("video", second)])
+            harness.wait_for(lambda: dk.media_rows(pg).get(second.id, {}).get("state")
+                             == "done", 40, "the second item stored on a new connection")
+        finally:
+            harness.kill(p)
+        r = dk.finish(p)
+        self.assertIn("upload: no answer from the database within its deadline", r.err)
+        row = dk.media_rows(pg)[second.id]
+        self.assertEqual((row["data_sha"], row["attempts"]), (second.hex, "1"))
+
     def test_50mb_document_streams_in_bounded_memory(self):
         big = self.g.add_media(os.urandom(50 * 1024 * 1024), mime="application/pdf")
         others = [self.g.add_media(os.urandom(10 * 1024 * 1024), mime="video/mp4")

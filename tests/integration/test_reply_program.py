@@ -420,6 +420,24 @@ class ReplyFailures(ReplyCase):
                              "environ, as its reply program reads it" % name)
 
 
+class ReplyForEnd(ReplyCase):
+    def test_a_for_run_ending_after_the_mark_read_still_sends_the_reply(self):
+        """The sender sees the blue ticks at the mark-read: a --for run whose
+        time runs out while the program decides (after the mark-read, before
+        the reply) sends the reply before it exits, not a cron interval later."""
+        prog = self.program('sleep 3\necho "late but here"', sh=True)
+        convs = dk.feed(server, conversations=1, per_conv=1)
+        (m,), = convs.values()
+        r = dk.run(pg, self.g, ["--for", "1.5"], timeout=120,
+                   **dict(self.SLOW, WAHOOK_REPLY_COMMAND=prog))
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.g.count("read", m, ok_only=True), 1)
+        (reply,) = self.replies(m)
+        self.assertEqual(reply["body"]["text"]["body"], "late but here")
+        self.assertEqual(len(self.runs()), 1)
+        self.assertEqual(self.row(m)["state"], "done")
+
+
 class ReplyOrder(ReplyCase):
     def test_in_order_within_a_conversation_in_parallel_across(self):
         prog = self.program('sleep 0.3\necho "ok $WAHOOK_MESSAGE_ID"', sh=True)

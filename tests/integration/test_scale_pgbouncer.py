@@ -8,8 +8,13 @@ WAHOOK_DB_PREPARE=auto the programs notice (SQLSTATE 26000 or 42P05, logged as
 ev=db_prepare) and go on unprepared without a failed request; with
 WAHOOK_DB_PREPARE=off they never prepare. A pool of one server connection
 makes the detection certain: the first client's statements sit on it.
+
+And a 200 is a synchronous commit through such a pooler too, on a server whose
+default is synchronous_commit=off: the setting is made in each statement's own
+transaction, not once per session.
 """
 import collections
+import json
 import threading
 import unittest
 
@@ -102,3 +107,57 @@ class ThroughPgBouncer(unittest.TestCase):
         self.assertNotIn("ev=db_prepare", logs)
         # pgbouncer passes application_name on in session mode
         self.assertTrue({"wahook.fcgi", "wahook-drain"} & names, names)
+
+
+# records, for each row stored, the synchronous_commit its transaction ran with
+RECORD_SYNC = """
+CREATE TABLE wahook_test_sync (what text, sync text);
+CREATE FUNCTION wahook_test_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO wahook_test_sync VALUES (TG_TABLE_NAME || ':'
+    || coalesce(to_jsonb(NEW) ->> 'message_id', ''), current_setting('synchronous_commit'));
+  RETURN NULL;
+END $$;
+CREATE TRIGGER wahook_test_sync AFTER INSERT ON wa_messages
+  FOR EACH ROW EXECUTE FUNCTION wahook_test_sync();
+CREATE TRIGGER wahook_test_sync AFTER INSERT ON wa_quarantine
+  FOR EACH ROW EXECUTE FUNCTION wahook_test_sync();
+ALTER DATABASE postgres SET synchronous_commit = off;
+"""
+FORGET_SYNC = """
+ALTER DATABASE postgres RESET synchronous_commit;
+DROP TRIGGER wahook_test_sync ON wa_messages;
+DROP TRIGGER wahook_test_sync ON wa_quarantine;
+DROP FUNCTION wahook_test_sync();
+DROP TABLE wahook_test_sync;
+"""
+
+
+class DurableThroughPgBouncer(unittest.TestCase):
+    def test_each_200_was_a_synchronous_commit_on_a_server_with_it_off(self):
+        """pgbouncer in transaction mode that resets its server connections
+        after every transaction (server_reset_query_always): a setting made once
+        per session is gone by the next one, as on a server connection that
+        never saw it."""
+        pg.truncate()
+        dk.query(pg, RECORD_SYNC)
+        self.addCleanup(dk.query, pg, FORGET_SYNC)
+        b = pgtopo.PgBouncer(pg, "transaction", pool_size=2, reset_always=True)
+        self.addCleanup(b.stop)
+        srv = harness.Lighttpd(pgtopo.Dsn(b.dsn), procs=1, env={"WAHOOK_DB_PREPARE": "off"})
+        self.addCleanup(srv.stop)
+        ids = [dk.mid("sync") for _ in range(6)]
+        for k, m in enumerate(ids):
+            st, _, out = srv.post(harness.meta_json(dk.webhook(
+                [("49170%07d" % k, m, 1700000000 + k)])))
+            self.assertEqual(st, 200, srv.logs()[-3000:])
+        # jsonb refuses \u0000: this body is kept in wa_quarantine, also a 200
+        bad = dk.webhook([("491709999999", dk.mid("sync-bad"), 1700000000)])
+        bad["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "a\u0000b"
+        st, _, out = srv.post(harness.meta_json(bad))
+        self.assertEqual(st, 200, srv.logs()[-3000:])
+        got = dk.query(pg, "SELECT what, sync FROM wahook_test_sync")
+        self.assertEqual(sorted(w for w, _ in got if w.startswith("wa_messages:")),
+                         sorted("wa_messages:" + m for m in ids))
+        self.assertEqual(len([w for w, _ in got if w.startswith("wa_quarantine:")]), 1, got)
+        self.assertEqual({s for _, s in got}, {"on"}, json.dumps(got))

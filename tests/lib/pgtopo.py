@@ -96,7 +96,9 @@ class PgBouncer:
     """Debian's pgbouncer (1.18) on a unix socket in front of pg, in pool_mode
     mode ("transaction" or "session"), trusting local users like the cluster."""
 
-    def __init__(self, pg, mode, pool_size=4):
+    def __init__(self, pg, mode, pool_size=4, reset_always=False):
+        """reset_always: DISCARD ALL after every transaction, in transaction mode
+        too (server_reset_query_always): a session setting lasts one transaction."""
         self.dir = harness.tmpdir("wahook-pgbouncer-")
         _own(self.dir)
         self.port = harness.free_port()
@@ -111,10 +113,10 @@ class PgBouncer:
                     "[pgbouncer]\nlisten_addr =\nunix_socket_dir = %s\nlisten_port = %d\n"
                     "auth_type = trust\nauth_file = %s\npool_mode = %s\n"
                     "max_client_conn = 400\ndefault_pool_size = %d\n"
-                    "server_reset_query = DISCARD ALL\n"
+                    "server_reset_query = DISCARD ALL\nserver_reset_query_always = %d\n"
                     "logfile = %s\nadmin_users = %s\n"
                     % (pg.sock, pg.user, self.dir, self.port, users, mode, pool_size,
-                       self.errlog, pg.user))
+                       int(reset_always), self.errlog, pg.user))
         for p in (users, ini):
             _own(p)
         self.proc = harness.spawn(harness.run_as_pg_user() + ["/usr/sbin/pgbouncer", ini],
