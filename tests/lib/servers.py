@@ -290,9 +290,10 @@ nginx_site_from_example = h.nginx_site_from_example
 
 
 def nginx_main_conf(dirpath, site):
-    """The part of /etc/nginx/nginx.conf a site file lives in, for a private nginx."""
+    """The part of /etc/nginx/nginx.conf a site file lives in, for a private nginx:
+    Debian's, with its access log and its error log at nginx's default level."""
     return h.nginx_conf(dirpath, "    include %s;" % site, connections=256,
-                        access_log=dirpath + "/access.log")
+                        access_log=dirpath + "/access.log", error_level=None)
 
 
 class NginxExample(h.Server):
