@@ -8,6 +8,7 @@
  */
 #include "graph.h"
 #include "tokens.h"
+#include "transfer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,7 @@ struct slot {
 	size_t		 bodylen;
 	size_t		 bodyoff;	/* bytes handed to libcurl: never handed again */
 	int		 resend_refused;
-	char		*ans;		/* answer bytes, up to GRAPH_ANSWER_MAX */
-	size_t		 anslen;
-	int		 truncated;	/* the answer was longer: the transfer was cut */
+	struct transfer_answer ans;	/* up to GRAPH_ANSWER_MAX, cut past it */
 	double		 t0;		/* log_now_ms() at the start */
 	struct graph_result res;	/* valid when done */
 	char		 url[DRAIN_URL_MAX];
@@ -302,25 +301,6 @@ done:
 	return r->cls;
 }
 
-static size_t
-on_data(char *p, size_t size, size_t n, void *arg)
-{
-	struct slot *s = arg;
-	size_t len = size * n, keep;
-
-	keep = GRAPH_ANSWER_MAX - s->anslen;
-	if (keep > len)
-		keep = len;
-	memcpy(s->ans + s->anslen, p, keep);
-	s->anslen += keep;
-	if (keep < len) {
-		/* no answer of Meta's is that big: stop reading (the status is known) */
-		s->truncated = 1;
-		return 0;
-	}
-	return len;
-}
-
 #ifndef GRAPH_BENCH_REWINDABLE_BODY
 /* Hands out the request body, each byte once. Asked again after the end, it
  * is libcurl starting the request over without a rewind: refused. */
@@ -377,8 +357,8 @@ graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 	if ((g->finished = calloc((size_t)nslots, sizeof(*g->finished))) == NULL)
 		goto oom;
 	for (i = 0; i < nslots; i++) {
-		if ((g->slots[i].easy = curl_easy_init()) == NULL ||
-		    (g->slots[i].ans = malloc(GRAPH_ANSWER_MAX)) == NULL)
+		transfer_answer_init(&g->slots[i].ans, GRAPH_ANSWER_MAX);
+		if ((g->slots[i].easy = curl_easy_init()) == NULL)
 			goto oom;
 	}
 	return g;
@@ -442,7 +422,7 @@ graph_free(struct graph *g)
 			curl_easy_cleanup(s->easy);
 		}
 		free(s->body);
-		free(s->ans);
+		transfer_answer_free(&s->ans);
 		drop_headers(s);
 	}
 	free(g->slots);
@@ -509,8 +489,6 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 	s->bodylen = strlen(s->body);
 	s->bodyoff = 0;
 	s->resend_refused = 0;
-	s->anslen = 0;
-	s->truncated = 0;
 	s->done = 0;
 	s->errbuf[0] = '\0';
 	s->step = step;
@@ -529,8 +507,8 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 	curl_easy_setopt(e, CURLOPT_SEEKDATA, s);
 #endif
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->bodylen);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+	/* no answer of Meta's is that big: past the cap the transfer is cut */
+	transfer_answer_attach(&s->ans, e);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -573,11 +551,11 @@ judge(struct slot *s, CURLcode rc, struct graph_result *r)
 
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
 	if (rc == CURLE_OK && http > 0)
-		graph_classify(s->step, http, s->ans, s->anslen, 0, r);
+		graph_classify(s->step, http, s->ans.buf.s, s->ans.buf.len, 0, r);
 	else if (http > 0) {
 		/* the status came, the rest did not (stall, reset, short, too big) */
-		graph_classify(s->step, http, s->ans, s->anslen, s->truncated, r);
-		if (r->cls == GRAPH_OK && r->no_wamid && !s->truncated)
+		graph_classify(s->step, http, s->ans.buf.s, s->ans.buf.len, s->ans.over, r);
+		if (r->cls == GRAPH_OK && r->no_wamid && !s->ans.over)
 			snprintf(r->msg, sizeof(r->msg), "accepted (HTTP %ld) but the wamid "
 			    "could not be read: answer cut off: %.60s%s%.120s", http,
 			    curl_easy_strerror(rc), s->errbuf[0] ? ": " : "", s->errbuf);

@@ -28,6 +28,7 @@
 #include "media_store.h"
 #include "pace.h"
 #include "tokens.h"
+#include "transfer.h"
 
 #define ANSWER_MAX	(64 * 1024)
 #define CLAIM_POLL_S	1.0	/* media is not latency-critical: claim at most every second */
@@ -57,8 +58,7 @@ struct mslot {
 	struct media_meta meta;
 	struct media_file file;
 	long long	 limit;		/* bytes accepted from the download */
-	char		*ans;
-	size_t		 anslen;
+	struct transfer_answer ans;	/* the retrieve call's, up to ANSWER_MAX: cut past it */
 	double		 t0, lease_end;
 	double		 xfer_t0;	/* log_now_ms(): this transfer's start */
 	double		 progress;	/* log_now_ms(): its last byte (downloads) */
@@ -135,8 +135,8 @@ media_new(const struct drain_config *c, const struct media_config *mc, char *err
 	for (i = 0; i < m->nslots; i++) {
 		m->slots[i].m = m;
 		media_file_init(&m->slots[i].file);
-		if ((m->slots[i].easy = curl_easy_init()) == NULL ||
-		    (m->slots[i].ans = malloc(ANSWER_MAX)) == NULL) {
+		transfer_answer_init(&m->slots[i].ans, ANSWER_MAX);
+		if ((m->slots[i].easy = curl_easy_init()) == NULL) {
 			snprintf(err, errlen, "out of memory (libcurl)");
 			goto fail;
 		}
@@ -337,19 +337,6 @@ no_answer(struct media *m, struct mslot *s, const char *step, int res)
 }
 
 static size_t
-on_answer(char *p, size_t size, size_t n, void *arg)
-{
-	struct mslot *s = arg;
-	size_t len = size * n, keep = ANSWER_MAX - s->anslen;
-
-	if (keep > len)
-		keep = len;
-	memcpy(s->ans + s->anslen, p, keep);
-	s->anslen += keep;
-	return len;
-}
-
-static size_t
 on_bytes(char *p, size_t size, size_t n, void *arg)
 {
 	struct mslot *s = arg;
@@ -375,7 +362,6 @@ start_transfer(struct media *m, struct mslot *s, const char *url, int download)
 
 	curl_easy_reset(e);
 	s->errbuf[0] = '\0';
-	s->anslen = 0;
 	s->finished = 0;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, m->https_only ? "https" : "http,https");
@@ -397,9 +383,9 @@ start_transfer(struct media *m, struct mslot *s, const char *url, int download)
 	if (download) {
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->limit);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_bytes);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
 	} else
-		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+		transfer_answer_attach(&s->ans, e);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
 	if (curl_multi_add_handle(m->multi, e) != CURLM_OK)
 		return -1;
@@ -460,12 +446,13 @@ meta_done(struct media *m, struct mslot *s)
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
 	curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra);
 	detach(m, s);
-	if (res != CURLE_OK || http == 0) {
+	/* an answer cut at the cap was an answer all the same: judged on its status */
+	if ((res != CURLE_OK && !s->ans.over) || http == 0) {
 		no_answer(m, s, "retrieve", res);
 		return;
 	}
 	if (http != 200) {
-		graph_classify(GRAPH_READ, http, s->ans, s->anslen, s->anslen >= ANSWER_MAX, &r);
+		graph_classify(GRAPH_READ, http, s->ans.buf.s, s->ans.buf.len, s->ans.over, &r);
 		snprintf(why, sizeof(why), "retrieve: code=%ld http=%ld msg=%s",
 		    r.code == GRAPH_NO_CODE ? -1L : r.code, http, r.msg);
 		if (r.cls == GRAPH_AUTH)
@@ -478,7 +465,12 @@ meta_done(struct media *m, struct mslot *s)
 			failed(m, s, why, ra > 0 ? (double)ra : 0);
 		return;
 	}
-	if (media_meta_parse(s->ans, s->anslen, &s->meta, perr, sizeof(perr)) == -1) {
+	if (s->ans.over) {
+		snprintf(why, sizeof(why), "retrieve answer: over %d bytes", ANSWER_MAX);
+		failed(m, s, why, 0);
+		return;
+	}
+	if (media_meta_parse(s->ans.buf.s, s->ans.buf.len, &s->meta, perr, sizeof(perr)) == -1) {
 		failed(m, s, perr, 0);
 		return;
 	}
@@ -1094,7 +1086,7 @@ media_free(struct media *m)
 			curl_easy_cleanup(m->slots[i].easy);
 		media_file_close(&m->slots[i].file);
 		media_row_clear(&m->slots[i].row);
-		free(m->slots[i].ans);
+		transfer_answer_free(&m->slots[i].ans);
 	}
 	if (m->multi != NULL)
 		curl_multi_cleanup(m->multi);
