@@ -27,6 +27,7 @@
 #include "media_meta.h"
 #include "media_store.h"
 #include "pace.h"
+#include "refused.h"
 #include "tokens.h"
 #include "transfer.h"
 
@@ -36,7 +37,6 @@
 #define FIRST_WINDOW_S	(8 * 86400.0)	/* media ids live 7 days; one day of margin */
 #define WINDOW_SLACK_S	300.0	/* webhooks committed late still fall in the window */
 #define ERR_MAX		512
-#define REFUSED_MAX	1024	/* numbers whose token was refused, kept per run */
 #define HOLD_MAX	64	/* numbers paused by the pacer, kept at once */
 #define NUMBER_MAX	64	/* a phone_number_id, with room */
 #define LANE_POLL_S	0.25	/* the lane's sleep when idle (it also wakes on I/O) */
@@ -86,9 +86,8 @@ struct media {
 	atomic_int		 idle;		/* what media_idle() says */
 	atomic_int		 fatal_out;	/* what media_fatal() says */
 	atomic_int		 graph_config;	/* what media_graph_refused() says */
-	pthread_mutex_t		 lock;		/* refused[], nrefused, holds[] */
-	char			*refused[REFUSED_MAX];	/* numbers stopped by their token */
-	int			 nrefused;
+	pthread_mutex_t		 lock;		/* refused, holds[] */
+	struct refused		 refused;	/* numbers stopped by their token */
 	struct hold		 holds[HOLD_MAX];
 	double			 down_since;	/* the database is away since (s), or 0 */
 	double			 next_try;	/* when to try it again */
@@ -281,12 +280,9 @@ static void
 auth_refused(struct media *m, struct mslot *s, long http, const char *step)
 {
 	struct logline l;
-	int i;
 
 	pthread_mutex_lock(&m->lock);
-	for (i = 0; i < m->nrefused && strcmp(m->refused[i], s->row.phone_number_id) != 0; i++)
-		;
-	if (i == m->nrefused) {
+	if (!refused_has(&m->refused, s->row.phone_number_id)) {
 		log_begin(&l, "error", "credentials");
 		log_str(&l, "lane", "media");
 		log_str(&l, "number", s->row.phone_number_id);
@@ -296,9 +292,8 @@ auth_refused(struct media *m, struct mslot *s, long http, const char *step)
 		    "is configured for it): its rows and media wait untouched for a new "
 		    "token, every other number goes on; the run exits 3");
 		log_end(&l);
-		if (m->nrefused < REFUSED_MAX &&
-		    (m->refused[m->nrefused] = strdup(s->row.phone_number_id)) != NULL)
-			m->nrefused++;
+		/* past REFUSED_MAX the number is not skipped, but the run exits 3 */
+		refused_add(&m->refused, s->row.phone_number_id);
 	}
 	pthread_mutex_unlock(&m->lock);
 	ended(m, s, media_store_release(m->ms, &s->row));
@@ -655,13 +650,14 @@ claim(struct media *m, double t)
 {
 	int want = m->nslots - m->active, n = 0, i, k = 0;
 	struct mslot *s;
+	const char *number;
 
 	json_object *skip = json_object_new_array();
 	const char *sskip;
 
 	pthread_mutex_lock(&m->lock);
-	for (i = 0; skip != NULL && i < m->nrefused; i++)
-		json_object_array_add(skip, json_object_new_string(m->refused[i]));
+	for (i = 0; skip != NULL && (number = refused_at(&m->refused, i)) != NULL; i++)
+		json_object_array_add(skip, json_object_new_string(number));
 	for (i = 0; skip != NULL && i < HOLD_MAX; i++)	/* paused by the pacer */
 		if (m->holds[i].until > t)
 			json_object_array_add(skip, json_object_new_string(m->holds[i].number));
@@ -974,25 +970,20 @@ media_graph_refused(const struct media *m)
 void
 media_refuse(struct media *m, const char *number)
 {
-	int i;
-
 	pthread_mutex_lock(&m->lock);
-	for (i = 0; i < m->nrefused && strcmp(m->refused[i], number) != 0; i++)
-		;
-	if (i == m->nrefused && m->nrefused < REFUSED_MAX &&
-	    (m->refused[m->nrefused] = strdup(number)) != NULL)
-		m->nrefused++;
+	refused_add(&m->refused, number);	/* full: the drain loop stops the run */
 	pthread_mutex_unlock(&m->lock);
 }
 
 int
 media_refused_number(struct media *m, int i, char *buf, size_t len)
 {
+	const char *number;
 	int found = 0;
 
 	pthread_mutex_lock(&m->lock);
-	if (i >= 0 && i < m->nrefused) {
-		snprintf(buf, len, "%s", m->refused[i]);
+	if ((number = refused_at(&m->refused, i)) != NULL) {
+		snprintf(buf, len, "%s", number);
 		found = 1;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -1092,8 +1083,7 @@ media_free(struct media *m)
 		curl_multi_cleanup(m->multi);
 	media_store_close(m->ms);
 	media_store_close(m->ms_main);
-	for (i = 0; i < m->nrefused; i++)
-		free(m->refused[i]);
+	refused_free(&m->refused);
 	pthread_mutex_destroy(&m->lock);
 	free(m->slots);
 	free(m->claimed);
