@@ -28,7 +28,8 @@ LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/
 COMMON_OBJS = log env db dynbuf
 FCGI_OBJS   = wahook_fcgi http config verify payload store batch
 DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report reply ask address \
-              child verify media media_config media_file media_meta media_store transfer refused
+              child verify media media_config media_file media_meta media_store transfer refused \
+              body_once
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
               test_tokens test_reply test_drain_config test_report test_dynbuf \
@@ -74,7 +75,7 @@ $(B)/test_%: $(B)/obj/test_%.o $(UNIT_LINK)
 
 # the drainer's unit tests link its pure modules (and libcurl/json-c) instead
 DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens reply report address \
-    media_meta media_file verify transfer refused)
+    media_meta media_file verify transfer refused body_once)
 $(B)/test_graph $(B)/test_pace $(B)/test_tokens $(B)/test_reply $(B)/test_drain_config \
     $(B)/test_report $(B)/test_media_meta $(B)/test_media_file $(B)/test_transfer \
     $(B)/test_refused: $(B)/test_%: \
@@ -266,12 +267,17 @@ build/bench_null_fcgi: tests/bench/null_fcgi.c
 	    $(shell $(PKG_CONFIG) --libs fcgi 2>/dev/null || echo -lfcgi)
 
 # build/rewind/wahook-drain: the drainer with libcurl's own copy of each request
-# body (which it may resend), for the bench's cost of refusing that resend
+# body (which it may resend: tests/bench/body_rewindable.c in place of
+# cgi/body_once.c), for the bench's cost of refusing that resend
+build/rewind/wahook-drain: tests/bench/body_rewindable.c cgi/body_once.h \
+    $(call obj,$(COMMON_OBJS) $(filter-out body_once,$(DRAIN_OBJS)))
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -Icgi $(LDFLAGS) -o $@ \
+	    $(filter %.c %.o,$^) $(LIBS_DRAIN)
+
 bench:
 	@scripts/deps bench
-	$(MAKE) SAN= all build/bench_null_fcgi
-	$(MAKE) SAN= B=build/rewind CPPFLAGS=-DGRAPH_BENCH_REWINDABLE_BODY \
-	    build/rewind/wahook-drain
+	$(MAKE) SAN= all build/bench_null_fcgi build/rewind/wahook-drain
 	WAHOOK_BUILD=build scripts/bench $(BENCH_OUT)
 
 .PHONY: bench

@@ -3,10 +3,11 @@
  * Each slot owns one easy handle, reused call after call; the multi handle's
  * connection cache is what keeps connections to Meta warm. Answers are read
  * into a capped buffer; classification looks at the status and error.code only,
- * never at the message text. Request bodies flow through on_read(), which hands
- * each byte out once: libcurl cannot resend a POST behind our back.
+ * never at the message text. Request bodies are handed to libcurl once
+ * (body_once.h): libcurl cannot resend a POST behind our back.
  */
 #include "graph.h"
+#include "body_once.h"
 #include "tokens.h"
 #include "transfer.h"
 
@@ -35,9 +36,7 @@ struct slot {
 	enum graph_step	 step;
 	char		*body;		/* request, freed when the call ends */
 	struct curl_slist *headers;	/* this call's, with its number's token: wiped */
-	size_t		 bodylen;
-	size_t		 bodyoff;	/* bytes handed to libcurl: never handed again */
-	int		 resend_refused;
+	struct body_once send;		/* how much of body went out */
 	struct transfer_answer ans;	/* up to GRAPH_ANSWER_MAX, cut past it */
 	double		 t0;		/* log_now_ms() at the start */
 	struct graph_result res;	/* valid when done */
@@ -301,40 +300,6 @@ done:
 	return r->cls;
 }
 
-#ifndef GRAPH_BENCH_REWINDABLE_BODY
-/* Hands out the request body, each byte once. Asked again after the end, it
- * is libcurl starting the request over without a rewind: refused. */
-static size_t
-on_read(char *buf, size_t size, size_t n, void *arg)
-{
-	struct slot *s = arg;
-	size_t room = size * n, left = s->bodylen - s->bodyoff;
-
-	if (left == 0 && s->bodyoff > 0) {
-		s->resend_refused = 1;
-		return CURL_READFUNC_ABORT;
-	}
-	if (left > room)
-		left = room;
-	memcpy(buf, s->body + s->bodyoff, left);
-	s->bodyoff += left;
-	return left;
-}
-
-/* libcurl rewinds the body only to send it again (its retry of a request on a
- * kept-alive connection that died): refused once any byte went out. */
-static int
-on_seek(void *arg, curl_off_t offset, int origin)
-{
-	struct slot *s = arg;
-
-	if (offset == 0 && origin == SEEK_SET && s->bodyoff == 0)
-		return CURL_SEEKFUNC_OK;
-	s->resend_refused = 1;
-	return CURL_SEEKFUNC_FAIL;
-}
-#endif
-
 struct graph *
 graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 {
@@ -486,27 +451,13 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 		local_failure(r, step, "out of memory building the request");
 		return -1;
 	}
-	s->bodylen = strlen(s->body);
-	s->bodyoff = 0;
-	s->resend_refused = 0;
 	s->done = 0;
 	s->errbuf[0] = '\0';
 	s->step = step;
 	curl_easy_setopt(e, CURLOPT_URL, s->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-#ifdef GRAPH_BENCH_REWINDABLE_BODY
-	/* make bench only: the body as libcurl's own copy, which it may resend */
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
-	s->bodyoff = s->bodylen;
-#else
-	curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-	curl_easy_setopt(e, CURLOPT_READDATA, s);
-	curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
-	curl_easy_setopt(e, CURLOPT_SEEKDATA, s);
-#endif
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->bodylen);
+	body_once_attach(&s->send, e, s->body, strlen(s->body));
 	/* no answer of Meta's is that big: past the cap the transfer is cut */
 	transfer_answer_attach(&s->ans, e);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
@@ -568,9 +519,9 @@ judge(struct slot *s, CURLcode rc, struct graph_result *r)
 		 * body went out may have reached Meta; one whose body never left
 		 * (no connection) is safe to send again.
 		 */
-		r->cls = s->step == GRAPH_REPLY && s->bodyoff > 0 ? GRAPH_UNANSWERED :
+		r->cls = s->step == GRAPH_REPLY && s->send.off > 0 ? GRAPH_UNANSWERED :
 		    GRAPH_TRANSIENT;
-		why = s->resend_refused ? "connection closed after the request went out; "
+		why = s->send.resend_refused ? "connection closed after the request went out; "
 		    "libcurl's resend refused" : s->errbuf;
 		/* curl's strerror, then its detail (cut to fit: the detail may repeat it) */
 		snprintf(r->msg, sizeof(r->msg), "curl: %.60s%s%.180s",
@@ -581,8 +532,8 @@ judge(struct slot *s, CURLcode rc, struct graph_result *r)
 		r->retry_after = (double)ra;
 	else
 		r->retry_after = 0;
-	r->sent = s->bodyoff > 0;
-	r->resend_refused = s->resend_refused;
+	r->sent = s->send.off > 0;
+	r->resend_refused = s->send.resend_refused;
 	r->ms = log_now_ms() - s->t0;
 }
 
