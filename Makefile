@@ -28,12 +28,13 @@ LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/
 COMMON_OBJS = log env db dynbuf
 FCGI_OBJS   = wahook_fcgi http config verify payload store batch
 DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox graph pace report reply ask address \
-              child verify media media_config media_file media_meta media_store transfer refused \
+              child verify media media_config media_file media_meta media_store transfer refused outage \
               body_once
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
               test_tokens test_reply test_drain_config test_report test_dynbuf \
-              test_media_meta test_media_file test_transfer test_refused
+              test_media_meta test_media_file test_transfer test_refused \
+              test_outage
 
 obj = $(patsubst %,$(B)/obj/%.o,$(1))
 
@@ -75,10 +76,10 @@ $(B)/test_%: $(B)/obj/test_%.o $(UNIT_LINK)
 
 # the drainer's unit tests link its pure modules (and libcurl/json-c) instead
 DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens reply report address \
-    media_meta media_file verify transfer refused body_once)
+    media_meta media_file verify transfer refused body_once outage)
 $(B)/test_graph $(B)/test_pace $(B)/test_tokens $(B)/test_reply $(B)/test_drain_config \
     $(B)/test_report $(B)/test_media_meta $(B)/test_media_file $(B)/test_transfer \
-    $(B)/test_refused: $(B)/test_%: \
+    $(B)/test_refused $(B)/test_outage: $(B)/test_%: \
     $(B)/obj/test_%.o $(DRAIN_UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DRAIN) $(shell $(PKG_CONFIG) --libs cmocka)
 

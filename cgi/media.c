@@ -26,6 +26,7 @@
 #include "media_file.h"
 #include "media_meta.h"
 #include "media_store.h"
+#include "outage.h"
 #include "pace.h"
 #include "refused.h"
 #include "tokens.h"
@@ -40,7 +41,6 @@
 #define HOLD_MAX	64	/* numbers paused by the pacer, kept at once */
 #define NUMBER_MAX	64	/* a phone_number_id, with room */
 #define LANE_POLL_S	0.25	/* the lane's sleep when idle (it also wakes on I/O) */
-#define OUTAGE_RETRY_S	0.5	/* a lost database is tried again this often */
 #define LANE_DOWN	(-1)	/* m->fatal while the database is away (ridden out) */
 
 enum slot_state { S_FREE, S_META, S_DOWNLOAD, S_UPLOAD_WAIT, S_UPLOAD };
@@ -89,7 +89,7 @@ struct media {
 	pthread_mutex_t		 lock;		/* refused, holds[] */
 	struct refused		 refused;	/* numbers stopped by their token */
 	struct hold		 holds[HOLD_MAX];
-	double			 down_since;	/* the database is away since (s), or 0 */
+	struct outage		 rider;		/* the database is away: riding it out */
 	double			 next_try;	/* when to try it again */
 	struct media_row	*claimed;
 	int			 nslots;
@@ -123,6 +123,9 @@ media_new(const struct drain_config *c, const struct media_config *mc, char *err
 	}
 	m->c = c;
 	m->mc = mc;
+	outage_init(&m->rider, c->db_outage_max, "media", "lost the database: media "
+	    "fetching waits for it for up to WAHOOK_DB_OUTAGE_MAX; the fetches in flight "
+	    "are done again later", "the database answers again: media fetching carries on");
 	pthread_mutex_init(&m->lock, NULL);
 	if ((m->multi = curl_multi_init()) == NULL) {
 		snprintf(err, errlen, "out of memory (libcurl)");
@@ -705,7 +708,7 @@ release_all(struct media *m)
 			continue;
 		detach(m, s);
 		/* a dead database: the leases run out by themselves */
-		if (m->fatal == 0 && m->down_since == 0 &&
+		if (m->fatal == 0 && !outage_riding(&m->rider) &&
 		    media_store_release(m->ms, &s->row) == MEDIA_FAIL)
 			m->fatal = DRAIN_DB;
 		slot_free(m, s);
@@ -716,36 +719,21 @@ release_all(struct media *m)
  * The database went away under the lane (m->fatal == LANE_DOWN): what was in
  * flight is dropped without a write (the leases run out; nothing was counted
  * as an attempt, a file already renamed into place is simply fetched again),
- * and the lane waits, trying again every OUTAGE_RETRY_S, for up to
- * WAHOOK_DB_OUTAGE_MAX from the first failure; past that, exit 4.
+ * and the lane waits, trying again after the rider's backoff (outage.h), for
+ * up to WAHOOK_DB_OUTAGE_MAX from the first failure; past that, exit 4.
  */
 static void
 outage(struct media *m, double t)
 {
-	struct logline l;
+	double delay;
 
 	release_all(m);		/* m->fatal is LANE_DOWN: no writes */
-	if (m->down_since == 0) {
-		m->down_since = t;
-		log_begin(&l, "warn", "db_outage");
-		log_str(&l, "lane", "media");
-		log_str(&l, "err", media_store_error(m->ms));
-		log_str(&l, "msg", "lost the database: media fetching waits for it for up "
-		    "to WAHOOK_DB_OUTAGE_MAX; the fetches in flight are done again later");
-		log_end(&l);
-	}
-	if (t - m->down_since >= m->c->db_outage_max) {
-		log_begin(&l, "error", "db_outage");
-		log_ms(&l, "ms", (t - m->down_since) * 1000);
-		log_str(&l, "lane", "media");
-		log_str(&l, "err", media_store_error(m->ms));
-		log_str(&l, "msg", "the database stayed unreachable past WAHOOK_DB_OUTAGE_MAX");
-		log_end(&l);
+	if ((delay = outage_down(&m->rider, media_store_error(m->ms))) < 0) {
 		m->fatal = DRAIN_DB;
 		return;
 	}
 	m->fatal = 0;
-	m->next_try = t + OUTAGE_RETRY_S;
+	m->next_try = t + delay;
 	m->next_discover = 0;
 	m->next_claim = 0;
 }
@@ -760,9 +748,8 @@ outage(struct media *m, double t)
 static int
 step(struct media *m, double t, double *wake)
 {
-	struct logline l;
 	struct mslot *s;
-	int i, rc, was_down = m->down_since > 0;
+	int i, rc, was_down = outage_riding(&m->rider);
 	double t0;
 
 	if (was_down && t < m->next_try) {
@@ -798,13 +785,8 @@ step(struct media *m, double t, double *wake)
 	}
 	if (!m->fatal && (t >= m->next_discover || was_down))
 		discover(m, t);
-	if (!m->fatal && was_down) {
-		m->down_since = 0;
-		log_begin(&l, "info", "db_back");
-		log_str(&l, "lane", "media");
-		log_str(&l, "msg", "the database answers again: media fetching carries on");
-		log_end(&l);
-	}
+	if (!m->fatal && was_down)
+		outage_up(&m->rider);
 	if (!m->fatal && !atomic_load(&m->graph_config) && m->active < m->nslots &&
 	    t >= m->next_claim)
 		claim(m, t);
@@ -891,8 +873,8 @@ lane(void *arg)
 			atomic_store(&m->fatal_out, rc);
 			break;
 		}
-		atomic_store(&m->idle, m->active == 0 && m->short_claim && m->down_since == 0 &&
-		    !atomic_load(&m->poke));
+		atomic_store(&m->idle, m->active == 0 && m->short_claim &&
+		    !outage_riding(&m->rider) && !atomic_load(&m->poke));
 		n = 0;
 		if ((fd.fd = media_store_upload_fd(m->ms)) >= 0) {
 			fd.events = CURL_WAIT_POLLIN;
