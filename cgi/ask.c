@@ -343,10 +343,10 @@ ask_wait_ms(struct ask *a)
 void
 ask_work(struct ask *a, struct curl_waitfd *fds, int n)
 {
-	CURLMsg *m;
 	struct hook *h;
-	char *priv;
-	int i, still, left, ev;
+	CURLcode rc;
+	void *priv;
+	int i, still, ev;
 
 	if (a->kids != NULL) {
 		child_work(a->kids, fds, n);
@@ -365,13 +365,9 @@ ask_work(struct ask *a, struct curl_waitfd *fds, int n)
 		a->timer_at = -1;
 		curl_multi_socket_action(a->multi, CURL_SOCKET_TIMEOUT, 0, &still);
 	}
-	while ((m = curl_multi_info_read(a->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		priv = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-		h = (struct hook *)(void *)priv;
-		h->result = m->data.result;
+	while (transfer_next_done(a->multi, &priv, &rc)) {
+		h = priv;
+		h->result = rc;
 		h->finished = 1;
 	}
 }

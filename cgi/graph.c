@@ -8,7 +8,6 @@
  */
 #include "graph.h"
 #include "body_once.h"
-#include "tokens.h"
 #include "transfer.h"
 
 #include <stdio.h>
@@ -338,9 +337,7 @@ fail:
 static void
 drop_headers(struct slot *s)
 {
-	if (s->headers != NULL && s->headers->data != NULL)
-		explicit_bzero(s->headers->data, strlen(s->headers->data));
-	curl_slist_free_all(s->headers);
+	transfer_headers_free(s->headers);
 	s->headers = NULL;
 }
 
@@ -351,24 +348,14 @@ drop_headers(struct slot *s)
 static int
 make_headers(struct slot *s, const char *token)
 {
-	char auth[TOKENS_TOKEN_MAX + 64];
-	int n;
+	static const char *const extra[] = {
+		"Content-Type: application/json",
+		"Expect:",	/* no 100-continue */
+		NULL
+	};
 
-	n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	if (n < 0 || (size_t)n >= sizeof(auth))
-		s->headers = NULL;
-	else
-		s->headers = curl_slist_append(NULL, auth);
-	explicit_bzero(auth, sizeof(auth));
-	if (s->headers == NULL)
-		return -1;
-	/* appending to a non-empty list returns that list, or NULL */
-	if (curl_slist_append(s->headers, "Content-Type: application/json") == NULL ||
-	    curl_slist_append(s->headers, "Expect:") == NULL) {	/* no 100-continue */
-		drop_headers(s);
-		return -1;
-	}
-	return 0;
+	s->headers = transfer_auth_headers(token, extra);
+	return s->headers != NULL ? 0 : -1;
 }
 
 void
@@ -575,10 +562,10 @@ graph_wait(struct graph *g, int timeout_ms)
 int
 graph_wait_fds(struct graph *g, struct curl_waitfd *extra, unsigned n, int timeout_ms)
 {
-	int numfds = 0, still = 0, left, i;
+	int numfds = 0, still = 0, i;
 	double now, limit_ms = g->c->http_timeout * 1000, due;
-	CURLMsg *m;
-	char *priv;
+	CURLcode rc;
+	void *priv;
 	struct slot *s;
 
 	/* wake up in time for the oldest call's limit */
@@ -595,14 +582,10 @@ graph_wait_fds(struct graph *g, struct curl_waitfd *extra, unsigned n, int timeo
 		return -1;
 	if (curl_multi_perform(g->multi, &still) != CURLM_OK)
 		return -1;
-	while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		priv = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-		s = (struct slot *)(void *)priv;
+	while (transfer_next_done(g->multi, &priv, &rc)) {
+		s = priv;
 		if (s != NULL && s->busy && !s->done)
-			end_call(g, s, m->data.result);
+			end_call(g, s, rc);
 	}
 	/*
 	 * The limit is measured on the transfer: this pass has just read whatever

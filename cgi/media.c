@@ -29,7 +29,6 @@
 #include "outage.h"
 #include "pace.h"
 #include "refused.h"
-#include "tokens.h"
 #include "transfer.h"
 
 #define ANSWER_MAX	(64 * 1024)
@@ -165,9 +164,7 @@ fail:
 static void
 drop_header(struct mslot *s)
 {
-	if (s->hdr != NULL && s->hdr->data != NULL)
-		explicit_bzero(s->hdr->data, strlen(s->hdr->data));
-	curl_slist_free_all(s->hdr);
+	transfer_headers_free(s->hdr);
 	s->hdr = NULL;
 }
 
@@ -404,8 +401,6 @@ static void
 start_meta(struct media *m, struct mslot *s, double t)
 {
 	const char *token = drain_config_token(m->c, s->row.phone_number_id);
-	char auth[TOKENS_TOKEN_MAX + 32];
-	int n;
 
 	s->t0 = log_now_ms();
 	s->lease_end = t + m->c->lease;
@@ -414,11 +409,7 @@ start_meta(struct media *m, struct mslot *s, double t)
 		auth_refused(m, s, 0, "token");
 		return;
 	}
-	n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	if (n > 0 && (size_t)n < sizeof(auth))
-		s->hdr = curl_slist_append(NULL, auth);
-	explicit_bzero(auth, sizeof(auth));
-	if (s->hdr == NULL) {
+	if ((s->hdr = transfer_auth_headers(token, NULL)) == NULL) {
 		failed(m, s, "out of memory (or a token too long) building the request", 0);
 		return;
 	}
@@ -808,21 +799,17 @@ step(struct media *m, double t, double *wake)
 static void
 collect(struct media *m)
 {
-	CURLMsg *msg;
 	struct mslot *s;
-	char *priv;
+	CURLcode rc;
+	void *priv;
 	double now, limit = m->c->http_timeout * 1000;
-	int left, i;
+	int i;
 
-	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		priv = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-		s = (struct mslot *)(void *)priv;
+	while (transfer_next_done(m->multi, &priv, &rc)) {
+		s = priv;
 		if (s != NULL && s->in_multi && !s->finished) {
 			s->finished = 1;
-			s->result = (int)msg->data.result;
+			s->result = (int)rc;
 		}
 	}
 	now = log_now_ms();

@@ -1,9 +1,14 @@
 /*
- * transfer.c - the capped answer of a drainer transfer (see transfer.h). The
- * bytes that fit are kept before the cut, so a caller that still reads the
- * start of a cut answer (Graph's error classification) sees what it saw.
+ * transfer.c - what the drainer's transfers share (see transfer.h). The bytes
+ * of an answer that fit are kept before the cut, so a caller that still reads
+ * the start of a cut answer (Graph's error classification) sees what it saw.
  */
 #include "transfer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tokens.h"
 
 static size_t
 on_answer(char *p, size_t size, size_t n, void *arg)
@@ -43,4 +48,52 @@ transfer_answer_free(struct transfer_answer *a)
 {
 	dynbuf_free(&a->buf);
 	a->over = 0;
+}
+
+struct curl_slist *
+transfer_auth_headers(const char *token, const char *const *extra)
+{
+	char auth[TOKENS_TOKEN_MAX + 64];
+	struct curl_slist *l = NULL;
+	int n;
+
+	n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	if (n > 0 && (size_t)n < sizeof(auth))
+		l = curl_slist_append(NULL, auth);
+	explicit_bzero(auth, sizeof(auth));
+	for (; l != NULL && extra != NULL && *extra != NULL; extra++) {
+		/* appending to a non-empty list returns that list, or NULL */
+		if (curl_slist_append(l, *extra) == NULL) {
+			transfer_headers_free(l);
+			l = NULL;
+		}
+	}
+	return l;
+}
+
+void
+transfer_headers_free(struct curl_slist *l)
+{
+	if (l != NULL && l->data != NULL)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(l);
+}
+
+int
+transfer_next_done(CURLM *multi, void **priv, CURLcode *rc)
+{
+	CURLMsg *m;
+	char *p;
+	int left;
+
+	while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		p = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &p);
+		*priv = p;
+		*rc = m->data.result;
+		return 1;
+	}
+	return 0;
 }

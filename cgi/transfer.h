@@ -1,9 +1,10 @@
 /*
- * transfer.h - a drainer transfer's capped answer: the bytes one libcurl call
- * (a Graph call, the reply URL, a media retrieve call) answers, kept in a
- * dynbuf with a hard cap.
+ * transfer.h - what the drainer's libcurl transfers (Graph calls, the reply
+ * URL, media retrieve calls and downloads) have in common: the capped answer,
+ * the Authorization header that carries a number's token, and collecting the
+ * transfers a multi handle has finished.
  *
- * One overflow rule: the first max bytes are kept, and the transfer is cut
+ * The answer is kept in a dynbuf with a hard cap, and one overflow rule: the first max bytes are kept, and the transfer is cut
  * there (the write callback returns a short count, so libcurl ends it with
  * CURLE_WRITE_ERROR) with over set; the caller reports "answer over N bytes"
  * in its own words. The status line has arrived by then: a cut answer still
@@ -36,5 +37,25 @@ void	transfer_answer_attach(struct transfer_answer *a, CURL *e);
 
 /* Frees the memory; a is empty and usable again (same cap). */
 void	transfer_answer_free(struct transfer_answer *);
+
+/*
+ * A new header list: "Authorization: Bearer <token>" first, then the lines of
+ * extra (NULL-terminated; extra may be NULL). Returns it, or NULL when out of
+ * memory or the token is longer than TOKENS_TOKEN_MAX. The token is copied
+ * only into the list (the line built on the stack is wiped); the caller frees
+ * the list with transfer_headers_free(), never curl_slist_free_all().
+ */
+struct curl_slist *transfer_auth_headers(const char *token, const char *const *extra);
+
+/* Wipes the token (the first line) and frees the list. NULL is fine. */
+void	transfer_headers_free(struct curl_slist *);
+
+/*
+ * The next transfer that multi reports finished: returns 1 with *priv set to
+ * its CURLOPT_PRIVATE (NULL when it has none) and *rc to its result, or 0
+ * when there is none left. Call after curl_multi_perform() or
+ * curl_multi_socket_action(); the transfer is still in multi.
+ */
+int	transfer_next_done(CURLM *multi, void **priv, CURLcode *rc);
 
 #endif
