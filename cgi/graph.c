@@ -439,29 +439,16 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 		return -1;
 	}
 	s->done = 0;
-	s->errbuf[0] = '\0';
 	s->step = step;
-	curl_easy_setopt(e, CURLOPT_URL, s->url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* graph_wait() measures the limit on the transfer */
+	transfer_setup(e, s->url, strncmp(g->c->graph_url, "https:", 6) == 0, timeout_ms,
+	    s->errbuf, s);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
 	body_once_attach(&s->send, e, s->body, strlen(s->body));
 	/* no answer of Meta's is that big: past the cap the transfer is cut */
 	transfer_answer_attach(&s->ans, e);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	/* no CURLOPT_TIMEOUT_MS: graph_wait() measures the limit on the transfer */
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
 	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, MAXAGE_CONN_S);
-	/* h2 where TLS ALPN offers it, else HTTP/1.1. Over TLS, wait for a
-	 * multiplexable connection rather than opening a parallel one (ALPN says
-	 * within the handshake). Over plain http there is no h2: waiting would hold
-	 * every call behind a first one that hangs. */
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncmp(g->c->graph_url, "https:", 6) == 0 ?
-	    1L : 0L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
 	if (curl_multi_add_handle(g->multi, e) != CURLM_OK) {
 		free(s->body);
 		s->body = NULL;

@@ -356,19 +356,9 @@ start_transfer(struct media *m, struct mslot *s, const char *url, int download)
 	long to_ms = (long)(m->c->http_timeout * 1000);
 
 	curl_easy_reset(e);
-	s->errbuf[0] = '\0';
 	s->finished = 0;
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, m->https_only ? "https" : "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);	/* the token goes nowhere else */
+	transfer_setup(e, url, m->https_only, to_ms, s->errbuf, s);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdr);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms < 10000 ? to_ms : 10000L);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	/* as graph.c: wait for a multiplexable connection over TLS only */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, m->https_only ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
 	/*
 	 * No CURLOPT_TIMEOUT_MS nor low-speed limit: the lane measures the limits
 	 * itself right after libcurl read what had arrived (expire()): a retrieve
@@ -381,7 +371,6 @@ start_transfer(struct media *m, struct mslot *s, const char *url, int download)
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
 	} else
 		transfer_answer_attach(&s->ans, e);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
 	if (curl_multi_add_handle(m->multi, e) != CURLM_OK)
 		return -1;
 	s->in_multi = 1;

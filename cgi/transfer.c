@@ -50,6 +50,22 @@ transfer_answer_free(struct transfer_answer *a)
 	a->over = 0;
 }
 
+void
+transfer_setup(CURL *e, const char *url, int https, long limit_ms, char *errbuf, void *priv)
+{
+	errbuf[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, priv);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, limit_ms < 10000 ? limit_ms : 10000L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, https ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
+}
+
 struct curl_slist *
 transfer_auth_headers(const char *token, const char *const *extra)
 {

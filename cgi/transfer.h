@@ -1,14 +1,15 @@
 /*
  * transfer.h - what the drainer's libcurl transfers (Graph calls, the reply
- * URL, media retrieve calls and downloads) have in common: the capped answer,
- * the Authorization header that carries a number's token, and collecting the
- * transfers a multi handle has finished.
+ * URL, media retrieve calls and downloads) have in common: the options of a
+ * request to Meta, the capped answer, the Authorization header that carries a
+ * number's token, and collecting the transfers a multi handle has finished.
  *
- * The answer is kept in a dynbuf with a hard cap, and one overflow rule: the first max bytes are kept, and the transfer is cut
- * there (the write callback returns a short count, so libcurl ends it with
- * CURLE_WRITE_ERROR) with over set; the caller reports "answer over N bytes"
- * in its own words. The status line has arrived by then: a cut answer still
- * has its HTTP status (CURLINFO_RESPONSE_CODE) and its headers.
+ * The answer is kept in a dynbuf with a hard cap, and one overflow rule: the
+ * first max bytes are kept, and the transfer is cut there (the write callback
+ * returns a short count, so libcurl ends it with CURLE_WRITE_ERROR) with over
+ * set; the caller reports "answer over N bytes" in its own words. The status
+ * line has arrived by then: a cut answer still has its HTTP status
+ * (CURLINFO_RESPONSE_CODE) and its headers.
  */
 #ifndef WAHOOK_TRANSFER_H
 #define WAHOOK_TRANSFER_H
@@ -37,6 +38,20 @@ void	transfer_answer_attach(struct transfer_answer *a, CURL *e);
 
 /* Frees the memory; a is empty and usable again (same cap). */
 void	transfer_answer_free(struct transfer_answer *);
+
+/*
+ * Sets the options every request to Meta (a Graph call, a media retrieve call
+ * or download) shares on e: url; https only when https, else http and https;
+ * no redirect followed (the token goes nowhere else); errbuf (CURL_ERROR_SIZE
+ * bytes, kept by libcurl: it must outlive the transfer) for libcurl's detail,
+ * emptied; priv as CURLOPT_PRIVATE; no signals; a connect timeout of
+ * limit_ms, at most 10 s; HTTP/2 where TLS offers it, waiting for a
+ * multiplexable connection over TLS only (over plain http there is no h2, and
+ * waiting would hold every transfer behind a first one that hangs); the user
+ * agent. No CURLOPT_TIMEOUT_MS: the caller measures its limit on the transfer.
+ */
+void	transfer_setup(CURL *e, const char *url, int https, long limit_ms, char *errbuf,
+	    void *priv);
 
 /*
  * A new header list: "Authorization: Bearer <token>" first, then the lines of
