@@ -28,12 +28,13 @@ LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/
 COMMON_OBJS = log env db dynbuf conf
 FCGI_OBJS   = wahook_fcgi http config verify payload store batch
 DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox ops graph pace report reply ask \
-              address \
-              child verify media media_file media_meta media_store
+              address child verify media media_file media_meta media_store transfer refused \
+              outage body_once
 
 UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
               test_tokens test_reply test_drain_config test_report test_dynbuf \
-              test_media_meta test_media_file test_batch
+              test_media_meta test_media_file test_batch test_transfer test_refused \
+              test_outage
 
 obj = $(patsubst %,$(B)/obj/%.o,$(1))
 # the known names (env.h) each program links, generated from both tables
@@ -91,9 +92,10 @@ $(B)/test_batch: $(B)/obj/test_batch.o $(call obj,batch)
 
 # the drainer's unit tests link its pure modules (and libcurl/json-c) instead
 DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens reply report address \
-    media_meta media_file verify) $(NAMES_OBJ)
+    media_meta media_file verify transfer refused body_once outage) $(NAMES_OBJ)
 $(B)/test_graph $(B)/test_pace $(B)/test_tokens $(B)/test_reply $(B)/test_drain_config \
-    $(B)/test_report $(B)/test_media_meta $(B)/test_media_file: $(B)/test_%: \
+    $(B)/test_report $(B)/test_media_meta $(B)/test_media_file $(B)/test_transfer \
+    $(B)/test_refused $(B)/test_outage: $(B)/test_%: \
     $(B)/obj/test_%.o $(DRAIN_UNIT_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DRAIN) $(shell $(PKG_CONFIG) --libs cmocka)
 
@@ -289,13 +291,19 @@ build/bench_null_fcgi: tests/bench/null_fcgi.c
 	    $(shell $(PKG_CONFIG) --libs fcgi 2>/dev/null || echo -lfcgi)
 
 # build/rewind/wahook-drain: the drainer with libcurl's own copy of each request
-# body (which it may resend), for the bench's cost of refusing that resend; build/nonotify/wahook.fcgi:
-# the responder without the ingest statement's NOTIFY, for the bench's cost of it
+# body (which it may resend: tests/bench/body_rewindable.c in place of
+# cgi/body_once.c), for the bench's cost of refusing that resend;
+# build/nonotify/wahook.fcgi: the responder without the ingest statement's
+# NOTIFY, for the bench's cost of it
+build/rewind/wahook-drain: tests/bench/body_rewindable.c cgi/body_once.h \
+    $(call obj,$(COMMON_OBJS) $(filter-out body_once,$(DRAIN_OBJS))) $(NAMES_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -Icgi $(LDFLAGS) -o $@ \
+	    $(filter %.c %.o,$^) $(LIBS_DRAIN)
+
 bench:
 	@scripts/deps bench
-	$(MAKE) SAN= all build/bench_null_fcgi
-	$(MAKE) SAN= B=build/rewind CPPFLAGS=-DGRAPH_BENCH_REWINDABLE_BODY \
-	    build/rewind/wahook-drain
+	$(MAKE) SAN= all build/bench_null_fcgi build/rewind/wahook-drain
 	@mkdir -p build/nonotify
 	python3 tests/bench/bench.py --strip-notify sql/statements/ingest.sql \
 	    > build/nonotify/ingest.sql

@@ -13,6 +13,7 @@
 #include "child.h"
 #include "log.h"
 #include "reply.h"
+#include "transfer.h"
 #include "verify.h"
 
 #define SOCKS_MAX_EXTRA 8	/* sockets beyond one per slot (resolver, reconnects) */
@@ -23,9 +24,7 @@ struct hook {
 	int			 finished;
 	char			*body;
 	struct curl_slist	*headers;
-	char			*ans;		/* REPLY_OUTPUT_MAX + 1 */
-	size_t			 anslen;
-	int			 over;		/* the answer passed the cap */
+	struct transfer_answer	 ans;		/* up to REPLY_OUTPUT_MAX, cut past it */
 	CURLcode		 result;
 	double			 t0;
 	char			 errbuf[CURL_ERROR_SIZE];
@@ -92,21 +91,6 @@ on_timer(CURLM *m, long ms, void *arg)
 	return 0;
 }
 
-static size_t
-on_data(char *p, size_t size, size_t n, void *arg)
-{
-	struct hook *h = arg;
-	size_t len = size * n;
-
-	if (h->anslen + len > REPLY_OUTPUT_MAX) {
-		h->over = 1;
-		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
-	}
-	memcpy(h->ans + h->anslen, p, len);
-	h->anslen += len;
-	return len;
-}
-
 struct ask *
 ask_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 {
@@ -155,8 +139,8 @@ ask_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 	curl_multi_setopt(a->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)nslots);
 	curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, (long)nslots);
 	for (i = 0; i < nslots; i++) {
-		if ((a->hooks[i].easy = curl_easy_init()) == NULL ||
-		    (a->hooks[i].ans = malloc(REPLY_OUTPUT_MAX + 1)) == NULL)
+		transfer_answer_init(&a->hooks[i].ans, REPLY_OUTPUT_MAX);
+		if ((a->hooks[i].easy = curl_easy_init()) == NULL)
 			goto oom;
 	}
 	return a;
@@ -191,7 +175,7 @@ ask_free(struct ask *a)
 		hook_end(a, &a->hooks[i]);
 		if (a->hooks[i].easy != NULL)
 			curl_easy_cleanup(a->hooks[i].easy);
-		free(a->hooks[i].ans);
+		transfer_answer_free(&a->hooks[i].ans);
 	}
 	if (a->multi != NULL)
 		curl_multi_cleanup(a->multi);
@@ -245,8 +229,6 @@ hook_start(struct ask *a, int slot, const char *input, size_t len, struct ask_re
 	h->headers = l;
 	if (curl_slist_append(l, sig) == NULL || curl_slist_append(l, "Expect:") == NULL)
 		goto oom;
-	h->anslen = 0;
-	h->over = 0;
 	h->errbuf[0] = '\0';
 	curl_easy_reset(e);
 	curl_easy_setopt(e, CURLOPT_URL, a->c->reply_url);
@@ -254,8 +236,7 @@ hook_start(struct ask *a, int slot, const char *input, size_t len, struct ask_re
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+	transfer_answer_attach(&h->ans, e);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, h);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -362,10 +343,10 @@ ask_wait_ms(struct ask *a)
 void
 ask_work(struct ask *a, struct curl_waitfd *fds, int n)
 {
-	CURLMsg *m;
 	struct hook *h;
-	char *priv;
-	int i, still, left, ev;
+	CURLcode rc;
+	void *priv;
+	int i, still, ev;
 
 	if (a->kids != NULL) {
 		child_work(a->kids, fds, n);
@@ -384,13 +365,9 @@ ask_work(struct ask *a, struct curl_waitfd *fds, int n)
 		a->timer_at = -1;
 		curl_multi_socket_action(a->multi, CURL_SOCKET_TIMEOUT, 0, &still);
 	}
-	while ((m = curl_multi_info_read(a->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		priv = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-		h = (struct hook *)(void *)priv;
-		h->result = m->data.result;
+	while (transfer_next_done(a->multi, &priv, &rc)) {
+		h = priv;
+		h->result = rc;
 		h->finished = 1;
 	}
 }
@@ -434,8 +411,8 @@ ask_next(struct ask *a, int *slot, struct ask_result *r)
 		memset(r, 0, sizeof(*r));
 		r->ms = log_now_ms() - h->t0;
 		curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &http);
-		snippet(h->ans, h->anslen, snip, sizeof(snip));
-		if (h->over)
+		snippet(h->ans.buf.s, h->ans.buf.len, snip, sizeof(snip));
+		if (h->ans.over)
 			snprintf(r->why, sizeof(r->why), "reply URL answered more than %d bytes",
 			    REPLY_OUTPUT_MAX);
 		else if (h->result != CURLE_OK)
@@ -447,13 +424,13 @@ ask_next(struct ask *a, int *slot, struct ask_result *r)
 		else {
 			r->ok = 1;
 			/* 204, or any empty body: no reply */
-			if (http != 204 && h->anslen > 0) {
-				if ((r->out = malloc(h->anslen)) == NULL) {
+			if (http != 204 && h->ans.buf.len > 0) {
+				if ((r->out = malloc(h->ans.buf.len)) == NULL) {
 					r->ok = 0;
 					snprintf(r->why, sizeof(r->why), "out of memory");
 				} else {
-					memcpy(r->out, h->ans, h->anslen);
-					r->outlen = h->anslen;
+					memcpy(r->out, h->ans.buf.s, h->ans.buf.len);
+					r->outlen = h->ans.buf.len;
 				}
 			}
 		}

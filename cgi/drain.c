@@ -18,6 +18,7 @@
 #include "log.h"
 #include "media.h"
 #include "pace.h"
+#include "refused.h"
 #include "reply.h"
 
 #define POLL_S		0.05	/* claim poll when idle: bounds a new message's wait for its mark-read */
@@ -29,7 +30,6 @@
 #define SHORT_WAIT_S	1.0	/* a one-pass run waits for a bucket refilling this soon */
 #define OPS_EVERY_S	60.0	/* a long run tells the ops record it is alive */
 #define LASTERR_MAX	512
-#define REFUSED_MAX	1024	/* numbers whose token was refused, kept per run */
 #define LIM_MAX(njobs)	((size_t)(njobs) + PACE_MAX_NUMBERS + REFUSED_MAX)
 
 struct job {
@@ -58,8 +58,7 @@ struct work {
 	int			 active;
 	volatile sig_atomic_t	*stop;
 	int			 fatal;		/* 0, DRAIN_AUTH (too many refused), DRAIN_DB, DRAIN_GRAPH */
-	char			*refused[REFUSED_MAX];	/* numbers stopped by their token */
-	int			 nrefused;
+	struct refused		 refused;	/* numbers stopped by their token */
 	int			 soon;		/* a number waits for its bucket only */
 	int			 paused;	/* numbers on hold at the last claim */
 	int			 media_refused;	/* the media lane's refusals taken in */
@@ -262,28 +261,13 @@ failed_transient(struct work *w, struct job *j, const struct graph_result *r,
 		release_number(w, number, NULL);
 }
 
-/* Nonzero when number's token was refused in this run. */
-static int
-refused(const struct work *w, const char *number)
-{
-	int i;
-
-	for (i = 0; i < w->nrefused; i++)
-		if (strcmp(w->refused[i], number) == 0)
-			return 1;
-	return 0;
-}
-
 /* Stops claiming number's rows for the rest of the run. Past REFUSED_MAX
  * numbers (or out of memory) the whole run stops instead: the list is bounded,
  * and stopping every number is the safe side of a refused token. */
 static void
 refuse(struct work *w, const char *number)
 {
-	if (w->nrefused < REFUSED_MAX &&
-	    (w->refused[w->nrefused] = strdup(number)) != NULL)
-		w->nrefused++;
-	else
+	if (refused_add(&w->refused, number) == -1)
 		w->fatal = DRAIN_AUTH;
 	if (w->media != NULL)		/* its media wait too */
 		media_refuse(w->media, number);
@@ -302,7 +286,7 @@ media_news(struct work *w)
 
 	while (media_refused_number(w->media, w->media_refused, number, sizeof(number))) {
 		w->media_refused++;
-		if (!refused(w, number))
+		if (!refused_has(&w->refused, number))
 			refuse(w, number);
 	}
 	if ((rc = media_fatal(w->media)) != 0 && !w->fatal)
@@ -670,7 +654,7 @@ finish(struct work *w, struct job *j, const struct graph_result *r)
 		break;
 	case GRAPH_AUTH:
 		log_call(j, r, "stop", 0);
-		if (!refused(w, j->row.phone_number_id)) {
+		if (!refused_has(&w->refused, j->row.phone_number_id)) {
 			log_begin(&l, "error", "credentials");
 			log_str(&l, "number", j->row.phone_number_id);
 			log_int(&l, "http", r->http);
@@ -740,11 +724,11 @@ limits(struct work *w, double t, double *wake)
 		w->lim[n].room = room;
 		w->idle[n++] = 0;
 	}
-	for (i = 0; i < w->nrefused; i++) {	/* their token was refused: none */
-		for (k = 0; k < n && strcmp(w->lim[k].number, w->refused[i]) != 0; k++)
+	for (i = 0; (num = refused_at(&w->refused, i)) != NULL; i++) {	/* refused: none */
+		for (k = 0; k < n && strcmp(w->lim[k].number, num) != 0; k++)
 			;
 		if (k == n) {
-			w->lim[n].number = w->refused[i];
+			w->lim[n].number = num;
 			w->lim[n].load = 0;
 			w->idle[n++] = 0;
 		}
@@ -753,7 +737,7 @@ limits(struct work *w, double t, double *wake)
 	}
 	for (k = 0; k < n; k++) {
 		e = &w->lim[k];
-		if (refused(w, e->number))
+		if (refused_has(&w->refused, e->number))
 			continue;
 		/* jobs waiting to call will take tokens first */
 		e->room = e->room > w->idle[k] ? e->room - w->idle[k] : 0;
@@ -839,7 +823,8 @@ start_calls(struct work *w, double t)
 		j = &w->jobs[i];
 		if (!j->used || j->calling)
 			continue;
-		if (refused(w, j->row.phone_number_id)) {	/* claimed before the refusal */
+		/* claimed before the refusal */
+		if (refused_has(&w->refused, j->row.phone_number_id)) {
 			ended(w, j, outbox_release(w->ob, &j->row, NULL), "release");
 			continue;
 		}
@@ -965,8 +950,8 @@ note(struct work *w, int starting, int exit_code, double t)
 	struct logline l;
 
 	w->ops_next = t + OPS_EVERY_S;
-	if (w->ops == NULL || ops_note(w->ops, w->host, starting, exit_code, w->refused,
-	    w->nrefused) == 0)
+	if (w->ops == NULL || ops_note(w->ops, w->host, starting, exit_code,
+	    w->refused.number, w->refused.n) == 0)
 		return;
 	log_begin(&l, "warn", "ops_note");
 	log_str(&l, "msg", "could not record the run for --metrics (is sql/008_ops.sql "
@@ -988,7 +973,7 @@ exit_code(struct work *w, long long *pending)
 		return DRAIN_DB;
 	}
 	*pending = st.pending;
-	if (w->nrefused > 0)		/* either lane's refusals */
+	if (w->refused.n > 0)		/* either lane's refusals */
 		return DRAIN_AUTH;
 	if (w->media != NULL && media_graph_refused(w->media))
 		return DRAIN_GRAPH;
@@ -1121,8 +1106,8 @@ done:
 	log_int(&l, "dead", w.dead);
 	log_int(&l, "retries", w.retries);
 	log_int(&l, "lost", w.lost);
-	if (w.nrefused > 0)
-		log_int(&l, "numbers_refused", w.nrefused);
+	if (w.refused.n > 0)
+		log_int(&l, "numbers_refused", w.refused.n);
 	if (w.ask != NULL)
 		log_int(&l, "asked", w.asked);
 	log_int(&l, "unanswered", w.unanswered);
@@ -1142,8 +1127,7 @@ done:
 		outbox_row_clear(&w.jobs[i].row);
 	free(w.jobs);
 	free(w.claimed);
-	for (i = 0; i < w.nrefused; i++)
-		free(w.refused[i]);
+	refused_free(&w.refused);
 	free(w.lim);
 	free(w.idle);
 	pace_free(w.pace);

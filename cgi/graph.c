@@ -3,11 +3,12 @@
  * Each slot owns one easy handle, reused call after call; the multi handle's
  * connection cache is what keeps connections to Meta warm. Answers are read
  * into a capped buffer; classification looks at the status and error.code only,
- * never at the message text. Request bodies flow through on_read(), which hands
- * each byte out once: libcurl cannot resend a POST behind our back.
+ * never at the message text. Request bodies are handed to libcurl once
+ * (body_once.h): libcurl cannot resend a POST behind our back.
  */
 #include "graph.h"
-#include "tokens.h"
+#include "body_once.h"
+#include "transfer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +35,8 @@ struct slot {
 	enum graph_step	 step;
 	char		*body;		/* request, freed when the call ends */
 	struct curl_slist *headers;	/* this call's, with its number's token: wiped */
-	size_t		 bodylen;
-	size_t		 bodyoff;	/* bytes handed to libcurl: never handed again */
-	int		 resend_refused;
-	char		*ans;		/* answer bytes, up to GRAPH_ANSWER_MAX */
-	size_t		 anslen;
-	int		 truncated;	/* the answer was longer: the transfer was cut */
+	struct body_once send;		/* how much of body went out */
+	struct transfer_answer ans;	/* up to GRAPH_ANSWER_MAX, cut past it */
 	double		 t0;		/* log_now_ms() at the start */
 	struct graph_result res;	/* valid when done */
 	char		 url[DRAIN_URL_MAX];
@@ -302,59 +299,6 @@ done:
 	return r->cls;
 }
 
-static size_t
-on_data(char *p, size_t size, size_t n, void *arg)
-{
-	struct slot *s = arg;
-	size_t len = size * n, keep;
-
-	keep = GRAPH_ANSWER_MAX - s->anslen;
-	if (keep > len)
-		keep = len;
-	memcpy(s->ans + s->anslen, p, keep);
-	s->anslen += keep;
-	if (keep < len) {
-		/* no answer of Meta's is that big: stop reading (the status is known) */
-		s->truncated = 1;
-		return 0;
-	}
-	return len;
-}
-
-#ifndef GRAPH_BENCH_REWINDABLE_BODY
-/* Hands out the request body, each byte once. Asked again after the end, it
- * is libcurl starting the request over without a rewind: refused. */
-static size_t
-on_read(char *buf, size_t size, size_t n, void *arg)
-{
-	struct slot *s = arg;
-	size_t room = size * n, left = s->bodylen - s->bodyoff;
-
-	if (left == 0 && s->bodyoff > 0) {
-		s->resend_refused = 1;
-		return CURL_READFUNC_ABORT;
-	}
-	if (left > room)
-		left = room;
-	memcpy(buf, s->body + s->bodyoff, left);
-	s->bodyoff += left;
-	return left;
-}
-
-/* libcurl rewinds the body only to send it again (its retry of a request on a
- * kept-alive connection that died): refused once any byte went out. */
-static int
-on_seek(void *arg, curl_off_t offset, int origin)
-{
-	struct slot *s = arg;
-
-	if (offset == 0 && origin == SEEK_SET && s->bodyoff == 0)
-		return CURL_SEEKFUNC_OK;
-	s->resend_refused = 1;
-	return CURL_SEEKFUNC_FAIL;
-}
-#endif
-
 struct graph *
 graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 {
@@ -377,8 +321,8 @@ graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 	if ((g->finished = calloc((size_t)nslots, sizeof(*g->finished))) == NULL)
 		goto oom;
 	for (i = 0; i < nslots; i++) {
-		if ((g->slots[i].easy = curl_easy_init()) == NULL ||
-		    (g->slots[i].ans = malloc(GRAPH_ANSWER_MAX)) == NULL)
+		transfer_answer_init(&g->slots[i].ans, GRAPH_ANSWER_MAX);
+		if ((g->slots[i].easy = curl_easy_init()) == NULL)
 			goto oom;
 	}
 	return g;
@@ -393,9 +337,7 @@ fail:
 static void
 drop_headers(struct slot *s)
 {
-	if (s->headers != NULL && s->headers->data != NULL)
-		explicit_bzero(s->headers->data, strlen(s->headers->data));
-	curl_slist_free_all(s->headers);
+	transfer_headers_free(s->headers);
 	s->headers = NULL;
 }
 
@@ -406,24 +348,14 @@ drop_headers(struct slot *s)
 static int
 make_headers(struct slot *s, const char *token)
 {
-	char auth[TOKENS_TOKEN_MAX + 64];
-	int n;
+	static const char *const extra[] = {
+		"Content-Type: application/json",
+		"Expect:",	/* no 100-continue */
+		NULL
+	};
 
-	n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	if (n < 0 || (size_t)n >= sizeof(auth))
-		s->headers = NULL;
-	else
-		s->headers = curl_slist_append(NULL, auth);
-	explicit_bzero(auth, sizeof(auth));
-	if (s->headers == NULL)
-		return -1;
-	/* appending to a non-empty list returns that list, or NULL */
-	if (curl_slist_append(s->headers, "Content-Type: application/json") == NULL ||
-	    curl_slist_append(s->headers, "Expect:") == NULL) {	/* no 100-continue */
-		drop_headers(s);
-		return -1;
-	}
-	return 0;
+	s->headers = transfer_auth_headers(token, extra);
+	return s->headers != NULL ? 0 : -1;
 }
 
 void
@@ -442,7 +374,7 @@ graph_free(struct graph *g)
 			curl_easy_cleanup(s->easy);
 		}
 		free(s->body);
-		free(s->ans);
+		transfer_answer_free(&s->ans);
 		drop_headers(s);
 	}
 	free(g->slots);
@@ -506,46 +438,17 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 		local_failure(r, step, "out of memory building the request");
 		return -1;
 	}
-	s->bodylen = strlen(s->body);
-	s->bodyoff = 0;
-	s->resend_refused = 0;
-	s->anslen = 0;
-	s->truncated = 0;
 	s->done = 0;
-	s->errbuf[0] = '\0';
 	s->step = step;
-	curl_easy_setopt(e, CURLOPT_URL, s->url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* graph_wait() measures the limit on the transfer */
+	transfer_setup(e, s->url, strncmp(g->c->graph_url, "https:", 6) == 0, timeout_ms,
+	    s->errbuf, s);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-#ifdef GRAPH_BENCH_REWINDABLE_BODY
-	/* make bench only: the body as libcurl's own copy, which it may resend */
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
-	s->bodyoff = s->bodylen;
-#else
-	curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-	curl_easy_setopt(e, CURLOPT_READDATA, s);
-	curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
-	curl_easy_setopt(e, CURLOPT_SEEKDATA, s);
-#endif
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->bodylen);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	/* no CURLOPT_TIMEOUT_MS: graph_wait() measures the limit on the transfer */
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
+	body_once_attach(&s->send, e, s->body, strlen(s->body));
+	/* no answer of Meta's is that big: past the cap the transfer is cut */
+	transfer_answer_attach(&s->ans, e);
 	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, MAXAGE_CONN_S);
-	/* h2 where TLS ALPN offers it, else HTTP/1.1. Over TLS, wait for a
-	 * multiplexable connection rather than opening a parallel one (ALPN says
-	 * within the handshake). Over plain http there is no h2: waiting would hold
-	 * every call behind a first one that hangs. */
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncmp(g->c->graph_url, "https:", 6) == 0 ?
-	    1L : 0L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
 	if (curl_multi_add_handle(g->multi, e) != CURLM_OK) {
 		free(s->body);
 		s->body = NULL;
@@ -573,11 +476,11 @@ judge(struct slot *s, CURLcode rc, struct graph_result *r)
 
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
 	if (rc == CURLE_OK && http > 0)
-		graph_classify(s->step, http, s->ans, s->anslen, 0, r);
+		graph_classify(s->step, http, s->ans.buf.s, s->ans.buf.len, 0, r);
 	else if (http > 0) {
 		/* the status came, the rest did not (stall, reset, short, too big) */
-		graph_classify(s->step, http, s->ans, s->anslen, s->truncated, r);
-		if (r->cls == GRAPH_OK && r->no_wamid && !s->truncated)
+		graph_classify(s->step, http, s->ans.buf.s, s->ans.buf.len, s->ans.over, r);
+		if (r->cls == GRAPH_OK && r->no_wamid && !s->ans.over)
 			snprintf(r->msg, sizeof(r->msg), "accepted (HTTP %ld) but the wamid "
 			    "could not be read: answer cut off: %.60s%s%.120s", http,
 			    curl_easy_strerror(rc), s->errbuf[0] ? ": " : "", s->errbuf);
@@ -590,9 +493,9 @@ judge(struct slot *s, CURLcode rc, struct graph_result *r)
 		 * body went out may have reached Meta; one whose body never left
 		 * (no connection) is safe to send again.
 		 */
-		r->cls = s->step == GRAPH_REPLY && s->bodyoff > 0 ? GRAPH_UNANSWERED :
+		r->cls = s->step == GRAPH_REPLY && s->send.off > 0 ? GRAPH_UNANSWERED :
 		    GRAPH_TRANSIENT;
-		why = s->resend_refused ? "connection closed after the request went out; "
+		why = s->send.resend_refused ? "connection closed after the request went out; "
 		    "libcurl's resend refused" : s->errbuf;
 		/* curl's strerror, then its detail (cut to fit: the detail may repeat it) */
 		snprintf(r->msg, sizeof(r->msg), "curl: %.60s%s%.180s",
@@ -603,8 +506,8 @@ judge(struct slot *s, CURLcode rc, struct graph_result *r)
 		r->retry_after = (double)ra;
 	else
 		r->retry_after = 0;
-	r->sent = s->bodyoff > 0;
-	r->resend_refused = s->resend_refused;
+	r->sent = s->send.off > 0;
+	r->resend_refused = s->send.resend_refused;
 	r->ms = log_now_ms() - s->t0;
 }
 
@@ -646,10 +549,10 @@ graph_wait(struct graph *g, int timeout_ms)
 int
 graph_wait_fds(struct graph *g, struct curl_waitfd *extra, unsigned n, int timeout_ms)
 {
-	int numfds = 0, still = 0, left, i;
+	int numfds = 0, still = 0, i;
 	double now, limit_ms = g->c->http_timeout * 1000, due;
-	CURLMsg *m;
-	char *priv;
+	CURLcode rc;
+	void *priv;
 	struct slot *s;
 
 	/* wake up in time for the oldest call's limit */
@@ -666,14 +569,10 @@ graph_wait_fds(struct graph *g, struct curl_waitfd *extra, unsigned n, int timeo
 		return -1;
 	if (curl_multi_perform(g->multi, &still) != CURLM_OK)
 		return -1;
-	while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		priv = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-		s = (struct slot *)(void *)priv;
+	while (transfer_next_done(g->multi, &priv, &rc)) {
+		s = priv;
 		if (s != NULL && s->busy && !s->done)
-			end_call(g, s, m->data.result);
+			end_call(g, s, rc);
 	}
 	/*
 	 * The limit is measured on the transfer: this pass has just read whatever

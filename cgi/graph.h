@@ -30,7 +30,7 @@
 #define GRAPH_NO_CODE	(-1L)	/* no error.code in the answer (or no answer) */
 #define GRAPH_MSG_MAX	256
 #define GRAPH_ID_MAX	256
-#define GRAPH_ANSWER_MAX (64 * 1024)	/* answer bytes kept; the rest is dropped */
+#define GRAPH_ANSWER_MAX (64 * 1024)	/* answer bytes kept; a longer answer is cut */
 
 enum graph_step {
 	GRAPH_READ,		/* mark read (step 1) */

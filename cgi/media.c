@@ -26,8 +26,10 @@
 #include "media_file.h"
 #include "media_meta.h"
 #include "media_store.h"
+#include "outage.h"
 #include "pace.h"
-#include "tokens.h"
+#include "refused.h"
+#include "transfer.h"
 
 #define ANSWER_MAX	(64 * 1024)
 #define CLAIM_POLL_S	1.0	/* media is not latency-critical: claim at most every second */
@@ -35,11 +37,9 @@
 #define FIRST_WINDOW_S	(8 * 86400.0)	/* media ids live 7 days; one day of margin */
 #define WINDOW_SLACK_S	300.0	/* webhooks committed late still fall in the window */
 #define ERR_MAX		512
-#define REFUSED_MAX	1024	/* numbers whose token was refused, kept per run */
 #define HOLD_MAX	64	/* numbers paused by the pacer, kept at once */
 #define NUMBER_MAX	64	/* a phone_number_id, with room */
 #define LANE_POLL_S	0.25	/* the lane's sleep when idle (it also wakes on I/O) */
-#define OUTAGE_RETRY_S	0.5	/* a lost database is tried again this often */
 #define LANE_DOWN	(-1)	/* m->fatal while the database is away (ridden out) */
 
 enum slot_state { S_FREE, S_META, S_DOWNLOAD, S_UPLOAD_WAIT, S_UPLOAD };
@@ -57,8 +57,7 @@ struct mslot {
 	struct media_meta meta;
 	struct media_file file;
 	long long	 limit;		/* bytes accepted from the download */
-	char		*ans;
-	size_t		 anslen;
+	struct transfer_answer ans;	/* the retrieve call's, up to ANSWER_MAX: cut past it */
 	double		 t0, lease_end;
 	double		 xfer_t0;	/* log_now_ms(): this transfer's start */
 	double		 progress;	/* log_now_ms(): its last byte (downloads) */
@@ -86,11 +85,10 @@ struct media {
 	atomic_int		 idle;		/* what media_idle() says */
 	atomic_int		 fatal_out;	/* what media_fatal() says */
 	atomic_int		 graph_config;	/* what media_graph_refused() says */
-	pthread_mutex_t		 lock;		/* refused[], nrefused, holds[] */
-	char			*refused[REFUSED_MAX];	/* numbers stopped by their token */
-	int			 nrefused;
+	pthread_mutex_t		 lock;		/* refused, holds[] */
+	struct refused		 refused;	/* numbers stopped by their token */
 	struct hold		 holds[HOLD_MAX];
-	double			 down_since;	/* the database is away since (s), or 0 */
+	struct outage		 rider;		/* the database is away: riding it out */
 	double			 next_try;	/* when to try it again */
 	struct media_row	*claimed;
 	int			 nslots;
@@ -124,6 +122,9 @@ media_new(const struct drain_config *c, const struct media_config *mc, char *err
 	}
 	m->c = c;
 	m->mc = mc;
+	outage_init(&m->rider, c->db_outage_max, "media", "lost the database: media "
+	    "fetching waits for it for up to WAHOOK_DB_OUTAGE_MAX; the fetches in flight "
+	    "are done again later", "the database answers again: media fetching carries on");
 	pthread_mutex_init(&m->lock, NULL);
 	if ((m->multi = curl_multi_init()) == NULL) {
 		snprintf(err, errlen, "out of memory (libcurl)");
@@ -135,8 +136,8 @@ media_new(const struct drain_config *c, const struct media_config *mc, char *err
 	for (i = 0; i < m->nslots; i++) {
 		m->slots[i].m = m;
 		media_file_init(&m->slots[i].file);
-		if ((m->slots[i].easy = curl_easy_init()) == NULL ||
-		    (m->slots[i].ans = malloc(ANSWER_MAX)) == NULL) {
+		transfer_answer_init(&m->slots[i].ans, ANSWER_MAX);
+		if ((m->slots[i].easy = curl_easy_init()) == NULL) {
 			snprintf(err, errlen, "out of memory (libcurl)");
 			goto fail;
 		}
@@ -163,9 +164,7 @@ fail:
 static void
 drop_header(struct mslot *s)
 {
-	if (s->hdr != NULL && s->hdr->data != NULL)
-		explicit_bzero(s->hdr->data, strlen(s->hdr->data));
-	curl_slist_free_all(s->hdr);
+	transfer_headers_free(s->hdr);
 	s->hdr = NULL;
 }
 
@@ -281,12 +280,9 @@ static void
 auth_refused(struct media *m, struct mslot *s, long http, const char *step)
 {
 	struct logline l;
-	int i;
 
 	pthread_mutex_lock(&m->lock);
-	for (i = 0; i < m->nrefused && strcmp(m->refused[i], s->row.phone_number_id) != 0; i++)
-		;
-	if (i == m->nrefused) {
+	if (!refused_has(&m->refused, s->row.phone_number_id)) {
 		log_begin(&l, "error", "credentials");
 		log_str(&l, "lane", "media");
 		log_str(&l, "number", s->row.phone_number_id);
@@ -296,9 +292,8 @@ auth_refused(struct media *m, struct mslot *s, long http, const char *step)
 		    "is configured for it): its rows and media wait untouched for a new "
 		    "token, every other number goes on; the run exits 3");
 		log_end(&l);
-		if (m->nrefused < REFUSED_MAX &&
-		    (m->refused[m->nrefused] = strdup(s->row.phone_number_id)) != NULL)
-			m->nrefused++;
+		/* past REFUSED_MAX the number is not skipped, but the run exits 3 */
+		refused_add(&m->refused, s->row.phone_number_id);
 	}
 	pthread_mutex_unlock(&m->lock);
 	ended(m, s, media_store_release(m->ms, &s->row));
@@ -337,19 +332,6 @@ no_answer(struct media *m, struct mslot *s, const char *step, int res)
 }
 
 static size_t
-on_answer(char *p, size_t size, size_t n, void *arg)
-{
-	struct mslot *s = arg;
-	size_t len = size * n, keep = ANSWER_MAX - s->anslen;
-
-	if (keep > len)
-		keep = len;
-	memcpy(s->ans + s->anslen, p, keep);
-	s->anslen += keep;
-	return len;
-}
-
-static size_t
 on_bytes(char *p, size_t size, size_t n, void *arg)
 {
 	struct mslot *s = arg;
@@ -374,20 +356,9 @@ start_transfer(struct media *m, struct mslot *s, const char *url, int download)
 	long to_ms = (long)(m->c->http_timeout * 1000);
 
 	curl_easy_reset(e);
-	s->errbuf[0] = '\0';
-	s->anslen = 0;
 	s->finished = 0;
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, m->https_only ? "https" : "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);	/* the token goes nowhere else */
+	transfer_setup(e, url, m->https_only, to_ms, s->errbuf, s);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdr);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms < 10000 ? to_ms : 10000L);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	/* as graph.c: wait for a multiplexable connection over TLS only */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, m->https_only ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
 	/*
 	 * No CURLOPT_TIMEOUT_MS nor low-speed limit: the lane measures the limits
 	 * itself right after libcurl read what had arrived (expire()): a retrieve
@@ -397,10 +368,9 @@ start_transfer(struct media *m, struct mslot *s, const char *url, int download)
 	if (download) {
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->limit);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_bytes);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
 	} else
-		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+		transfer_answer_attach(&s->ans, e);
 	if (curl_multi_add_handle(m->multi, e) != CURLM_OK)
 		return -1;
 	s->in_multi = 1;
@@ -420,8 +390,6 @@ static void
 start_meta(struct media *m, struct mslot *s, double t)
 {
 	const char *token = drain_config_token(m->c, s->row.phone_number_id);
-	char auth[TOKENS_TOKEN_MAX + 32];
-	int n;
 
 	s->t0 = log_now_ms();
 	s->lease_end = t + m->c->lease;
@@ -430,11 +398,7 @@ start_meta(struct media *m, struct mslot *s, double t)
 		auth_refused(m, s, 0, "token");
 		return;
 	}
-	n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	if (n > 0 && (size_t)n < sizeof(auth))
-		s->hdr = curl_slist_append(NULL, auth);
-	explicit_bzero(auth, sizeof(auth));
-	if (s->hdr == NULL) {
+	if ((s->hdr = transfer_auth_headers(token, NULL)) == NULL) {
 		failed(m, s, "out of memory (or a token too long) building the request", 0);
 		return;
 	}
@@ -460,12 +424,13 @@ meta_done(struct media *m, struct mslot *s)
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
 	curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra);
 	detach(m, s);
-	if (res != CURLE_OK || http == 0) {
+	/* an answer cut at the cap was an answer all the same: judged on its status */
+	if ((res != CURLE_OK && !s->ans.over) || http == 0) {
 		no_answer(m, s, "retrieve", res);
 		return;
 	}
 	if (http != 200) {
-		graph_classify(GRAPH_READ, http, s->ans, s->anslen, s->anslen >= ANSWER_MAX, &r);
+		graph_classify(GRAPH_READ, http, s->ans.buf.s, s->ans.buf.len, s->ans.over, &r);
 		snprintf(why, sizeof(why), "retrieve: code=%ld http=%ld msg=%s",
 		    r.code == GRAPH_NO_CODE ? -1L : r.code, http, r.msg);
 		if (r.cls == GRAPH_AUTH)
@@ -478,7 +443,12 @@ meta_done(struct media *m, struct mslot *s)
 			failed(m, s, why, ra > 0 ? (double)ra : 0);
 		return;
 	}
-	if (media_meta_parse(s->ans, s->anslen, &s->meta, perr, sizeof(perr)) == -1) {
+	if (s->ans.over) {
+		snprintf(why, sizeof(why), "retrieve answer: over %d bytes", ANSWER_MAX);
+		failed(m, s, why, 0);
+		return;
+	}
+	if (media_meta_parse(s->ans.buf.s, s->ans.buf.len, &s->meta, perr, sizeof(perr)) == -1) {
 		failed(m, s, perr, 0);
 		return;
 	}
@@ -663,13 +633,14 @@ claim(struct media *m, double t)
 {
 	int want = m->nslots - m->active, n = 0, i, k = 0;
 	struct mslot *s;
+	const char *number;
 
 	json_object *skip = json_object_new_array();
 	const char *sskip;
 
 	pthread_mutex_lock(&m->lock);
-	for (i = 0; skip != NULL && i < m->nrefused; i++)
-		json_object_array_add(skip, json_object_new_string(m->refused[i]));
+	for (i = 0; skip != NULL && (number = refused_at(&m->refused, i)) != NULL; i++)
+		json_object_array_add(skip, json_object_new_string(number));
 	for (i = 0; skip != NULL && i < HOLD_MAX; i++)	/* paused by the pacer */
 		if (m->holds[i].until > t)
 			json_object_array_add(skip, json_object_new_string(m->holds[i].number));
@@ -717,7 +688,7 @@ release_all(struct media *m)
 			continue;
 		detach(m, s);
 		/* a dead database: the leases run out by themselves */
-		if (m->fatal == 0 && m->down_since == 0 &&
+		if (m->fatal == 0 && !outage_riding(&m->rider) &&
 		    media_store_release(m->ms, &s->row) == MEDIA_FAIL)
 			m->fatal = DRAIN_DB;
 		slot_free(m, s);
@@ -728,36 +699,21 @@ release_all(struct media *m)
  * The database went away under the lane (m->fatal == LANE_DOWN): what was in
  * flight is dropped without a write (the leases run out; nothing was counted
  * as an attempt, a file already renamed into place is simply fetched again),
- * and the lane waits, trying again every OUTAGE_RETRY_S, for up to
- * WAHOOK_DB_OUTAGE_MAX from the first failure; past that, exit 4.
+ * and the lane waits, trying again after the rider's backoff (outage.h), for
+ * up to WAHOOK_DB_OUTAGE_MAX from the first failure; past that, exit 4.
  */
 static void
 outage(struct media *m, double t)
 {
-	struct logline l;
+	double delay;
 
 	release_all(m);		/* m->fatal is LANE_DOWN: no writes */
-	if (m->down_since == 0) {
-		m->down_since = t;
-		log_begin(&l, "warn", "db_outage");
-		log_str(&l, "lane", "media");
-		log_str(&l, "err", media_store_error(m->ms));
-		log_str(&l, "msg", "lost the database: media fetching waits for it for up "
-		    "to WAHOOK_DB_OUTAGE_MAX; the fetches in flight are done again later");
-		log_end(&l);
-	}
-	if (t - m->down_since >= m->c->db_outage_max) {
-		log_begin(&l, "error", "db_outage");
-		log_ms(&l, "ms", (t - m->down_since) * 1000);
-		log_str(&l, "lane", "media");
-		log_str(&l, "err", media_store_error(m->ms));
-		log_str(&l, "msg", "the database stayed unreachable past WAHOOK_DB_OUTAGE_MAX");
-		log_end(&l);
+	if ((delay = outage_down(&m->rider, media_store_error(m->ms))) < 0) {
 		m->fatal = DRAIN_DB;
 		return;
 	}
 	m->fatal = 0;
-	m->next_try = t + OUTAGE_RETRY_S;
+	m->next_try = t + delay;
 	m->next_discover = 0;
 	m->next_claim = 0;
 }
@@ -772,9 +728,8 @@ outage(struct media *m, double t)
 static int
 step(struct media *m, double t, double *wake)
 {
-	struct logline l;
 	struct mslot *s;
-	int i, rc, was_down = m->down_since > 0;
+	int i, rc, was_down = outage_riding(&m->rider);
 	double t0;
 
 	if (was_down && t < m->next_try) {
@@ -810,13 +765,8 @@ step(struct media *m, double t, double *wake)
 	}
 	if (!m->fatal && (t >= m->next_discover || was_down))
 		discover(m, t);
-	if (!m->fatal && was_down) {
-		m->down_since = 0;
-		log_begin(&l, "info", "db_back");
-		log_str(&l, "lane", "media");
-		log_str(&l, "msg", "the database answers again: media fetching carries on");
-		log_end(&l);
-	}
+	if (!m->fatal && was_down)
+		outage_up(&m->rider);
 	if (!m->fatal && !atomic_load(&m->graph_config) && m->active < m->nslots &&
 	    t >= m->next_claim)
 		claim(m, t);
@@ -838,21 +788,17 @@ step(struct media *m, double t, double *wake)
 static void
 collect(struct media *m)
 {
-	CURLMsg *msg;
 	struct mslot *s;
-	char *priv;
+	CURLcode rc;
+	void *priv;
 	double now, limit = m->c->http_timeout * 1000;
-	int left, i;
+	int i;
 
-	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		priv = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-		s = (struct mslot *)(void *)priv;
+	while (transfer_next_done(m->multi, &priv, &rc)) {
+		s = priv;
 		if (s != NULL && s->in_multi && !s->finished) {
 			s->finished = 1;
-			s->result = (int)msg->data.result;
+			s->result = (int)rc;
 		}
 	}
 	now = log_now_ms();
@@ -903,8 +849,8 @@ lane(void *arg)
 			atomic_store(&m->fatal_out, rc);
 			break;
 		}
-		atomic_store(&m->idle, m->active == 0 && m->short_claim && m->down_since == 0 &&
-		    !atomic_load(&m->poke));
+		atomic_store(&m->idle, m->active == 0 && m->short_claim &&
+		    !outage_riding(&m->rider) && !atomic_load(&m->poke));
 		n = 0;
 		if ((fd.fd = media_store_upload_fd(m->ms)) >= 0) {
 			fd.events = CURL_WAIT_POLLIN | (media_store_upload_writing(m->ms) ?
@@ -983,25 +929,20 @@ media_graph_refused(const struct media *m)
 void
 media_refuse(struct media *m, const char *number)
 {
-	int i;
-
 	pthread_mutex_lock(&m->lock);
-	for (i = 0; i < m->nrefused && strcmp(m->refused[i], number) != 0; i++)
-		;
-	if (i == m->nrefused && m->nrefused < REFUSED_MAX &&
-	    (m->refused[m->nrefused] = strdup(number)) != NULL)
-		m->nrefused++;
+	refused_add(&m->refused, number);	/* full: the drain loop stops the run */
 	pthread_mutex_unlock(&m->lock);
 }
 
 int
 media_refused_number(struct media *m, int i, char *buf, size_t len)
 {
+	const char *number;
 	int found = 0;
 
 	pthread_mutex_lock(&m->lock);
-	if (i >= 0 && i < m->nrefused) {
-		snprintf(buf, len, "%s", m->refused[i]);
+	if ((number = refused_at(&m->refused, i)) != NULL) {
+		snprintf(buf, len, "%s", number);
 		found = 1;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -1095,14 +1036,13 @@ media_free(struct media *m)
 			curl_easy_cleanup(m->slots[i].easy);
 		media_file_close(&m->slots[i].file);
 		media_row_clear(&m->slots[i].row);
-		free(m->slots[i].ans);
+		transfer_answer_free(&m->slots[i].ans);
 	}
 	if (m->multi != NULL)
 		curl_multi_cleanup(m->multi);
 	media_store_close(m->ms);
 	media_store_close(m->ms_main);
-	for (i = 0; i < m->nrefused; i++)
-		free(m->refused[i]);
+	refused_free(&m->refused);
 	pthread_mutex_destroy(&m->lock);
 	free(m->slots);
 	free(m->claimed);

@@ -15,12 +15,13 @@
 
 #include "db.h"
 #include "log.h"
+#include "outage.h"
 
 struct outbox {
 	struct db	*db;
 	int		 listen;
 	char		 err[DB_ERR_MAX];
-	double		 outage_max;	/* seconds; 0: fail after one reconnect */
+	struct outage	 rider;		/* a lost database, ridden while wait is set */
 	int		(*wait)(void *, double);
 	void		*wait_arg;
 };
@@ -295,44 +296,28 @@ void
 outbox_ride_outages(struct outbox *ob, double max_s, int (*wait)(void *, double),
     void *arg)
 {
-	ob->outage_max = max_s;
+	outage_init(&ob->rider, max_s, NULL, "lost the database: reconnecting with backoff "
+	    "for up to WAHOOK_DB_OUTAGE_MAX", "the database answers again: carrying on");
 	ob->wait = wait;
 	ob->wait_arg = arg;
-}
-
-static void
-log_outage(const struct outbox *ob, const char *level, const char *ev, double ms,
-    const char *msg)
-{
-	struct logline l;
-
-	log_begin(&l, level, ev);
-	if (ms >= 0)
-		log_ms(&l, "ms", ms);
-	if (*ob->err)
-		log_str(&l, "err", ob->err);
-	log_str(&l, "msg", msg);
-	log_end(&l);
 }
 
 /*
  * Runs statement stmt; returns the result (the caller PQclears it), else NULL
  * with ob->err set. db.c reconnects once when that is safe; past that, a lost
- * database is waited for (outbox_ride_outages) with backoff until outage_max
- * seconds have passed since the first failure.
+ * database is ridden out (outbox_ride_outages, outage.h): waited for with
+ * backoff until WAHOOK_DB_OUTAGE_MAX has passed since the first failure.
  */
 static PGresult *
 run(struct outbox *ob, enum stmt stmt, const char *const *vals)
 {
 	PGresult *r = NULL;
-	double t0 = 0, delay = 0.05, waited;
+	double delay;
 
 	for (;;) {
 		switch (db_run(ob->db, stmt, vals, NULL, NULL, 0, &r)) {
 		case DB_OK:
-			if (t0 > 0)
-				log_outage(ob, "info", "db_back", log_now_ms() - t0,
-				    "the database answers again: carrying on");
+			outage_up(&ob->rider);
 			return r;
 		case DB_FAILED:		/* the statement failed, not the connection */
 			snprintf(ob->err, sizeof(ob->err), "%s", db_error(ob->db));
@@ -341,23 +326,8 @@ run(struct outbox *ob, enum stmt stmt, const char *const *vals)
 			snprintf(ob->err, sizeof(ob->err), "%s", db_error(ob->db));
 			break;
 		}
-		if (ob->wait == NULL)
-			return NULL;
-		if (t0 == 0) {
-			t0 = log_now_ms();
-			log_outage(ob, "warn", "db_outage", -1, "lost the database: "
-			    "reconnecting with backoff for up to WAHOOK_DB_OUTAGE_MAX");
-		}
-		waited = (log_now_ms() - t0) / 1000;
-		if (waited >= ob->outage_max) {
-			log_outage(ob, "error", "db_outage", waited * 1000,
-			    "the database stayed unreachable past WAHOOK_DB_OUTAGE_MAX");
-			return NULL;
-		}
-		/* jittered: drainers on several hosts do not reconnect in step */
-		delay = delay * 2 > 2 ? 2 : delay * 2;
-		if (ob->wait(ob->wait_arg, delay * (0.5 + (double)arc4random() /
-		    4294967296.0 / 2)) != 0)
+		if (ob->wait == NULL || (delay = outage_down(&ob->rider, ob->err)) < 0 ||
+		    ob->wait(ob->wait_arg, delay) != 0)
 			return NULL;
 	}
 }

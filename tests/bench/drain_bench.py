@@ -9,9 +9,9 @@ run() after its own drainer phase and puts report() under its table; run alone
               the healthy number alone, in the same run.
   rewind      the cost of refusing libcurl's hidden resend (a body read callback
               that will not rewind): drainer CPU per call and messages/s of the
-              shipped wahook-drain beside a build with -DGRAPH_BENCH_REWINDABLE_BODY
-              (libcurl's own copy of the body, which it may send twice), same rows,
-              alternated.
+              shipped wahook-drain beside build/rewind/wahook-drain (linked with
+              tests/bench/body_rewindable.c: libcurl's own copy of the body, which
+              it may send twice), same rows, alternated.
   claim       the claim statement (cgi/outbox.c's claim_sql, read from the source)
               against a backlog of 100,000 pending rows over 50 numbers, 10 of them
               paused, beside the same numbers with 1,000 rows; then a Graph outage
@@ -158,11 +158,11 @@ def run_paused(pg, g, out):
 # --- the body that cannot be sent twice ----------------------------------------------
 
 def build_rewindable():
-    """The drainer built with -DGRAPH_BENCH_REWINDABLE_BODY in build/rewind
-    (`make bench` builds it; built here when missing)."""
+    """The drainer linked with tests/bench/body_rewindable.c in place of
+    cgi/body_once.c, in build/rewind (`make bench` builds it; built here when
+    missing)."""
     if not os.access(REWIND_BUILD, os.X_OK):
-        subprocess.run(["make", "-s", "-C", harness.ROOT, "SAN=", "B=build/rewind",
-                        "CPPFLAGS=-DGRAPH_BENCH_REWINDABLE_BODY", "build/rewind/wahook-drain"],
+        subprocess.run(["make", "-s", "-C", harness.ROOT, "SAN=", "build/rewind/wahook-drain"],
                        check=True, stdout=subprocess.DEVNULL)
     return REWIND_BUILD
 
@@ -342,7 +342,7 @@ def report(R):
     s, v = rw["shipped"], rw["rewindable"]
     w("| shipped drainer (body read callback that will not rewind, idle connections "
       "reused for 4 s at most), %d messages, median of %d | %.0f msgs/s, %.0f us CPU a call "
-      "| -DGRAPH_BENCH_REWINDABLE_BODY (libcurl may resend): %.0f msgs/s, %.0f us CPU a call "
+      "| rewindable body (libcurl may resend): %.0f msgs/s, %.0f us CPU a call "
       "(%+.0f %% CPU) | %s |"
       % (rw["rows"], REWIND_ROUNDS, s["msgs_s"], s["cpu_us_call"], v["msgs_s"],
          v["cpu_us_call"], 100 * (s["cpu_us_call"] / v["cpu_us_call"] - 1)

@@ -233,6 +233,32 @@ class MediaKept(MediaCase):
         self.assertEqual(row["state"], "pending")
         self.assertIn("HTTP 302", row["last_error"])
 
+    def test_a_retrieve_answer_over_64_kib_is_a_failed_attempt(self):
+        """The answer is cut at 64 KiB and judged as an answer all the same: a
+        200 is a failed attempt that says why, a 500 one is retried on its
+        status (not as a network error); the next attempt keeps both items."""
+        big = self.g.add_media(blob(2000, b"big"))
+        err = self.g.add_media(blob(2000, b"err"))
+        self.g.media_answer("big_body", step="meta", media_id=big.id, times=1)
+        self.g.media_answer("big_500", step="meta", media_id=err.id, times=1)
+        self.send([("image", big), ("image", err)])
+        r = dk.run(pg, self.g, WAHOOK_RETRY_MIN=30, WAHOOK_RETRY_MAX=30)
+        self.assertEqual(r.rc, 1, r)
+        rows = dk.media_rows(pg)
+        for item in (big, err):
+            self.assertEqual((rows[item.id]["state"], rows[item.id]["attempts"]),
+                             ("pending", "1"), rows[item.id])
+        self.assertIn("retrieve answer: over 65536 bytes", rows[big.id]["last_error"])
+        self.assertIn("http=500", rows[err.id]["last_error"])
+        self.assertNotIn("curl", rows[err.id]["last_error"])
+        pg.psql("UPDATE wa_media SET next_attempt_at = now()")
+        r = dk.run(pg, self.g)
+        self.assertEqual(r.rc, 0, r)
+        rows = dk.media_rows(pg)
+        for item in (big, err):
+            self.assertEqual((rows[item.id]["state"], rows[item.id]["data_sha"]),
+                             ("done", item.hex))
+
 
 if __name__ == "__main__":
     unittest.main()

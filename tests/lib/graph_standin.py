@@ -57,8 +57,9 @@ to a request with the bearer token:
     g.media_answer("404", step="download", media_id=item.id, times=1)   # expired URL
     g.media_calls       # every retrieve and download: step, media_id, auth, status
 
-Media kinds: ok, 401 (meta: code 190; download: HTTP 401), 500 (meta), 404
-(download: the URL expired), wrong_hash (download: other bytes), slow (download
+Media kinds: ok, 401 (meta: code 190; download: HTTP 401), 500 (meta), big_body
+and big_500 (meta: a 200 or a 500 whose JSON is over 64 KiB), 404 (download: the
+URL expired), wrong_hash (download: other bytes), slow (download
 trickled over `media_slow_s`), hang (download: half the bytes, then nothing until
 the test ends), stall_end (download: chunked, every byte but never the closing
 chunk, then nothing), redirect (download: 302 to a path that records who followed it).
@@ -115,7 +116,7 @@ RAW = {"drop", "reset", "drop_reused", "stall_body", "short_body", "reset_after_
        "big_body"}
 KINDS = set(ERRORS) | set(PROXY) | RAW | {"ok", "5xx", "hang", "slow"}
 MEDIA_KINDS = {"ok", "401", "500", "404", "wrong_hash", "slow", "hang", "stall_end",
-               "redirect"}
+               "redirect", "big_body", "big_500"}
 META_RE = re.compile(r"^(?:/(v\d+\.\d+))?/([A-Za-z0-9_.-]+)\?phone_number_id=([A-Za-z0-9_.-]+)$")
 DL_RE = re.compile(r"^/dl/([A-Za-z0-9_.-]+)/([0-9a-f]+)$")
 
@@ -310,6 +311,16 @@ class _Handler(BaseHTTPRequestHandler):
         with g.lock:
             g.media_urls[nonce] = (item.id, time.monotonic(), call["auth"])
         url = "http://127.0.0.1:%d/dl/%s/%s" % (g.dl_port, item.id, nonce)
+        if kind in ("big_body", "big_500"):
+            http, obj = (200, item.meta(url)) if kind == "big_body" else \
+                (ERRORS["500"][0], {"error": dict(ERRORS["500"][1])})
+            obj["padding"] = "x" * (70 * 1024)
+            call["status"] = http
+            try:
+                self._reply(http, obj, call)
+            except OSError:
+                pass    # the client cut the answer short: what it is meant to do
+            return
         self._reply(200, item.meta(url), call)
 
     def _download(self, g, item, kind, call, nonce):

@@ -1,7 +1,7 @@
 /*
  * test_refused.c - cgi/refused.c: a number is kept once, in the order met;
- * the set refuses the number past REFUSED_MAX and stays unchanged; pointers
- * handed out stay put; free empties it for reuse.
+ * past REFUSED_MAX a new number is refused and the set stays unchanged; the
+ * pointers handed out stay put; free empties the set for reuse.
  */
 #include <setjmp.h>
 #include <stdarg.h>
