@@ -318,14 +318,16 @@ log_outage(const struct outbox *ob, const char *level, const char *ev, double ms
 /*
  * Runs statement stmt; returns the result (the caller PQclears it), else NULL
  * with ob->err set. db.c reconnects once when that is safe; past that, a lost
- * database is waited for (outbox_ride_outages) with backoff until outage_max
- * seconds have passed since the first failure.
+ * database is waited for (outbox_ride_outages) with backoff, no attempt
+ * starting later than outage_max seconds after the statement did: with each
+ * attempt's deadline, it ends within outage_max + the db timeout (the leases
+ * count on that bound, see drain_config.h).
  */
 static PGresult *
 run(struct outbox *ob, enum stmt stmt, const char *const *vals)
 {
 	PGresult *r = NULL;
-	double t0 = 0, delay = 0.05, waited;
+	double t0 = 0, t_begin = log_now_ms(), delay = 0.05, waited, pause;
 
 	for (;;) {
 		switch (db_run(ob->db, stmt, vals, NULL, NULL, 0, &r)) {
@@ -348,16 +350,18 @@ run(struct outbox *ob, enum stmt stmt, const char *const *vals)
 			log_outage(ob, "warn", "db_outage", -1, "lost the database: "
 			    "reconnecting with backoff for up to WAHOOK_DB_OUTAGE_MAX");
 		}
-		waited = (log_now_ms() - t0) / 1000;
+		waited = (log_now_ms() - t_begin) / 1000;
 		if (waited >= ob->outage_max) {
-			log_outage(ob, "error", "db_outage", waited * 1000,
+			log_outage(ob, "error", "db_outage", log_now_ms() - t0,
 			    "the database stayed unreachable past WAHOOK_DB_OUTAGE_MAX");
 			return NULL;
 		}
 		/* jittered: drainers on several hosts do not reconnect in step */
 		delay = delay * 2 > 2 ? 2 : delay * 2;
-		if (ob->wait(ob->wait_arg, delay * (0.5 + (double)arc4random() /
-		    4294967296.0 / 2)) != 0)
+		pause = delay * (0.5 + (double)arc4random() / 4294967296.0 / 2);
+		if (pause > ob->outage_max - waited)
+			pause = ob->outage_max - waited;
+		if (ob->wait(ob->wait_arg, pause) != 0)
 			return NULL;
 	}
 }
