@@ -761,7 +761,7 @@ limits(struct work *w, double t, double *wake)
 			w->paused++;
 		else if (e->room == 0 && wait <= SHORT_WAIT_S) {
 			w->soon = 1;
-			*wake = dmin(*wake, wait);
+			*wake = dmin(*wake, dmax(wait, POLL_S));
 		}
 	}
 	return n;
