@@ -2,7 +2,9 @@
  * drain_config.c - wahook-drain's environment (see drain_config.h and
  * media_config.h): one table, drain_vars, of every variable it reads. Every
  * value is checked here, once, so the loop never meets a nonsensical one: an
- * HTTP timeout longer than half the lease would let a claim expire mid-call.
+ * HTTP timeout longer than half the lease would let a claim expire mid-call,
+ * an outage ridden out longer than the lease covers after a call would let it
+ * expire before the call's result is recorded.
  */
 #include "drain_config.h"
 #include "conf.h"
