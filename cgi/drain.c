@@ -25,7 +25,6 @@
 #define LISTEN_IDLE_S	2.0	/* a listening run's claim when idle and nothing is due
 				   sooner (a requeue, an expired lease, a missed NOTIFY) */
 #define MEDIA_WAIT_S	0.1	/* a reply program's message waits for its media */
-#define RENEW_MARGIN_S	0.5	/* renew a lease that would end this close to a call's end */
 #define HOLD_DEFAULT_S	1.0	/* a 429/130429 without Retry-After pauses the number this long */
 #define SHORT_WAIT_S	1.0	/* a one-pass run waits for a bucket refilling this soon */
 #define OPS_EVERY_S	60.0	/* a long run tells the ops record it is alive */
@@ -746,7 +745,7 @@ limits(struct work *w, double t, double *wake)
 			w->paused++;
 		else if (e->room == 0 && wait <= SHORT_WAIT_S) {
 			w->soon = 1;
-			*wake = dmin(*wake, wait);
+			*wake = dmin(*wake, dmax(wait, POLL_S));
 		}
 	}
 	return n;
@@ -832,9 +831,13 @@ start_calls(struct work *w, double t)
 			wake = dmin(wake, j->not_before - t);
 			continue;
 		}
-		if (t + dmax(w->c->http_timeout, w->c->reply_timeout) + RENEW_MARGIN_S >
-		    j->lease_end) {
-			t0 = now_s();
+		/*
+		 * The result must be recorded before the lease can end, through the
+		 * longest outage ridden out (lease_need: see drain_config.h). Now,
+		 * not t: a statement above may have ridden out an outage.
+		 */
+		t0 = now_s();
+		if (t0 + w->c->lease_need > j->lease_end) {
 			if ((rc = outbox_renew(w->ob, &j->row, w->c->lease)) != OUTBOX_OK) {
 				ended(w, j, rc, "renew");
 				continue;

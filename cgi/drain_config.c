@@ -2,7 +2,9 @@
  * drain_config.c - wahook-drain's environment (see drain_config.h and
  * media_config.h): one table, drain_vars, of every variable it reads. Every
  * value is checked here, once, so the loop never meets a nonsensical one: an
- * HTTP timeout longer than half the lease would let a claim expire mid-call.
+ * HTTP timeout longer than half the lease would let a claim expire mid-call,
+ * an outage ridden out longer than the lease covers after a call would let it
+ * expire before the call's result is recorded.
  */
 #include "drain_config.h"
 #include "conf.h"
@@ -328,6 +330,44 @@ reply_timeout_after(void *cfg, void *ctx, int set, char *err, size_t errlen)
 	    "program", err, errlen);
 }
 
+/*
+ * A call's result must be recorded before its lease can end, through the
+ * longest outage the run rides out: a call starts with at least lease_need
+ * seconds of lease left (drain.c renews it first), and that must fit in the
+ * lease. Unset, WAHOOK_DB_OUTAGE_MAX is what fits with a margin to spare (a
+ * lease set a moment ago needs no renewal); set, it must fit, or it is refused.
+ * Reads WAHOOK_REPLY, the timeouts and WAHOOK_DB_TIMEOUT: all above it.
+ */
+static int
+outage_after(void *cfg, void *ctx, int set, char *err, size_t errlen)
+{
+	struct drain_config *c = cfg;
+	double fits;
+
+	(void)ctx;
+	c->call_timeout = c->http_timeout;
+	if ((c->reply == DRAIN_REPLY_COMMAND || c->reply == DRAIN_REPLY_URL) &&
+	    c->reply_timeout > c->call_timeout)
+		c->call_timeout = c->reply_timeout;
+	fits = c->lease - c->call_timeout - c->db_timeout - DRAIN_LEASE_MARGIN_S;
+	if (!set)
+		c->db_outage_max = fits - DRAIN_LEASE_MARGIN_S > 0 ?
+		    fits - DRAIN_LEASE_MARGIN_S : 0;
+	else if (c->db_outage_max > 0 && c->db_outage_max > fits) {
+		snprintf(err, errlen, "WAHOOK_DB_OUTAGE_MAX (%g) must be 0 or at most "
+		    "WAHOOK_LEASE (%g) - %s (%g) - WAHOOK_DB_TIMEOUT (%g) - %g: a reply sent "
+		    "just before an outage must be recorded before its lease ends, or another "
+		    "drainer sends it again", c->db_outage_max, c->lease,
+		    c->call_timeout == c->http_timeout ? "WAHOOK_HTTP_TIMEOUT" :
+		    "WAHOOK_REPLY_TIMEOUT", c->call_timeout, c->db_timeout,
+		    DRAIN_LEASE_MARGIN_S);
+		return -1;
+	}
+	c->lease_need = c->call_timeout + c->db_outage_max + c->db_timeout +
+	    DRAIN_LEASE_MARGIN_S;
+	return 0;
+}
+
 /* Copies an absolute directory path without trailing slashes into dst. */
 static int
 load_dir(const char *name, const char *v, char *dst, size_t dstlen, char *err,
@@ -443,10 +483,11 @@ const struct conf_var drain_vars[] = {
 	    .help = "seconds per reply program or URL; unset: lease / 2, at most 10" },
 	{ "WAHOOK_REPLY_WINDOW", CONF_DOUBLE, "86400", 0, 30 * 86400.0,
 	    .off = AT(reply_window), .help = "seconds after Meta's timestamp; 0: no window" },
-	{ "WAHOOK_DB_OUTAGE_MAX", CONF_DOUBLE, "60", 0, 86400, .off = AT(db_outage_max),
-	    .help = "seconds to ride out a lost database" },
 	{ "WAHOOK_DB_TIMEOUT", CONF_DOUBLE, "10", 1, 300, .off = AT(db_timeout),
 	    .help = "seconds one database call may take" },
+	{ "WAHOOK_DB_OUTAGE_MAX", CONF_DOUBLE, NULL, 0, 86400, .off = AT(db_outage_max),
+	    .after = outage_after, .help = "seconds to ride out a lost database; unset: "
+	    "lease - call timeout - WAHOOK_DB_TIMEOUT - 2, at least 0" },
 	{ "WAHOOK_DB_PREPARE", CONF_ENUM, "auto", .words = db_prepare_names,
 	    .off = AT(db_prepare), .help = "prepared statements" },
 	{ "WAHOOK_MEDIA", CONF_ONOFF, "on", .off = MEDIA_AT(on),

@@ -15,6 +15,8 @@
 
 #define DRAIN_URL_MAX		512
 #define DRAIN_REPLY_MAX		4096	/* Meta's limit on a text body, in characters */
+/* seconds, beyond a call and a ridden-out outage, for its result to be recorded */
+#define DRAIN_LEASE_MARGIN_S	1.0
 
 struct tokens;
 
@@ -56,7 +58,16 @@ struct drain_config {
 	double		 max_age;	/* seconds from arrival (or requeue) to dead */
 	double		 lease;		/* seconds a claim hides a row from other drainers */
 	double		 http_timeout;	/* seconds per Graph call, <= lease / 2 */
+	double		 call_timeout;	/* the longest call a job makes: http_timeout, or
+					   reply_timeout when longer and a program or URL
+					   replies */
 	double		 db_outage_max;	/* seconds to ride out a lost database */
+	double		 lease_need;	/* seconds of lease a call starts with at least:
+					   call_timeout + db_outage_max + db_timeout +
+					   DRAIN_LEASE_MARGIN_S, so its result is recorded
+					   before the lease can end (above lease only when
+					   it is too short to ride out any outage: then
+					   every call renews it first) */
 	double		 db_timeout;	/* seconds per database call */
 	int		 db_prepare;	/* WAHOOK_DB_PREPARE: enum db_prepare */
 };

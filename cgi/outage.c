@@ -22,8 +22,16 @@ outage_init(struct outage *o, double max_s, const char *lane, const char *waits,
 	o->waits = waits;
 	o->back = back;
 	o->since = 0;
+	o->begun = 0;
 	o->delay = FIRST_DELAY_S;
 	o->err[0] = '\0';
+}
+
+void
+outage_begin(struct outage *o, double t_ms)
+{
+	if (o->since == 0)
+		o->begun = t_ms;
 }
 
 static void
@@ -46,11 +54,11 @@ log_outage(const struct outage *o, const char *level, const char *ev, double ms,
 double
 outage_down(struct outage *o, const char *err)
 {
-	double waited;
+	double waited, pause;
 
 	snprintf(o->err, sizeof(o->err), "%s", err);
 	if (o->since == 0) {
-		o->since = log_now_ms();
+		o->since = o->begun > 0 ? o->begun : log_now_ms();
 		o->delay = FIRST_DELAY_S;
 		log_outage(o, "warn", "db_outage", -1, o->waits);
 	}
@@ -58,16 +66,19 @@ outage_down(struct outage *o, const char *err)
 	if (waited >= o->max_s) {
 		log_outage(o, "error", "db_outage", waited * 1000,
 		    "the database stayed unreachable past WAHOOK_DB_OUTAGE_MAX");
-		o->since = 0;
+		o->since = o->begun = 0;
 		return -1;
 	}
 	o->delay = o->delay * 2 > MAX_DELAY_S ? MAX_DELAY_S : o->delay * 2;
-	return o->delay * (0.5 + (double)arc4random() / 4294967296.0 / 2);
+	pause = o->delay * (0.5 + (double)arc4random() / 4294967296.0 / 2);
+	/* no attempt starts past the limit */
+	return pause < o->max_s - waited ? pause : o->max_s - waited;
 }
 
 void
 outage_up(struct outage *o)
 {
+	o->begun = 0;
 	if (o->since == 0)
 		return;
 	log_outage(o, "info", "db_back", log_now_ms() - o->since, o->back);

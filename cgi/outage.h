@@ -2,9 +2,10 @@
  * outage.h - riding out a lost database, one rule for both drainer lanes (the
  * conversations' outbox and the media lane). The first failure starts the
  * clock and logs db_outage (warn); every failure is given a jittered backoff,
- * 0.1 s doubling to 2 s, until WAHOOK_DB_OUTAGE_MAX has passed since the
- * first, when db_outage (error) is logged and the caller gives up; the first
- * success after a failure logs db_back.
+ * 0.1 s doubling to 2 s (never past the limit), until WAHOOK_DB_OUTAGE_MAX
+ * has passed since the first (or since the statement began: outage_begin()),
+ * when db_outage (error) is logged and the caller gives up; the first success
+ * after a failure logs db_back.
  *
  * The rider decides and logs, and never waits: each caller waits in its own
  * loop (outbox.c through the wait its caller handed it, the media lane in its
@@ -20,7 +21,8 @@ struct outage {
 	const char	*lane;		/* logged as lane=, or NULL */
 	const char	*waits;		/* the db_outage warning's msg: who waits, how */
 	const char	*back;		/* the db_back msg */
-	double		 since;		/* log_now_ms() of the first failure; 0: up */
+	double		 since;		/* log_now_ms() the outage is counted from; 0: up */
+	double		 begun;		/* outage_begin()'s time, or 0 */
 	double		 delay;		/* the last backoff (s) */
 	char		 err[OUTAGE_ERR_MAX];	/* the last failure's reason */
 };
@@ -40,6 +42,14 @@ void	outage_init(struct outage *, double max_s, const char *lane, const char *wa
  * logged and the rider is up again (a later failure starts a new outage).
  */
 double	outage_down(struct outage *, const char *err) __attribute__((warn_unused_result));
+
+/*
+ * Counts the next outage from t_ms (log_now_ms() when a statement began)
+ * instead of from its first failure, so a statement ends within max_s (plus
+ * its last attempt's deadline) however long its first attempt took to fail.
+ * Cleared by outage_up() and by a give-up.
+ */
+void	outage_begin(struct outage *, double t_ms);
 
 /* The database answered: logs db_back when it was away. */
 void	outage_up(struct outage *);

@@ -305,8 +305,10 @@ outbox_ride_outages(struct outbox *ob, double max_s, int (*wait)(void *, double)
 /*
  * Runs statement stmt; returns the result (the caller PQclears it), else NULL
  * with ob->err set. db.c reconnects once when that is safe; past that, a lost
- * database is ridden out (outbox_ride_outages, outage.h): waited for with
- * backoff until WAHOOK_DB_OUTAGE_MAX has passed since the first failure.
+ * database is ridden out (outbox_ride_outages, outage.h) with backoff, no
+ * attempt starting later than WAHOOK_DB_OUTAGE_MAX after the statement did:
+ * with each attempt's deadline, it ends within outage_max + the db timeout
+ * (the leases count on that bound, see drain_config.h).
  */
 static PGresult *
 run(struct outbox *ob, enum stmt stmt, const char *const *vals)
@@ -314,6 +316,7 @@ run(struct outbox *ob, enum stmt stmt, const char *const *vals)
 	PGresult *r = NULL;
 	double delay;
 
+	outage_begin(&ob->rider, log_now_ms());
 	for (;;) {
 		switch (db_run(ob->db, stmt, vals, NULL, NULL, 0, &r)) {
 		case DB_OK:

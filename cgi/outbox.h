@@ -113,8 +113,9 @@ void	outbox_close(struct outbox *);
 
 /*
  * Rides through outages: when the connection is lost (a restart, a failover)
- * every statement reconnects with backoff (0.1 s doubling to 2 s, jittered)
- * for up to max_s seconds from the first failure, calling wait(arg, seconds)
+ * every statement reconnects with backoff (0.1 s doubling to 2 s, jittered),
+ * no attempt starting later than max_s seconds after the statement did (so it
+ * ends within max_s + the db timeout), calling wait(arg, seconds)
  * instead of sleeping, so the caller keeps its HTTP calls moving. wait returns
  * nonzero to give up at once (a stop was asked). Without this (max_s 0, the
  * default) a lost connection is reopened once and then the statement fails.

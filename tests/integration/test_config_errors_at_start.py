@@ -6,6 +6,8 @@ starts, each in its class:
 - a database that cannot be reached at start is a warning line naming WAHOOK_DB
   from the FastCGI responder, which then serves (GET verification 200, POST 503
   until the database works); the drainer exits 4 naming WAHOOK_DB;
+- WAHOOK_DB_OUTAGE_MAX longer than a lease can cover after a call exits 2
+  naming it and the variables of the rule;
 - WAHOOK_MAX_BODY and WAHOOK_BATCH_BYTES past what one statement holds
   (128 MiB) exit 2 naming them;
 - WAHOOK_GRAPH_URL may be http:// only to a loopback address (the token would
@@ -222,6 +224,29 @@ class Drainer(unittest.TestCase):
             r = self.status(WAHOOK_REPLY_URL=quiet, **url)
             self.assertEqual(r.rc, 0, (quiet, r))
             self.assertNotIn("unencrypted", r.err)
+
+    def test_outage_past_what_the_lease_covers_exits_2_naming_it(self):
+        """A reply sent just before an outage must be recorded before its lease
+        ends: WAHOOK_DB_OUTAGE_MAX at most lease - call timeout - WAHOOK_DB_TIMEOUT
+        - 1 (here 60 - 20 - 10 - 1 = 29), or 0; unset, it is derived (28)."""
+        prod = dict(WAHOOK_LEASE=60, WAHOOK_HTTP_TIMEOUT=20, WAHOOK_DB_TIMEOUT=10)
+        for bad, env in (("60", prod), ("29.5", prod),
+                         ("2", dict(WAHOOK_LEASE=4, WAHOOK_HTTP_TIMEOUT=2))):
+            r = self.status(WAHOOK_DB_OUTAGE_MAX=bad, **env)
+            self.assertEqual(r.rc, 2, (bad, r))
+            self.assertRegex(r.err, r"level=error ev=config msg=\"WAHOOK_DB_OUTAGE_MAX "
+                                    r"\(%s\) must be 0 or at most WAHOOK_LEASE .*"
+                                    r"WAHOOK_HTTP_TIMEOUT .*WAHOOK_DB_TIMEOUT" % bad)
+        # with a reply program, its timeout counts when it is the longer one
+        prog = dict(prod, WAHOOK_REPLY_COMMAND="/bin/cat", WAHOOK_REPLY_TIMEOUT=25)
+        r = self.status(WAHOOK_DB_OUTAGE_MAX="25", **prog)
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("WAHOOK_REPLY_TIMEOUT (25)", r.err)
+        for good, env in (("29", prod), ("0", prod), (None, prod), ("24", prog),
+                          ("0", dict(WAHOOK_LEASE=4, WAHOOK_HTTP_TIMEOUT=2)),
+                          (None, dict(WAHOOK_LEASE=4, WAHOOK_HTTP_TIMEOUT=2))):
+            r = self.status(WAHOOK_DB_OUTAGE_MAX=good, **env)
+            self.assertEqual(r.rc, 0, (good, r))
 
     def test_unknown_variable_is_a_warning_naming_it(self):
         r = self.status(WAHOOK_VERIFY_TOKENFILE="/etc/wahook/verify-token",

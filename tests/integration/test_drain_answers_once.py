@@ -67,8 +67,9 @@ class AnswersOnce(dk.DrainCase):
         self.g.on_call = on_call
         try:
             t0 = time.monotonic()
+            # WAHOOK_DB_TIMEOUT past the 8 s lock: a slow statement, not a lost one
             r = dk.run(pg, self.g, WAHOOK_CONCURRENCY=16, WAHOOK_HTTP_TIMEOUT=4,
-                       WAHOOK_LEASE=20)
+                       WAHOOK_LEASE=20, WAHOOK_DB_TIMEOUT=10)
             took = time.monotonic() - t0
         finally:
             for p in locker:

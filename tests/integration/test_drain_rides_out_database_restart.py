@@ -26,8 +26,9 @@ class RidesOutRestart(MediaCase):
         convs = dk.feed(server, conversations=24, per_conv=4)
         total = sum(len(v) for v in convs.values())
         self.g.delay = 0.03
+        # a lease long enough to ride out a restart (WAHOOK_DB_OUTAGE_MAX 14 s)
         p = dk.start(pg, self.g, ["--for", "300"], WAHOOK_CONCURRENCY=6,
-                     WAHOOK_MAX_RPS=1000)
+                     WAHOOK_MAX_RPS=1000, WAHOOK_LEASE=20)
         self.g.wait_calls(40, timeout=30)
         pg.stop("fast")
         down_at = len(self.g.snapshot())
@@ -75,7 +76,7 @@ class RidesOutRestart(MediaCase):
         self.g.media_slow_s = 1.0
         self.g.media_answer("slow", step="download", media_id=item.id, times=1)
         self.send([("video", item)])
-        p = dk.start(pg, self.g, ["--for", "120"], WAHOOK_LEASE=4, WAHOOK_HTTP_TIMEOUT=2)
+        p = dk.start(pg, self.g, ["--for", "120"], WAHOOK_LEASE=16, WAHOOK_HTTP_TIMEOUT=2)
         try:
             harness.wait_for(lambda: self.g.media_count("download") > 0, 30,
                              "the download to start")

@@ -62,8 +62,9 @@ class Failover(unittest.TestCase):
 
         harness.wait_for(lambda: len(self.srv.fcgi_pids()) == 2, 60, "the responders")
         pids = self.srv.fcgi_pids()
+        # a lease long enough to ride out the failover (WAHOOK_DB_OUTAGE_MAX 24 s)
         drain = dk.start(self.dsn, self.g, ["--for", "600"], WAHOOK_CONCURRENCY=CONCURRENCY,
-                         WAHOOK_MAX_RPS=1000)
+                         WAHOOK_MAX_RPS=1000, WAHOOK_LEASE=30)
         threads = [threading.Thread(target=client, args=(k,)) for k in range(3)]
         for t in threads:
             t.start()

@@ -113,7 +113,10 @@ def env(pg, g, **extra):
     e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WAHOOK_DB": pg.dsn,
          "WAHOOK_ACCESS_TOKEN": ACCESS_TOKEN, "WAHOOK_GRAPH_URL": g.url if g else "",
          "WAHOOK_RETRY_MIN": "0.05", "WAHOOK_RETRY_MAX": "0.2",
-         "WAHOOK_LEASE": "10", "WAHOOK_HTTP_TIMEOUT": "2",
+         # a call's result is recorded before its lease ends through the
+         # outage ridden out: WAHOOK_DB_OUTAGE_MAX derived as 10 - 2 - 2 - 2 =
+         # 4 s (a test riding out a longer one sets a longer lease)
+         "WAHOOK_LEASE": "10", "WAHOOK_HTTP_TIMEOUT": "2", "WAHOOK_DB_TIMEOUT": "2",
          # the fixtures' Meta timestamps are from 2023: the 24-hour reply window
          # (default on) is switched off here and proved on its own in
          # test_reply_window_*, with the default

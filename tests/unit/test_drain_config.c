@@ -297,6 +297,65 @@ test_media_defaults_and_bounds(void **state)
 	assert_int_equal(m.max, 2000000000);
 }
 
+/*
+ * A call's result is recorded before its lease ends through the outage ridden
+ * out: unset, WAHOOK_DB_OUTAGE_MAX is lease - call timeout - WAHOOK_DB_TIMEOUT
+ * - 2, at least 0; set, call + outage + db timeout + 1 must fit the lease (or
+ * it is 0); lease_need is that sum, what a call starts with at least.
+ */
+static void
+test_outage_fits_the_lease(void **state)
+{
+	static const struct {
+		const char	*lease, *http, *reply, *db, *outage, *command;
+		double		 want, need;	/* want < 0: refused */
+	} cases[] = {
+		{ NULL, NULL, NULL, NULL, NULL, NULL, 28, 59 },		/* 60 20 10 */
+		{ NULL, NULL, NULL, NULL, "29", NULL, 29, 60 },
+		{ NULL, NULL, NULL, NULL, "29.01", NULL, -1, 0 },
+		{ NULL, NULL, NULL, NULL, "60", NULL, -1, 0 },		/* the old default */
+		{ NULL, NULL, NULL, NULL, "0", NULL, 0, 31 },
+		{ "10", "2", NULL, "2", NULL, NULL, 4, 9 },		/* the tests' */
+		{ "4", "2", NULL, NULL, NULL, NULL, 0, 13 },		/* too short: 0 */
+		{ "4", "2", NULL, NULL, "0", NULL, 0, 13 },
+		{ "4", "2", NULL, NULL, "1", NULL, -1, 0 },
+		/* a reply program's timeout counts when it is the longer one */
+		{ NULL, NULL, "25", NULL, NULL, "/bin/sh", 23, 59 },
+		{ NULL, NULL, "25", NULL, "25", "/bin/sh", -1, 0 },
+		{ NULL, NULL, "25", NULL, NULL, NULL, 28, 59 },		/* no program */
+	};
+	struct drain_config c;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setup(NULL);
+		if (cases[i].lease != NULL)
+			set("WAHOOK_LEASE", cases[i].lease);
+		if (cases[i].http != NULL)
+			set("WAHOOK_HTTP_TIMEOUT", cases[i].http);
+		if (cases[i].reply != NULL)
+			set("WAHOOK_REPLY_TIMEOUT", cases[i].reply);
+		if (cases[i].db != NULL)
+			set("WAHOOK_DB_TIMEOUT", cases[i].db);
+		if (cases[i].outage != NULL)
+			set("WAHOOK_DB_OUTAGE_MAX", cases[i].outage);
+		if (cases[i].command != NULL)
+			set("WAHOOK_REPLY_COMMAND", cases[i].command);
+		if (cases[i].want < 0) {
+			load_fails(0, "WAHOOK_DB_OUTAGE_MAX");
+			continue;
+		}
+		if (drain_config_load(&c, 0, err, sizeof(err)) != 0)
+			fail_msg("case %zu: %s", i, err);
+		if (c.db_outage_max != cases[i].want || c.lease_need != cases[i].need)
+			fail_msg("case %zu: outage %g need %g, want %g and %g", i,
+			    c.db_outage_max, c.lease_need, cases[i].want, cases[i].need);
+		drain_config_free(&c);
+	}
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -310,6 +369,7 @@ main(void)
 		T(test_reply_length),
 		T(test_table_gives_the_known_names),
 		T(test_media_defaults_and_bounds),
+		T(test_outage_fits_the_lease),
 	};
 
 	return cmocka_run_group_tests_name("drain_config", tests, NULL, NULL);
