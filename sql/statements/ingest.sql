@@ -57,13 +57,13 @@ t AS (
             group_id, conv, new_id, pos)
 ),
 m AS (
-  SELECT t.*, b.j #> t.path::text[] AS obj,
-       coalesce(CASE WHEN t.group_id IS NULL AND t.cls <> 'echo' THEN
-           (SELECT l.conversation FROM wa_identity_links l
-            WHERE l.phone_number_id = t.phone_number_id
-              AND l.new_id IN (t.user_id, t.sender) LIMIT 1) END,
-           t.conv) AS conversation
-  FROM t, body b
+  SELECT t.*, b.j #> t.path::text[] AS obj, coalesce(l.conversation, t.conv) AS conversation
+  FROM t CROSS JOIN body b
+  -- the person's one key (the BSUID, else the phone number), joined: a
+  -- subquery per row cost far more (doc/performance.md)
+  LEFT JOIN wa_identity_links l ON t.group_id IS NULL AND t.cls <> 'echo'
+       AND l.phone_number_id = t.phone_number_id
+       AND l.new_id = coalesce(t.user_id, t.sender)
 ),
 ins AS (
   INSERT INTO wa_messages (message_id, phone_number_id, display_phone_number, waba_id,
