@@ -289,11 +289,12 @@ class SocketActivation:
 nginx_site_from_example = h.nginx_site_from_example
 
 
-def nginx_main_conf(dirpath, site):
-    """The part of /etc/nginx/nginx.conf a site file lives in, for a private nginx:
-    Debian's, with its access log and its error log at nginx's default level."""
+def nginx_main_conf(dirpath, site, error_level="info"):
+    """The part of /etc/nginx/nginx.conf a site file lives in, for a private nginx,
+    with an access log; its error log at info (reload() waits for nginx's notice
+    that it reconfigured), or at error_level (None: nginx's default, Debian's)."""
     return h.nginx_conf(dirpath, "    include %s;" % site, connections=256,
-                        access_log=dirpath + "/access.log", error_level=None)
+                        access_log=dirpath + "/access.log", error_level=error_level)
 
 
 class NginxExample(h.Server):
