@@ -22,6 +22,7 @@ import unittest
 
 import drainkit as dk
 import harness
+import wahook_expect as wx
 
 pg = server = None
 BSUID = "US.13491208655302741918"
@@ -37,15 +38,9 @@ tearDownModule = dk.stop_stack
 
 
 def value(contacts, messages=None, statuses=None):
-    v = {"messaging_product": "whatsapp",
-         "metadata": {"display_phone_number": dk.DISPLAY, "phone_number_id": dk.PNID}}
-    if contacts is not None:
-        v["contacts"] = contacts
-    if messages is not None:
-        v["messages"] = messages
-    if statuses is not None:
-        v["statuses"] = statuses
-    return v
+    """A messages change's value; contacts None: none at all (system messages)."""
+    return wx.messages_value(messages, statuses, contacts=contacts or [], pnid=dk.PNID,
+                             display=dk.DISPLAY)
 
 
 def post(v):
