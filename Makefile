@@ -24,27 +24,43 @@ endif
 LIBS_FCGI  = $(shell $(PKG_CONFIG) --libs fcgi json-c libcrypto libpq 2>/dev/null || echo -lfcgi -ljson-c -lcrypto -lpq) -pthread
 LIBS_DRAIN = $(shell $(PKG_CONFIG) --libs libcurl json-c libpq libcrypto 2>/dev/null || echo -lcurl -ljson-c -lpq -lcrypto) -pthread -lm
 
-# modules; each cgi/X.c has cgi/X.h
-COMMON_OBJS = log env db dynbuf conf
-FCGI_OBJS   = wahook_fcgi http config verify payload store batch
-DRAIN_OBJS  = wahook_drain drain drain_config tokens outbox ops graph pace report reply ask \
-              address child verify media media_file media_meta media_store transfer refused \
-              outage body_once
+# The modules are the directories: cgi/shared (both programs; it sees only its
+# own headers), cgi/responder (wahook.fcgi) and cgi/drainer (wahook-drain), each
+# X.c with its X.h. A program's objects are compiled with its directory and
+# shared/ on the include path and nothing else, so a shared module cannot
+# include a program's header and neither program another's.
+mods = $(basename $(notdir $(wildcard cgi/$(1)/*.c)))
+SHARED_MODS    = $(call mods,shared)
+RESPONDER_MODS = $(call mods,responder)
+DRAINER_MODS   = $(call mods,drainer)
+RESPONDER_MAIN = wahook_fcgi
+DRAINER_MAIN   = wahook_drain
 
-UNIT_TESTS  = test_verify test_payload test_config test_log test_http test_graph test_pace \
-              test_tokens test_reply test_drain_config test_report test_dynbuf \
-              test_media_meta test_media_file test_batch test_transfer test_refused \
-              test_outage
+obj = $(patsubst %,$(B)/obj/$(1)/%.o,$(2))
+SHARED_O    = $(call obj,shared,$(SHARED_MODS))
+RESPONDER_O = $(call obj,responder,$(RESPONDER_MODS))
+DRAINER_O   = $(call obj,drainer,$(DRAINER_MODS))
+INC_shared    = -Icgi/shared
+INC_responder = -Icgi/shared -Icgi/responder
+INC_drainer   = -Icgi/shared -Icgi/drainer
 
-obj = $(patsubst %,$(B)/obj/%.o,$(1))
+# unit tests: tests/unit/<dir>/test_X.c tests cgi/<dir>/X.c
+UNIT_SRC   = $(wildcard tests/unit/*/test_*.c)
+UNIT_TESTS = $(basename $(notdir $(UNIT_SRC)))
 # the known names (env.h) each program links, generated from both tables
 NAMES_OBJ = $(B)/obj/conf_names.o
 
 all: $(B)/wahook.fcgi $(B)/wahook-drain
 
-$(B)/obj/%.o: cgi/%.c
+$(B)/obj/shared/%.o: cgi/shared/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(INC_shared) -c $< -o $@
+$(B)/obj/responder/%.o: cgi/responder/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(INC_responder) -c $< -o $@
+$(B)/obj/drainer/%.o: cgi/drainer/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(INC_drainer) -c $< -o $@
 
 # the ingest statement is kept readable in sql/; store.c includes it as strings
 # (comment lines dropped, and the trailing semicolon: PQprepare takes one
@@ -61,48 +77,57 @@ $(B)/gen/ingest_lean_sql.h: $(INGEST_SQL)
 	sed -e '/^-- BEGIN full/,/^-- END full/d' $< | $(SQL_TO_C) > $@
 
 # env_names_* (env.h): the names of the configuration tables, so that each
-# program knows the other's variables from a typo (scripts/conf-names)
-$(B)/gen/conf_names.c: cgi/config.c cgi/drain_config.c scripts/conf-names
+# program knows the other's variables from a typo (tools/conf-names)
+$(B)/gen/conf_names.c: cgi/responder/config.c cgi/drainer/drain_config.c tools/conf-names
 	@mkdir -p $(@D)
-	scripts/conf-names $(filter %.c,$^) > $@.tmp && mv $@.tmp $@
+	tools/conf-names $(filter %.c,$^) > $@.tmp && mv $@.tmp $@
 $(NAMES_OBJ): $(B)/gen/conf_names.c
-	$(CC) $(ALL_CFLAGS) -Icgi -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(INC_shared) -c $< -o $@
 
-$(B)/obj/store.o: $(B)/gen/ingest_sql.h $(B)/gen/ingest_lean_sql.h
-$(B)/obj/store.o: ALL_CFLAGS += -I$(B)/gen
+$(B)/obj/responder/store.o: $(B)/gen/ingest_sql.h $(B)/gen/ingest_lean_sql.h
+$(B)/obj/responder/store.o: ALL_CFLAGS += -I$(B)/gen
 
-$(B)/obj/test_%.o: tests/unit/test_%.c
+CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka)
+CMOCKA_LIBS   = $(shell $(PKG_CONFIG) --libs cmocka)
+$(B)/obj/test/shared/%.o: tests/unit/shared/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Icgi $(shell $(PKG_CONFIG) --cflags cmocka) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(INC_shared) $(CMOCKA_CFLAGS) -c $< -o $@
+$(B)/obj/test/responder/%.o: tests/unit/responder/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(INC_responder) $(CMOCKA_CFLAGS) -c $< -o $@
+$(B)/obj/test/drainer/%.o: tests/unit/drainer/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(INC_drainer) $(CMOCKA_CFLAGS) -c $< -o $@
 
-$(B)/wahook.fcgi: $(call obj,$(COMMON_OBJS) $(FCGI_OBJS)) $(NAMES_OBJ)
+$(B)/wahook.fcgi: $(SHARED_O) $(RESPONDER_O) $(NAMES_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FCGI)
 
-$(B)/wahook-drain: $(call obj,$(COMMON_OBJS) $(DRAIN_OBJS)) $(NAMES_OBJ)
+$(B)/wahook-drain: $(SHARED_O) $(DRAINER_O) $(NAMES_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DRAIN)
 
-# unit tests link every module but the mains
-UNIT_LINK = $(call obj,$(COMMON_OBJS) $(filter-out wahook_fcgi,$(FCGI_OBJS))) $(NAMES_OBJ)
-$(B)/test_%: $(B)/obj/test_%.o $(UNIT_LINK)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FCGI) $(shell $(PKG_CONFIG) --libs cmocka)
+# a unit test links its directory's modules (and shared/'s) but the main
+UNIT_SHARED    = $(SHARED_O) $(NAMES_OBJ)
+UNIT_RESPONDER = $(UNIT_SHARED) $(filter-out %/$(RESPONDER_MAIN).o,$(RESPONDER_O))
+UNIT_DRAINER   = $(UNIT_SHARED) $(filter-out %/$(DRAINER_MAIN).o,$(DRAINER_O))
+define unit_rule
+$$(B)/$(1): $$(B)/obj/test/$(2)/$(1).o $$(UNIT_$(3))
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS_$(4)) $$(CMOCKA_LIBS)
+endef
+$(foreach t,$(basename $(notdir $(wildcard tests/unit/shared/test_*.c))),\
+    $(eval $(call unit_rule,$(t),shared,SHARED,DRAIN)))
+$(foreach t,$(filter-out test_batch,$(basename $(notdir $(wildcard tests/unit/responder/test_*.c)))),\
+    $(eval $(call unit_rule,$(t),responder,RESPONDER,FCGI)))
+$(foreach t,$(basename $(notdir $(wildcard tests/unit/drainer/test_*.c))),\
+    $(eval $(call unit_rule,$(t),drainer,DRAINER,DRAIN)))
 
 # test_batch links batch.c alone: the test defines the store functions it calls
-$(B)/test_batch: $(B)/obj/test_batch.o $(call obj,batch)
-	$(CC) $(LDFLAGS) -o $@ $^ -pthread $(shell $(PKG_CONFIG) --libs cmocka)
-
-# the drainer's unit tests link its pure modules (and libcurl/json-c) instead
-DRAIN_UNIT_LINK = $(call obj,$(COMMON_OBJS) graph pace drain_config tokens reply report address \
-    media_meta media_file verify transfer refused body_once outage) $(NAMES_OBJ)
-$(B)/test_graph $(B)/test_pace $(B)/test_tokens $(B)/test_reply $(B)/test_drain_config \
-    $(B)/test_report $(B)/test_media_meta $(B)/test_media_file $(B)/test_transfer \
-    $(B)/test_refused $(B)/test_outage: $(B)/test_%: \
-    $(B)/obj/test_%.o $(DRAIN_UNIT_LINK)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DRAIN) $(shell $(PKG_CONFIG) --libs cmocka)
+$(B)/test_batch: $(B)/obj/test/responder/test_batch.o $(call obj,responder,batch)
+	$(CC) $(LDFLAGS) -o $@ $^ -pthread $(CMOCKA_LIBS)
 
 units: $(patsubst %,$(B)/%,$(UNIT_TESTS))
 
 deps:
-	@scripts/deps
+	@tools/deps
 
 check: deps checksrc
 	$(MAKE) all units
@@ -110,13 +135,13 @@ check: deps checksrc
 
 run: deps
 	$(MAKE) all
-	scripts/run
+	tools/run
 
 clean:
 	rm -rf build
 
 .PHONY: all units deps check run clean
--include $(wildcard $(B)/obj/*.d)
+-include $(wildcard $(B)/obj/*.d $(B)/obj/*/*.d $(B)/obj/test/*/*.d)
 
 # --- fuzz, lint, valgrind, fuzz regressions ---------------------------------
 # The fuzz targets' regression inputs (tests/fuzz/regressions/<target>/) are
@@ -124,8 +149,8 @@ clean:
 # libFuzzer (tests/fuzz/replay.c supplies main) in the ordinary or SAN=1 build.
 FUZZ_TARGETS = payload verify
 FUZZ_REPLAY  = $(patsubst %,$(B)/test_fuzz_%,$(FUZZ_TARGETS))
-$(FUZZ_REPLAY): $(B)/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(UNIT_LINK)
-	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -Wno-missing-prototypes -Icgi \
+$(FUZZ_REPLAY): $(B)/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(UNIT_RESPONDER)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -Wno-missing-prototypes $(INC_responder) \
 	    -DREPLAY_DIR='"tests/fuzz/regressions/$*"' $(LDFLAGS) -o $@ $^ $(LIBS_FCGI)
 units: $(FUZZ_REPLAY)
 
@@ -140,10 +165,11 @@ FUZZ_SECONDS ?= 60
 FUZZ_JOBS    ?= 1
 FZ = build/fuzz
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-       -fno-sanitize-recover=all -fno-omit-frame-pointer -Icgi -I$(B)/gen \
+       -fno-sanitize-recover=all -fno-omit-frame-pointer $(INC_responder) -I$(B)/gen \
        $(shell $(PKG_CONFIG) --cflags fcgi json-c libcrypto libpq 2>/dev/null)
-FUZZ_MODS = log env conf config verify payload store batch db dynbuf http
-$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst %,cgi/%.c,$(FUZZ_MODS)) $(B)/gen/ingest_sql.h \
+FUZZ_SRC = $(wildcard cgi/shared/*.c) $(filter-out %/$(RESPONDER_MAIN).c,$(wildcard cgi/responder/*.c)) \
+    $(B)/gen/conf_names.c
+$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(B)/gen/ingest_sql.h \
     $(B)/gen/ingest_lean_sql.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS_FCGI)
@@ -175,7 +201,7 @@ fuzz: deps-fire
 # and at the vsnprintf() right after va_start() in payload.c). Both exit
 # non-zero on a finding; a false positive is suppressed at its line with a
 # NOLINT comment saying why.
-LINT_CFLAGS = -std=c11 -D_GNU_SOURCE -Icgi -I$(B)/gen \
+LINT_CFLAGS = -std=c11 -D_GNU_SOURCE -I$(B)/gen \
        $(shell $(PKG_CONFIG) --cflags-only-I fcgi json-c libcrypto libpq libcurl 2>/dev/null)
 TIDY_CHECKS = -*,clang-analyzer-*,bugprone-*,cert-*,\
 -bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,\
@@ -183,17 +209,20 @@ TIDY_CHECKS = -*,clang-analyzer-*,bugprone-*,cert-*,\
 -bugprone-implicit-widening-of-multiplication-result,-clang-analyzer-valist.Uninitialized,\
 -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling
 lint: checksrc deps-fire $(B)/gen/ingest_sql.h $(B)/gen/ingest_lean_sql.h
-	cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
+	@set -e; for d in shared responder drainer; do \
+	  inc="-Icgi/shared -Icgi/$$d"; \
+	  cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
 	    --enable=warning,portability,performance --suppress=missingIncludeSystem \
-	    -D_GNU_SOURCE -Icgi -I$(B)/gen cgi/
-	clang-tidy --quiet --warnings-as-errors='*' --checks='$(TIDY_CHECKS)' \
-	    cgi/*.c -- $(LINT_CFLAGS)
+	    -D_GNU_SOURCE $$inc -I$(B)/gen cgi/$$d/; \
+	  clang-tidy --quiet --warnings-as-errors='*' --checks='$(TIDY_CHECKS)' \
+	    cgi/$$d/*.c -- $(LINT_CFLAGS) $$inc; \
+	done
 
 # `make checksrc` (also run by `make lint` and `make check`): a grep that fails
 # on a call of a banned function (sprintf, strcpy, strcat, atoi, strtok, gets,
-# ...; scripts/checksrc lists them with what to use instead).
+# ...; tools/checksrc lists them with what to use instead).
 checksrc:
-	@scripts/checksrc
+	@tools/checksrc
 
 # `make valgrind`: every unit binary (ordinary build: valgrind and ASan do not
 # mix) under memcheck; definite and indirect leaks are errors.
@@ -207,7 +236,7 @@ valgrind: deps-fire
 	done; echo "valgrind: clean"
 
 deps-fire:
-	@scripts/deps fire
+	@tools/deps fire
 
 .PHONY: fuzz lint checksrc valgrind deps-fire
 
@@ -273,15 +302,15 @@ uninstall:
 # so that nothing lands beside the clone; then lintian, failing on any error
 # or warning. Installs debhelper, dpkg-dev, fakeroot and lintian if missing.
 deb:
-	@scripts/deps deb
-	scripts/package
+	@tools/deps deb
+	tools/package
 
 .PHONY: deb
 
 # --- benchmark ---------------------------------------------------------------
-# `make bench`: installs wrk, pgbench and gnuplot if missing (scripts/deps bench),
+# `make bench`: installs wrk, pgbench and gnuplot if missing (tools/deps bench),
 # builds the ordinary (not SAN) binaries and the null FastCGI responder
-# (tests/bench/null_fcgi.c, the web stack's ceiling), then runs scripts/bench:
+# (tests/bench/null_fcgi.c, the web stack's ceiling), then runs tools/bench:
 # about 6 minutes, loopback only. The table is printed and saved in
 # $(BENCH_OUT)/results.md (with results.json and the plot throughput.png).
 BENCH_OUT ?= build/bench
@@ -292,23 +321,23 @@ build/bench_null_fcgi: tests/bench/null_fcgi.c
 
 # build/rewind/wahook-drain: the drainer with libcurl's own copy of each request
 # body (which it may resend: tests/bench/body_rewindable.c in place of
-# cgi/body_once.c), for the bench's cost of refusing that resend;
+# cgi/drainer/body_once.c), for the bench's cost of refusing that resend;
 # build/nonotify/wahook.fcgi: the responder without the ingest statement's
 # NOTIFY, for the bench's cost of it
-build/rewind/wahook-drain: tests/bench/body_rewindable.c cgi/body_once.h \
-    $(call obj,$(COMMON_OBJS) $(filter-out body_once,$(DRAIN_OBJS))) $(NAMES_OBJ)
+build/rewind/wahook-drain: tests/bench/body_rewindable.c cgi/drainer/body_once.h \
+    $(SHARED_O) $(filter-out %/body_once.o,$(DRAINER_O)) $(NAMES_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -Icgi $(LDFLAGS) -o $@ \
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) $(INC_drainer) $(LDFLAGS) -o $@ \
 	    $(filter %.c %.o,$^) $(LIBS_DRAIN)
 
 bench:
-	@scripts/deps bench
+	@tools/deps bench
 	$(MAKE) SAN= all build/bench_null_fcgi build/rewind/wahook-drain
 	@mkdir -p build/nonotify
 	python3 tests/bench/bench.py --strip-notify sql/statements/ingest.sql \
 	    > build/nonotify/ingest.sql
 	$(MAKE) SAN= B=build/nonotify INGEST_SQL=build/nonotify/ingest.sql \
 	    build/nonotify/wahook.fcgi
-	WAHOOK_BUILD=build scripts/bench $(BENCH_OUT)
+	WAHOOK_BUILD=build tools/bench $(BENCH_OUT)
 
 .PHONY: bench

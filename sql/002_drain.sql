@@ -1,7 +1,7 @@
 -- 002_drain.sql - what wahook-drain needs beyond 001: claim tokens, a requeue
 -- clock, and indexes for its queries.
 --
--- How the drainer uses wa_outbox (cgi/outbox.c has the statements):
+-- How the drainer uses wa_outbox (cgi/drainer/outbox.c has the statements):
 --   claim   the head row of each conversation (no earlier pending row), due and
 --           not leased, FOR UPDATE SKIP LOCKED, gets lease_until = now() + lease
 --           and a fresh claim_token, in one short autocommit statement;

@@ -2,11 +2,11 @@
 -- what that program's statements need and nothing else.
 --
 --   wahook_ingest  wahook.fcgi: the statement in sql/statements/ingest.sql and the
---                  quarantine insert of cgi/store.c. It can add rows and run the
+--                  quarantine insert of cgi/responder/store.c. It can add rows and run the
 --                  upserts of ingest.sql; it cannot read messages back, touch the
 --                  drainer's progress columns, or DELETE anything but the
 --                  reaction it replaces.
---   wahook_drain   wahook-drain: claims and records wa_outbox rows (cgi/outbox.c)
+--   wahook_drain   wahook-drain: claims and records wa_outbox rows (cgi/drainer/outbox.c)
 --                  and brings wa_conversations.unread_count down.
 --
 -- Both are NOLOGIN: roles are cluster-wide, so this file creates them only

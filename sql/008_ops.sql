@@ -5,7 +5,7 @@
 -- Both tables are small (one row per number, one per host) and written by the
 -- drainer, never by the responder: the ingest statement stays as it was. Each
 -- drainer run ends (and a long --for run, every minute) with one statement
--- (cgi/ops.c) that
+-- (cgi/drainer/ops.c) that
 --   - folds the messages received since the newest time on record into
 --     wa_ops_number.last_inbound_at (through wa_messages_received_at: only the
 --     new rows are read, so it costs the same on a million-row table);

@@ -5,7 +5,7 @@
 --
 -- Group commit: every webhook a process has read, verified and parsed while the
 -- previous statement committed goes into this one statement, so they share one
--- snapshot, one commit and one WAL flush. The C side (cgi/store.c) passes the
+-- snapshot, one commit and one WAL flush. The C side (cgi/responder/store.c) passes the
 -- bodies once, as one JSON array ($1, body k at index k), and one array per
 -- column holding every webhook's rows; each stored jsonb object is taken from
 -- $1 by its path, whose first element is its webhook's index, so nothing is

@@ -476,7 +476,7 @@ def checked_wrk(pg, url, conns, pool, seconds, count=None, **kw):
 # --- pgbench ------------------------------------------------------------------------
 
 def arr(vals):
-    """A text[] literal exactly as cgi/store.c's add_text() builds it."""
+    """A text[] literal exactly as cgi/responder/store.c's add_text() builds it."""
     out = []
     for v in vals:
         if v is None:

@@ -1,8 +1,8 @@
 /*
- * body_rewindable.c - make bench only: cgi/body_once.h's interface with the
+ * body_rewindable.c - make bench only: cgi/drainer/body_once.h's interface with the
  * body as libcurl's own copy (CURLOPT_POSTFIELDS), which libcurl may send
  * again on a fresh connection. Linked into build/rewind/wahook-drain in place
- * of cgi/body_once.c, so the bench can show what refusing that resend costs.
+ * of cgi/drainer/body_once.c, so the bench can show what refusing that resend costs.
  */
 #include "body_once.h"
 

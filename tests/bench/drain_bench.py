@@ -12,7 +12,7 @@ run() after its own drainer phase and puts report() under its table; run alone
               shipped wahook-drain beside build/rewind/wahook-drain (linked with
               tests/bench/body_rewindable.c: libcurl's own copy of the body, which
               it may send twice), same rows, alternated.
-  claim       the claim statement (cgi/outbox.c's claim_sql, read from the source)
+  claim       the claim statement (cgi/drainer/outbox.c's claim_sql, read from the source)
               against a backlog of 100,000 pending rows over 50 numbers, 10 of them
               paused, beside the same numbers with 1,000 rows; then a Graph outage
               over it: every head's call failed (outbox.c's retry statement, which
@@ -159,7 +159,7 @@ def run_paused(pg, g, out):
 
 def build_rewindable():
     """The drainer linked with tests/bench/body_rewindable.c in place of
-    cgi/body_once.c, in build/rewind (`make bench` builds it; built here when
+    cgi/drainer/body_once.c, in build/rewind (`make bench` builds it; built here when
     missing)."""
     if not os.access(REWIND_BUILD, os.X_OK):
         subprocess.run(["make", "-s", "-C", harness.ROOT, "SAN=", "build/rewind/wahook-drain"],
@@ -204,13 +204,13 @@ def run_rewind(pg, g, out):
 # --- the claim statement against a large backlog ---------------------------------------
 
 def outbox_sql(name="claim_sql"):
-    """A statement as cgi/outbox.c has it (static const char name[]: the C string
+    """A statement as cgi/drainer/outbox.c has it (static const char name[]: the C string
     literals joined): claim_sql, retry_sql."""
     with open(os.path.join(harness.ROOT, "cgi", "outbox.c")) as f:
         src = f.read()
     m = re.search(r'static const char %s\[\] =\s*((?:"(?:[^"\\]|\\.)*"\s*)+);' % name, src)
     if not m:
-        raise SystemExit("bench: %s not found in cgi/outbox.c" % name)
+        raise SystemExit("bench: %s not found in cgi/drainer/outbox.c" % name)
     parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))
     sql = "".join(parts)
     assert "\\" not in sql, "%s grew escapes: teach drain_bench.outbox_sql()" % name
@@ -244,7 +244,7 @@ def time_claim(pg, numbers, paused, runs):
     return statistics.median(steady), max(steady), int(got[-1]) if got else -1
 
 
-# the head of its conversation: no earlier pending row (cgi/outbox.c's test)
+# the head of its conversation: no earlier pending row (cgi/drainer/outbox.c's test)
 HEAD = ("NOT EXISTS (SELECT 1 FROM wa_outbox e WHERE e.state = 'pending' "
         "AND e.phone_number_id = o.phone_number_id AND e.sender = o.sender AND "
         "(e.wa_timestamp, e.received_at, e.position, e.message_id) < "

@@ -16,7 +16,7 @@ class BannedCalls(unittest.TestCase):
     def setUp(self):
         # a copy of the parts the check reads, so the repository is never edited
         self.top = harness.tmpdir("wahook-checksrc-")
-        shutil.copytree(os.path.join(harness.ROOT, "scripts"), os.path.join(self.top, "scripts"))
+        shutil.copytree(os.path.join(harness.ROOT, "tools"), os.path.join(self.top, "tools"))
         shutil.copytree(os.path.join(harness.ROOT, "cgi"), os.path.join(self.top, "cgi"))
         for d in ("unit", "fuzz", "bench"):
             shutil.copytree(os.path.join(harness.ROOT, "tests", d),
@@ -33,7 +33,7 @@ class BannedCalls(unittest.TestCase):
         self.assertIn("no banned calls", r.stdout)
 
     def test_each_banned_call_fails_naming_file_and_line(self):
-        path = os.path.join(self.top, "cgi", "log.c")
+        path = os.path.join(self.top, "cgi", "shared", "log.c")
         with open(path) as f:
             orig = f.read()
         for call in ("sprintf(buf, \"%d\", n)", "vsprintf(buf, fmt, ap)", "strcpy(d, s)",
@@ -46,10 +46,10 @@ class BannedCalls(unittest.TestCase):
                 r = self.checksrc()
                 self.assertNotEqual(r.returncode, 0, call)
                 line = orig.count("\n") + 6
-                self.assertIn("cgi/log.c:%d:" % line, r.stderr, r.stderr)
+                self.assertIn("cgi/shared/log.c:%d:" % line, r.stderr, r.stderr)
 
     def test_names_that_only_contain_a_banned_word_pass(self):
-        path = os.path.join(self.top, "cgi", "log.c")
+        path = os.path.join(self.top, "cgi", "shared", "log.c")
         with open(path, "a") as f:
             f.write("\n/* never call sprintf or strcpy here */\n"
                     "static int my_atoi(const char *s) { return snprintf(0, 0, \"%s\", s); }\n"

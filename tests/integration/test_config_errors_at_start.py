@@ -123,8 +123,8 @@ class Responder(unittest.TestCase):
 
 class KnownNames(unittest.TestCase):
     """The known names cannot drift from what the code reads: they are generated
-    from each program's configuration table (config_vars in cgi/config.c,
-    drain_vars in cgi/drain_config.c; NAME_FILE too for a secret), and every
+    from each program's configuration table (config_vars in cgi/responder/config.c,
+    drain_vars in cgi/drainer/drain_config.c; NAME_FILE too for a secret), and every
     WAHOOK_* name read by name in cgi/ is in the table of the program that
     reads it, so it never draws a typo warning."""
 
@@ -154,13 +154,14 @@ class KnownNames(unittest.TestCase):
         return names
 
     def test_every_name_read_is_known(self):
-        fcgi = self.table("config.c", "config_vars")
-        drain = self.table("drain_config.c", "drain_vars")
-        files = [f for f in os.listdir(os.path.join(harness.ROOT, "cgi")) if f.endswith(".c")]
-        common = ["log.c", "db.c", "env.c", "conf.c"]
-        responder = ["config.c", "wahook_fcgi.c", "http.c", "store.c", "verify.c", "payload.c"]
-        drainer = [f for f in files if f not in common + responder]
-        self.assertIn("drain_config.c", drainer)
+        fcgi = self.table("responder/config.c", "config_vars")
+        drain = self.table("drainer/drain_config.c", "drain_vars")
+
+        def sources(d):
+            return [os.path.join(d, f) for f in os.listdir(os.path.join(harness.ROOT, "cgi", d))
+                    if f.endswith(".c")]
+        common, responder, drainer = sources("shared"), sources("responder"), sources("drainer")
+        self.assertIn("drainer/drain_config.c", drainer)
         self.assertLessEqual(self.read_in(common + responder), fcgi)
         self.assertLessEqual(self.read_in(common + drainer), drain)
         self.assertIn("WAHOOK_APP_SECRET_FILE", fcgi)

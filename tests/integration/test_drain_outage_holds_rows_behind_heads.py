@@ -16,7 +16,7 @@ pg = server = None
 RETRY = {"WAHOOK_RETRY_MIN": 300, "WAHOOK_RETRY_MAX": 300}
 
 # pending rows the claim's due scan would meet although they are not the head
-# of their conversation (cgi/outbox.c's head test)
+# of their conversation (cgi/drainer/outbox.c's head test)
 DUE_NOT_HEAD = ("SELECT count(*) FROM wa_outbox o WHERE o.state = 'pending' "
                 "AND o.next_attempt_at <= now() AND NOT (%s)")
 HEAD = ("NOT EXISTS (SELECT 1 FROM wa_outbox e WHERE e.state = 'pending' "

@@ -1,4 +1,4 @@
-"""test_make_run_from_a_private_home.py - `make run` (scripts/run, what it starts
+"""test_make_run_from_a_private_home.py - `make run` (tools/run, what it starts
 after building) serves from a clone under a 0700 directory, like a clone in
 /root: lighttpd drops to www-data and must still reach the responder. It
 prints its URL, stores the signed sample webhook (HTTP 200), answers it through
@@ -34,7 +34,7 @@ class MakeRun(unittest.TestCase):
         env = {k: v for k, v in os.environ.items() if not k.startswith("WAHOOK_")}
         env["WAHOOK_PORT"] = str(self.port)
         # from another directory, as `make -C` or a user elsewhere would
-        self.proc = harness.spawn([os.path.join(self.top, "scripts", "run")], env=env,
+        self.proc = harness.spawn([os.path.join(self.top, "tools", "run")], env=env,
                                   cwd="/", stdout=open(self.out, "w"),
                                   stderr=subprocess.STDOUT)
 

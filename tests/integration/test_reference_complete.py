@@ -2,7 +2,7 @@
 
 Each program has one configuration table (conf.h): a `const struct conf_var
 NAME[] = {...}` in its C sources (which sources make which program is read
-from the Makefile's module lists: COMMON_OBJS, FCGI_OBJS, DRAIN_OBJS). Its
+from the directories, as the Makefile does: cgi/shared and the program's own). Its
 names (and X_FILE for a CONF_SECRET) are the program's known names (the
 Makefile generates env_names_* from them) and must be:
 - exactly the names its manual page's ENVIRONMENT section describes, one entry
@@ -13,7 +13,7 @@ Makefile generates env_names_* from them) and must be:
   would be warned about as a typo); and an entry the table does not store
   itself (no .off) is read so by some source (else it is a stale promise).
 Also: every log event (ev=) a program's sources write is described in its
-page, wahook-drain's exit codes (drain.h) are exactly its page's EXIT STATUS,
+page, wahook-drain's exit codes (drain_exit.h) are exactly its page's EXIT STATUS,
 the scripts' known names are read by a script, the README keeps no table of
 variables (they are said once, in the pages), and every C file opens with the
 comment that says what it is for (the README's map of cgi/ points there).
@@ -30,9 +30,9 @@ ROOT = harness.ROOT
 CGI = os.path.join(ROOT, "cgi")
 
 PROGRAMS = {
-    # program: (Makefile module lists, manual page)
-    "wahook.fcgi": (("COMMON_OBJS", "FCGI_OBJS"), "man/wahook.fcgi.8"),
-    "wahook-drain": (("COMMON_OBJS", "DRAIN_OBJS"), "man/wahook-drain.8"),
+    # program: (its module directories under cgi/, manual page)
+    "wahook.fcgi": (("shared", "responder"), "man/wahook.fcgi.8"),
+    "wahook-drain": (("shared", "drainer"), "man/wahook-drain.8"),
 }
 
 NAME = r"WAHOOK_[A-Z0-9_]+"
@@ -43,34 +43,19 @@ def read(path):
         return f.read()
 
 
-def makefile_modules(var):
-    """The module names of a Makefile variable (`VAR = a b \\` continued)."""
-    text = read("Makefile").replace("\\\n", " ")
-    m = re.search(r"(?m)^%s\s*[:+]?=\s*(.*)$" % var, text)
-    if m is None:
-        raise AssertionError("the Makefile has no %s: tell this test which modules "
-                             "make each program" % var)
-    return m.group(1).split()
-
-
-def module_source(mod):
-    """cgi/<mod>.c, wherever under cgi/ it lives."""
-    found = glob.glob(os.path.join(CGI, "**", mod + ".c"), recursive=True)
-    if len(found) != 1:
-        raise AssertionError("module %s: want one %s.c under cgi/, found %s"
-                             % (mod, mod, found))
-    return found[0]
-
-
 def program_sources(program):
-    mods = []
-    for var in PROGRAMS[program][0]:
-        mods += makefile_modules(var)
-    return sorted({module_source(m) for m in mods})
+    """The C sources that make program: every .c in its directories under cgi/
+    (the Makefile takes each program's modules so, by wildcard)."""
+    found = []
+    for d in PROGRAMS[program][0]:
+        found += glob.glob(os.path.join(CGI, d, "*.c"))
+    if not found:
+        raise AssertionError("no sources for %s under cgi/%s" % (program, PROGRAMS[program][0]))
+    return sorted(found)
 
 
 def known_table(table):
-    """The names listed in cgi/env.c's `const char *const <table>[] = {...}`
+    """The names listed in cgi/shared/env.c's `const char *const <table>[] = {...}`
     (the scripts'; the programs' are generated from their tables)."""
     for path in glob.glob(os.path.join(CGI, "**", "*.c"), recursive=True):
         m = re.search(r"\b%s\[\]\s*=\s*\{(.*?)\};" % table, read(path), re.S)
@@ -263,7 +248,9 @@ class Environment(unittest.TestCase):
         self.check_program("wahook-drain")
 
     def test_the_scripts_names_are_read_by_a_script(self):
-        scripts = "".join(read(p) for p in glob.glob(os.path.join(ROOT, "scripts", "*")))
+        paths = glob.glob(os.path.join(ROOT, "scripts", "*")) + \
+            glob.glob(os.path.join(ROOT, "tools", "*"))
+        scripts = "".join(read(p) for p in paths)
         for n in sorted(known_table("env_names_scripts")):
             self.assertRegex(scripts, r"\b%s\b" % n, "no script reads " + n)
 
@@ -284,7 +271,7 @@ class LogEventsAndExitCodes(unittest.TestCase):
                              "them" % (program, page))
 
     def test_drain_exit_codes_are_the_pages_exit_status(self):
-        header = glob.glob(os.path.join(CGI, "**", "drain.h"), recursive=True)
+        header = glob.glob(os.path.join(CGI, "**", "drain_exit.h"), recursive=True)
         self.assertEqual(len(header), 1, header)
         codes = {int(c) for c in re.findall(r"\bDRAIN_[A-Z]+\s*=\s*(\d+)", read(header[0]))}
         self.assertEqual(codes, set(range(6)))

@@ -118,7 +118,7 @@ class Roles(unittest.TestCase):
             self.assertIn(NO, r.stderr, sql)
 
     def test_drain_role_may_run_every_outbox_statement(self):
-        """The shapes of cgi/outbox.c's statements, including the retry, dead and
+        """The shapes of cgi/drainer/outbox.c's statements, including the retry, dead and
         release paths a good day does not take. Privileges are checked when a
         statement starts, whatever its WHERE matches."""
         for sql in ("UPDATE wa_outbox SET attempts = attempts + 1, next_attempt_at = now(), "

@@ -1,0 +1,152 @@
+/*
+ * test_batch.c - cgi/responder/batch.c over a store that takes a set time per commit
+ * and, like the real one, fails a batch whose deadline comes first (this file
+ * defines the four store_* functions batch.c calls, so the order of events is
+ * the test's to set). What is proved: one nearly expired webhook does not take
+ * the others of its batch down with it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+
+#define TIMEOUT	1.0	/* WAHOOK_DB_TIMEOUT of the batch under test */
+#define COMMIT	0.2	/* seconds a commit takes, after the first */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int calls, release_first, b_with_c;
+
+static void
+sleep_s(double s)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
+/* The first call waits for the test's word; the others take COMMIT seconds,
+ * and fail when their deadline (timeout) is shorter, as a real one would. */
+void
+store_batch(struct store *s, struct store_item *const *items, size_t n, double timeout)
+{
+	size_t k;
+	int call;
+
+	(void)s;
+	pthread_mutex_lock(&mu);
+	call = calls++;
+	for (k = 0; k + 1 < n; k++)	/* "b" and "c", queued in that order */
+		b_with_c |= items[k]->body[0] == 'b' && items[k + 1]->body[0] == 'c';
+	while (call == 0 && !release_first)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	if (call > 0)
+		sleep_s(timeout < COMMIT ? timeout : COMMIT);
+	for (k = 0; k < n; k++) {
+		items[k]->batch = n;
+		items[k]->res = call > 0 && timeout < COMMIT ? STORE_UNAVAILABLE : STORE_OK;
+		snprintf(items[k]->err, sizeof(items[k]->err), "%s",
+		    items[k]->res == STORE_OK ? "" : "deadline passed");
+	}
+}
+
+enum store_result
+store_quarantine(struct store *s, const char *reason, const char *body, size_t len,
+    double timeout, char *err, size_t errlen)
+{
+	(void)s; (void)reason; (void)body; (void)len; (void)timeout; (void)err; (void)errlen;
+	return STORE_OK;
+}
+
+int
+store_stale(struct store *s)
+{
+	(void)s;
+	return 0;
+}
+
+void
+store_refresh(struct store *s)
+{
+	(void)s;
+}
+
+struct submitter {
+	struct batch	*b;
+	const char	*body;
+	enum store_result res;
+	pthread_t	 t;
+};
+
+static void *
+submit_main(void *arg)
+{
+	struct submitter *w = arg;
+	char err[STORE_ERR_MAX];
+
+	w->res = batch_store(w->b, NULL, w->body, strlen(w->body), err, sizeof(err), NULL);
+	return NULL;
+}
+
+static void
+start(struct submitter *w, struct batch *b, const char *body)
+{
+	w->b = b;
+	w->body = body;
+	assert_int_equal(pthread_create(&w->t, NULL, submit_main, w), 0);
+}
+
+/*
+ * A commit held back for most of the timeout: B, queued behind it from the
+ * start, has less left than a commit takes; C, queued near the end, has
+ * nearly all of it. Together they would share B's deadline and both fail;
+ * C must be stored.
+ */
+static void
+test_nearly_expired_webhook_does_not_fail_its_batch(void **state)
+{
+	struct batch *b = batch_new(NULL, 64, 1 << 20, TIMEOUT);
+	struct submitter a, bb, c;
+
+	(void)state;
+	assert_non_null(b);
+	start(&a, b, "a");
+	sleep_s(0.05);		/* a commits (held) */
+	start(&bb, b, "b");
+	sleep_s(0.80);		/* b: 0.15 s left, under a commit's time */
+	start(&c, b, "c");
+	sleep_s(0.05);		/* c queued behind b */
+	pthread_mutex_lock(&mu);
+	release_first = 1;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	pthread_join(a.t, NULL);
+	pthread_join(bb.t, NULL);
+	pthread_join(c.t, NULL);
+	assert_int_equal(a.res, STORE_OK);
+	assert_int_equal(c.res, STORE_OK);
+	assert_false(b_with_c);		/* b's deadline did not govern c's commit */
+	batch_free(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nearly_expired_webhook_does_not_fail_its_batch),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
