@@ -206,7 +206,7 @@ def run_rewind(pg, g, out):
 def outbox_sql(name="claim_sql"):
     """A statement as cgi/drainer/outbox.c has it (static const char name[]: the C string
     literals joined): claim_sql, retry_sql."""
-    with open(os.path.join(harness.ROOT, "cgi", "outbox.c")) as f:
+    with open(os.path.join(harness.ROOT, "cgi", "drainer", "outbox.c")) as f:
         src = f.read()
     m = re.search(r'static const char %s\[\] =\s*((?:"(?:[^"\\]|\\.)*"\s*)+);' % name, src)
     if not m:

@@ -79,7 +79,7 @@ class AlertRules(unittest.TestCase):
 
     def test_rules_read_metrics_that_exist(self):
         """Every wahook_ name in an expression is one report.c prints."""
-        with open(os.path.join(harness.ROOT, "cgi", "report.c")) as f:
+        with open(os.path.join(harness.ROOT, "cgi", "drainer", "report.c")) as f:
             printed = set(re.findall(r'"(wahook_\w+)', f.read()))
         for r in rules():
             for name in re.findall(r"\b(wahook_\w+)", r["expr"]):
