@@ -3,34 +3,46 @@
  * committer role is a flag, not a thread: a waiting request thread that
  * finds no commit running takes the queue's head and runs it, so a process
  * serving one request at a time (plain CGI, mod_fcgid) commits exactly as
- * before. A job lives on its waiting thread's stack until that thread is
- * woken; a job still queued when its deadline passes leaves the queue and
- * fails (503), so the deadline holds behind a stuck commit too.
+ * before. A job lives on its waiting thread's stack until that thread has
+ * seen it done; a job still queued when its deadline passes leaves the queue
+ * and fails (503), so the deadline holds behind a stuck commit too.
  *
- * Each job has its own condition variable, so a commit wakes the threads of
- * the webhooks it stored and, when more are queued, the first of them to
- * commit next: never every thread of the process (with 16 threads the
- * broadcast cost several needless wakeups per webhook).
+ * Each job has a state word its thread sleeps on (a futex): the committer
+ * sets it to done outside the queue's lock and wakes that thread alone, which
+ * returns without taking the lock again. A condition variable would make
+ * each woken thread queue for the committer's mutex before it could return:
+ * two more system calls and a wait per webhook, under contention from every
+ * other request thread of the process.
  */
 #include "batch.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 enum job_kind { JOB_INGEST, JOB_QUARANTINE };
+
+/* a job's state word */
+enum { JOB_WAITING, JOB_LEAD, JOB_DONE };
 
 struct job {
 	enum job_kind		 kind;
 	struct store_item	 item;		/* JOB_INGEST; body and result for both */
 	const char		*reason;	/* JOB_QUARANTINE */
 	struct timespec		 deadline;	/* CLOCK_MONOTONIC */
-	int			 taken;		/* a committer has it: wait for its end */
-	int			 done;
-	pthread_cond_t		 cv;		/* done, or first in line to commit */
+	int			 taken;		/* under the lock: a committer has it */
+	atomic_int		 state;		/* JOB_LEAD: first in line, commit if
+						 * you can; JOB_DONE: item holds the
+						 * result, and nobody else touches the job */
 	struct job		*next;
 };
 
@@ -39,7 +51,6 @@ struct batch {
 	size_t			  max_webhooks, max_bytes;
 	double			  timeout;
 	pthread_mutex_t		  mu;
-	pthread_condattr_t	  ca;		/* the jobs' condition variables */
 	struct job		 *head, *tail;	/* waiting, in arrival order */
 	int			  committing;
 	double			  commit_s;	/* how long a commit takes now (a moving
@@ -51,9 +62,7 @@ struct batch {
 struct batch *
 batch_new(struct store *store, size_t max_webhooks, size_t max_bytes, double timeout)
 {
-	pthread_cond_t probe;
 	struct batch *b;
-	int mu = 0, ca = 0;
 
 	if (max_webhooks == 0)
 		max_webhooks = 1;
@@ -64,25 +73,11 @@ batch_new(struct store *store, size_t max_webhooks, size_t max_bytes, double tim
 	b->max_bytes = max_bytes;
 	b->timeout = timeout;
 	if ((b->take = calloc(max_webhooks, sizeof(*b->take))) == NULL ||
-	    (b->jobs = calloc(max_webhooks, sizeof(*b->jobs))) == NULL)
+	    (b->jobs = calloc(max_webhooks, sizeof(*b->jobs))) == NULL ||
+	    pthread_mutex_init(&b->mu, NULL) != 0)
 		goto fail;
-	if (pthread_mutex_init(&b->mu, NULL) != 0)
-		goto fail;
-	mu = 1;
-	if (pthread_condattr_init(&b->ca) != 0)
-		goto fail;
-	ca = 1;
-	/* deadlines on the monotonic clock: a clock step must not move them */
-	if (pthread_condattr_setclock(&b->ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&probe, &b->ca) != 0)
-		goto fail;
-	pthread_cond_destroy(&probe);
 	return b;
 fail:
-	if (ca)
-		pthread_condattr_destroy(&b->ca);
-	if (mu)
-		pthread_mutex_destroy(&b->mu);
 	free(b->take);
 	free(b->jobs);
 	free(b);
@@ -94,11 +89,37 @@ batch_free(struct batch *b)
 {
 	if (b == NULL)
 		return;
-	pthread_condattr_destroy(&b->ca);
 	pthread_mutex_destroy(&b->mu);
 	free(b->take);
 	free(b->jobs);
 	free(b);
+}
+
+/*
+ * Sleeps while *w holds cur, until abs (CLOCK_MONOTONIC; NULL: no limit).
+ * Returns ETIMEDOUT once abs has passed, else 0 (woken, the word changed,
+ * or a spurious wake-up: the caller looks at the word again).
+ */
+static int
+word_wait(atomic_int *w, int cur, const struct timespec *abs)
+{
+	if (syscall(SYS_futex, w, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, cur, abs, NULL,
+	    FUTEX_BITSET_MATCH_ANY) == -1 && errno == ETIMEDOUT)
+		return ETIMEDOUT;
+	return 0;
+}
+
+/*
+ * Sets *w to v and wakes its sleeper. The word's owner may return as soon as
+ * it sees v, so the wake may reach a word that no longer exists: harmless
+ * (FUTEX_WAKE only looks the address up; whoever sleeps on it next checks
+ * its own word and sleeps again).
+ */
+static void
+word_set(atomic_int *w, int v)
+{
+	atomic_store_explicit(w, v, memory_order_release);
+	(void)syscall(SYS_futex, w, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
 }
 
 static double
@@ -183,12 +204,49 @@ unlink_job(struct batch *b, struct job *j)
 		}
 }
 
-/* Under the lock: no commit runs; the first queued job's thread commits next. */
+/*
+ * Under the lock: no commit runs; the first queued job's thread commits next.
+ * (A queued job cannot leave the queue without the lock, so it is there.)
+ */
 static void
 wake_next(struct batch *b)
 {
 	if (!b->committing && b->head != NULL)
-		pthread_cond_signal(&b->head->cv);
+		word_set(&b->head->state, JOB_LEAD);
+}
+
+/*
+ * Under the lock, which it releases while the statement runs: takes the next
+ * batch, runs it, and marks its jobs done, waking their threads (not j's: j
+ * is the committer's own, maybe in the batch). Returns 1 when j was in it.
+ */
+static int
+commit_next(struct batch *b, struct job *j)
+{
+	struct timespec t0, t1;
+	double left;
+	size_t n, k;
+	int mine = 0;
+
+	b->committing = 1;
+	n = dequeue(b, &left);
+	for (k = 0; k < n; k++)
+		b->jobs[k]->taken = 1;
+	pthread_mutex_unlock(&b->mu);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	run(b, n, left);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* done, outside the lock: each woken thread returns at once */
+	for (k = 0; k < n; k++) {
+		if (b->jobs[k] == j)
+			mine = 1;
+		else
+			word_set(&b->jobs[k]->state, JOB_DONE);
+	}
+	pthread_mutex_lock(&b->mu);
+	b->commit_s = (b->commit_s + ts_s(&t1) - ts_s(&t0)) / 2;
+	b->committing = 0;
+	return mine;
 }
 
 /* Queues j and returns once it is done, committing batches while no other
@@ -196,19 +254,11 @@ wake_next(struct batch *b)
 static void
 submit(struct batch *b, struct job *j)
 {
-	struct timespec t0, t1;
-	double left;
-	size_t n, k;
-	int rc;
+	int st, lead;
 
-	j->done = j->taken = 0;
+	j->taken = 0;
 	j->next = NULL;
-	if (pthread_cond_init(&j->cv, &b->ca) != 0) {
-		j->item.res = STORE_UNAVAILABLE;
-		snprintf(j->item.err, sizeof(j->item.err), "store: out of resources "
-		    "(a condition variable)");
-		return;
-	}
+	atomic_init(&j->state, JOB_WAITING);
 	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
 	j->deadline.tv_sec += (time_t)b->timeout;
 	j->deadline.tv_nsec += (long)((b->timeout - (double)(time_t)b->timeout) * 1e9);
@@ -222,35 +272,33 @@ submit(struct batch *b, struct job *j)
 	else
 		b->head = j;
 	b->tail = j;
-	while (!j->done) {
+	for (;;) {
+		/* the lock is held here */
 		if (!b->committing && b->head != NULL) {
-			b->committing = 1;
-			n = dequeue(b, &left);
-			for (k = 0; k < n; k++)
-				b->jobs[k]->taken = 1;
-			pthread_mutex_unlock(&b->mu);
-			clock_gettime(CLOCK_MONOTONIC, &t0);
-			run(b, n, left);
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			pthread_mutex_lock(&b->mu);
-			b->commit_s = (b->commit_s + ts_s(&t1) - ts_s(&t0)) / 2;
-			for (k = 0; k < n; k++) {
-				b->jobs[k]->done = 1;
-				if (b->jobs[k] != j)
-					pthread_cond_signal(&b->jobs[k]->cv);
-			}
-			b->committing = 0;
-			wake_next(b);
+			/* not in it (the batch was full): j is still queued, and
+			 * this thread commits the next batch too */
+			if (commit_next(b, j))
+				break;
 			continue;
 		}
 		if (j->taken) {
-			pthread_cond_wait(&j->cv, &b->mu);
-			continue;
+			/* a committer has it: wait for its end, however long */
+			pthread_mutex_unlock(&b->mu);
+			while ((st = atomic_load_explicit(&j->state, memory_order_acquire)) !=
+			    JOB_DONE)
+				(void)word_wait(&j->state, st, NULL);
+			return;
 		}
-		rc = pthread_cond_timedwait(&j->cv, &b->mu, &j->deadline);
-		if (rc == ETIMEDOUT && !j->taken && !j->done) {
-			unlink_job(b, j);
-			wake_next(b);	/* it may have been first in line */
+		pthread_mutex_unlock(&b->mu);
+		st = word_wait(&j->state, JOB_WAITING, &j->deadline);
+		if (atomic_load_explicit(&j->state, memory_order_acquire) == JOB_DONE)
+			return;
+		pthread_mutex_lock(&b->mu);
+		/* LEAD: first in line; back to waiting, and commit above if it can */
+		lead = JOB_LEAD;
+		(void)atomic_compare_exchange_strong(&j->state, &lead, JOB_WAITING);
+		if (st == ETIMEDOUT && !j->taken) {
+			unlink_job(b, j);	/* it may have been first in line: see below */
 			j->item.res = STORE_UNAVAILABLE;
 			snprintf(j->item.err, sizeof(j->item.err), "store: waited "
 			    "WAHOOK_DB_TIMEOUT (%g s) for the database connection",
@@ -258,8 +306,8 @@ submit(struct batch *b, struct job *j)
 			break;
 		}
 	}
+	wake_next(b);	/* what is queued behind: its first commits next */
 	pthread_mutex_unlock(&b->mu);
-	pthread_cond_destroy(&j->cv);
 }
 
 void

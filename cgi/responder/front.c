@@ -173,10 +173,10 @@ serve_fcgx(struct http_state *st, FCGX_Request *rq)
 	};
 	struct http_resp resp;
 	char head[512];
-	int n;
+	int n, own_close = 0;
 
 	http_handle(st, &req, &resp);
-	if (ctx.timeo)
+	if (ctx.timeo && rq->keepConnection)
 		set_rcvtimeo(rq->ipcFd, 0);	/* a kept connection waits as long as it likes */
 	/* a client gone by now is its own problem: the rows are committed */
 	if ((n = front_format_head(head, sizeof(head), &resp)) >= 0) {
@@ -198,7 +198,29 @@ serve_fcgx(struct http_state *st, FCGX_Request *rq)
 		rq->keepConnection = 0;
 	} else if (rq->keepConnection && !rq->in->isClosed)
 		drain_input(rq, st->cfg->body_timeout);
+	else if (!rq->keepConnection) {
+		/*
+		 * Not kept: read the end of the input (the empty stdin record,
+		 * nearly always buffered with the body; a read waits no longer
+		 * than the body may), then close here, after the answer. libfcgi
+		 * would shut down writing and wait for the web server to close
+		 * first: a sleep and a wake-up per request, for nothing, since
+		 * with nothing left unread close() cannot reset the answer.
+		 */
+		char c;
+
+		if (!rq->in->isClosed)
+			(void)FCGX_GetStr(&c, 1, rq->in);
+		if (rq->in->isClosed && FCGX_GetError(rq->in) == 0) {
+			rq->keepConnection = 1;	/* Finish_r leaves the closing to us */
+			own_close = 1;
+		}
+	}
 	FCGX_Finish_r(rq);
+	if (own_close && rq->ipcFd >= 0) {
+		close(rq->ipcFd);
+		rq->ipcFd = -1;
+	}
 }
 
 

@@ -3,7 +3,9 @@
  * and, like the real one, fails a batch whose deadline comes first (this file
  * defines the four store_* functions batch.c calls, so the order of events is
  * the test's to set). What is proved: one nearly expired webhook does not take
- * the others of its batch down with it.
+ * the others of its batch down with it; a webhook queued behind a stuck commit
+ * fails at its deadline; and under many threads every webhook gets its own
+ * result, once, with no thread left waiting.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +27,8 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int calls, release_first, b_with_c;
+static int fast;		/* store_batch answers at once: 'x' bodies rejected */
+static long fast_items;		/* webhooks fast commits stored, under mu */
 
 static void
 sleep_s(double s)
@@ -45,6 +49,17 @@ store_batch(struct store *s, struct store_item *const *items, size_t n, double t
 	int call;
 
 	(void)s;
+	if (fast) {
+		for (k = 0; k < n; k++) {
+			items[k]->batch = n;
+			items[k]->res = items[k]->body[0] == 'x' ? STORE_REJECTED : STORE_OK;
+			snprintf(items[k]->err, sizeof(items[k]->err), "%s", items[k]->body);
+		}
+		pthread_mutex_lock(&mu);
+		fast_items += (long)n;
+		pthread_mutex_unlock(&mu);
+		return;
+	}
 	pthread_mutex_lock(&mu);
 	call = calls++;
 	for (k = 0; k + 1 < n; k++)	/* "b" and "c", queued in that order */
@@ -141,11 +156,112 @@ test_nearly_expired_webhook_does_not_fail_its_batch(void **state)
 	batch_free(b);
 }
 
+/*
+ * A commit that never ends: the webhook queued behind it fails when its own
+ * deadline passes (503, the reason naming WAHOOK_DB_TIMEOUT), not later.
+ */
+static void
+test_queued_webhook_fails_at_its_deadline_behind_a_stuck_commit(void **state)
+{
+	struct batch *b = batch_new(NULL, 64, 1 << 20, 0.3);
+	char err[STORE_ERR_MAX];
+	struct submitter a;
+	struct timespec t0, t1;
+	enum store_result r;
+	double waited;
+
+	(void)state;
+	assert_non_null(b);
+	pthread_mutex_lock(&mu);
+	calls = 0;
+	release_first = 0;
+	pthread_mutex_unlock(&mu);
+	start(&a, b, "a");
+	sleep_s(0.05);		/* a commits, held */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = batch_store(b, NULL, "q", 1, err, sizeof(err), NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_int_equal(r, STORE_UNAVAILABLE);
+	assert_non_null(strstr(err, "WAHOOK_DB_TIMEOUT"));
+	assert_true(waited >= 0.25 && waited < 2.0);
+	pthread_mutex_lock(&mu);
+	release_first = 1;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	pthread_join(a.t, NULL);
+	assert_int_equal(a.res, STORE_OK);
+	batch_free(b);
+}
+
+#define STRESS_THREADS	16
+#define STRESS_EACH	3000
+
+struct stresser {
+	struct batch	*b;
+	int		 id;
+	long		 wrong;
+	pthread_t	 t;
+};
+
+static void *
+stress_main(void *arg)
+{
+	struct stresser *w = arg;
+	char body[32], err[STORE_ERR_MAX];
+	enum store_result r;
+	size_t batched;
+	int i;
+
+	for (i = 0; i < STRESS_EACH; i++) {
+		/* every third webhook is one the database refuses */
+		snprintf(body, sizeof(body), "%c%d.%d", i % 3 == 0 ? 'x' : 'w', w->id, i);
+		batched = 0;
+		r = batch_store(w->b, NULL, body, strlen(body), err, sizeof(err), &batched);
+		if (r != (i % 3 == 0 ? STORE_REJECTED : STORE_OK) || batched < 1 ||
+		    (r != STORE_OK && strcmp(err, body) != 0))
+			w->wrong++;
+	}
+	return NULL;
+}
+
+/* Sixteen threads, each its own results back (rejected ones with their own
+ * reason), every webhook stored exactly once, and nobody left waiting. */
+static void
+test_many_threads_each_get_their_own_result(void **state)
+{
+	struct batch *b = batch_new(NULL, 8, 1 << 20, 5.0);
+	struct stresser w[STRESS_THREADS];
+	long wrong = 0;
+	int i;
+
+	(void)state;
+	assert_non_null(b);
+	fast = 1;
+	fast_items = 0;
+	for (i = 0; i < STRESS_THREADS; i++) {
+		w[i].b = b;
+		w[i].id = i;
+		w[i].wrong = 0;
+		assert_int_equal(pthread_create(&w[i].t, NULL, stress_main, &w[i]), 0);
+	}
+	for (i = 0; i < STRESS_THREADS; i++) {
+		pthread_join(w[i].t, NULL);
+		wrong += w[i].wrong;
+	}
+	fast = 0;
+	assert_int_equal(wrong, 0);
+	assert_int_equal(fast_items, (long)STRESS_THREADS * STRESS_EACH);
+	batch_free(b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nearly_expired_webhook_does_not_fail_its_batch),
+		cmocka_unit_test(test_queued_webhook_fails_at_its_deadline_behind_a_stuck_commit),
+		cmocka_unit_test(test_many_threads_each_get_their_own_result),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
