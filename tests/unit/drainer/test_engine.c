@@ -57,19 +57,18 @@ sink(void *arg, const char *p, size_t len)
 	return len;
 }
 
-/* A temp file of n bytes; its URL in url. */
+/* A temp file of n 'x' (n <= CAP + 1); its URL in url. */
 static void
-make_file(char *path, size_t n, char *url, size_t urllen)
+temp_file(char *path, size_t n, char *url, size_t urllen)
 {
-	FILE *f;
+	char bytes[CAP + 1];
 	int fd;
-	size_t i;
 
+	assert_true(n <= sizeof(bytes));
+	memset(bytes, 'x', n);
 	assert_true((fd = mkstemp(path)) >= 0);
-	assert_non_null(f = fdopen(fd, "w"));
-	for (i = 0; i < n; i++)
-		fputc('a' + (int)(i % 26), f);
-	assert_int_equal(fclose(f), 0);
+	assert_int_equal(write(fd, bytes, n), (ssize_t)n);
+	assert_int_equal(close(fd), 0);
 	assert_true((size_t)snprintf(url, urllen, "file://%s", path) < urllen);
 }
 
@@ -112,19 +111,45 @@ listener(char *url, size_t urllen)
 	return fd;
 }
 
-/* Drives e until the listener has a connection; returns it. */
-static int
-accepted(struct engine *e, int lfd)
-{
-	double t0 = log_now_ms();
-	int fd = -1;
+/* A transfer to a socket of this test's, connected and not answered yet. */
+struct fixture {
+	struct owner	 o;
+	struct engine	*e;
+	struct engine_slot *s;
+	int		 lfd;		/* the listener */
+	int		 fd;		/* the transfer's connection, our side */
+	char		 url[64];
+};
 
-	while (fd < 0 && log_now_ms() - t0 < 2000) {
-		assert_int_equal(engine_wait(e, NULL, 0, 10), 0);
-		fd = accept(lfd, NULL, NULL);
+/* Starts f's transfer with a LIMIT_MS limit and waits until it connected. */
+static void
+connect_one(struct fixture *f)
+{
+	char err[128];
+	double t0;
+
+	memset(f, 0, sizeof(*f));
+	f->lfd = listener(f->url, sizeof(f->url));
+	assert_non_null(f->e = engine_new(1, 0, err, sizeof(err)));
+	assert_non_null(f->s = engine_slot_new(f->e, CAP));
+	curl_easy_setopt(engine_prepare(f->s), CURLOPT_URL, f->url);
+	assert_int_equal(engine_start(f->s, ENGINE_TOTAL, LIMIT_MS, "TEST_LIMIT", done,
+	    &f->o), 0);
+	f->fd = -1;
+	t0 = log_now_ms();
+	while (f->fd < 0 && log_now_ms() - t0 < 2000) {
+		assert_int_equal(engine_wait(f->e, NULL, 0, 10), 0);
+		f->fd = accept(f->lfd, NULL, NULL);
 	}
-	assert_true(fd >= 0);
-	return fd;
+	assert_true(f->fd >= 0);
+}
+
+static void
+disconnect(struct fixture *f)
+{
+	engine_free(f->e);
+	close(f->fd);
+	close(f->lfd);
 }
 
 static void
@@ -143,7 +168,7 @@ test_answers_reach_their_owner(void **state)
 	assert_non_null(e = engine_new(2, 0, err, sizeof(err)));
 	for (i = 0; i < 2; i++) {
 		assert_non_null(s[i] = engine_slot_new(e, CAP));
-		make_file(path[i], i == 0 ? 10 : CAP + 1, url[i], sizeof(url[i]));
+		temp_file(path[i], i == 0 ? 10 : CAP + 1, url[i], sizeof(url[i]));
 		c = engine_prepare(s[i]);
 		curl_easy_setopt(c, CURLOPT_URL, url[i]);
 		assert_int_equal(engine_start(s[i], ENGINE_TOTAL, 5000, "TEST_LIMIT", done,
@@ -156,7 +181,7 @@ test_answers_reach_their_owner(void **state)
 	assert_int_equal(o[0].rc, CURLE_OK);
 	assert_ptr_equal(o[0].slot, s[0]);
 	assert_int_equal(s[0]->ans.buf.len, 10);
-	assert_memory_equal(s[0]->ans.buf.s, "abcdefghij", 10);
+	assert_memory_equal(s[0]->ans.buf.s, "xxxxxxxxxx", 10);
 	/* one byte over the cap: cut, the first CAP bytes kept */
 	assert_int_equal(o[1].rc, CURLE_WRITE_ERROR);
 	assert_int_equal(s[1]->ans.over, 1);
@@ -180,29 +205,15 @@ test_answers_reach_their_owner(void **state)
 static void
 test_silence_ends_at_the_limit(void **state)
 {
-	char url[64], err[128];
-	struct owner o;
-	struct engine *e;
-	struct engine_slot *s;
-	double t0;
-	int lfd, fd;
+	struct fixture f;
 
 	(void)state;
-	memset(&o, 0, sizeof(o));
-	lfd = listener(url, sizeof(url));
-	assert_non_null(e = engine_new(1, 0, err, sizeof(err)));
-	assert_non_null(s = engine_slot_new(e, CAP));
-	curl_easy_setopt(engine_prepare(s), CURLOPT_URL, url);
-	t0 = log_now_ms();
-	assert_int_equal(engine_start(s, ENGINE_TOTAL, LIMIT_MS, "TEST_LIMIT", done, &o), 0);
-	fd = accepted(e, lfd);
-	run_until_done(e, &o);
-	assert_true(log_now_ms() - t0 >= LIMIT_MS);
-	assert_int_equal(o.rc, CURLE_OPERATION_TIMEDOUT);
-	assert_string_equal(s->errbuf, "no answer within TEST_LIMIT (200 ms)");
-	engine_free(e);
-	close(fd);
-	close(lfd);
+	connect_one(&f);
+	run_until_done(f.e, &f.o);
+	assert_true(log_now_ms() - f.s->t0 >= LIMIT_MS);
+	assert_int_equal(f.o.rc, CURLE_OPERATION_TIMEDOUT);
+	assert_string_equal(f.s->errbuf, "no answer within TEST_LIMIT (200 ms)");
+	disconnect(&f);
 }
 
 /* The owner is busy past the limit (a slow statement) while the answer
@@ -211,58 +222,35 @@ static void
 test_busy_owner_gets_the_answer(void **state)
 {
 	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-	char url[64], err[128];
-	struct owner o;
-	struct engine *e;
-	struct engine_slot *s;
-	int lfd, fd;
+	struct fixture f;
 
 	(void)state;
-	memset(&o, 0, sizeof(o));
-	lfd = listener(url, sizeof(url));
-	assert_non_null(e = engine_new(1, 0, err, sizeof(err)));
-	assert_non_null(s = engine_slot_new(e, CAP));
-	curl_easy_setopt(engine_prepare(s), CURLOPT_URL, url);
-	assert_int_equal(engine_start(s, ENGINE_TOTAL, LIMIT_MS, "TEST_LIMIT", done, &o), 0);
-	fd = accepted(e, lfd);
-	assert_int_equal(write(fd, answer, sizeof(answer) - 1), (ssize_t)sizeof(answer) - 1);
+	connect_one(&f);
+	assert_int_equal(write(f.fd, answer, sizeof(answer) - 1), (ssize_t)sizeof(answer) - 1);
 	sleep_ms((long)(2 * LIMIT_MS));
-	assert_true(log_now_ms() - s->t0 > LIMIT_MS);
-	run_until_done(e, &o);
-	assert_int_equal(o.rc, CURLE_OK);
-	assert_int_equal(s->ans.buf.len, 2);
-	assert_memory_equal(s->ans.buf.s, "ok", 2);
-	engine_free(e);
-	close(fd);
-	close(lfd);
+	assert_true(log_now_ms() - f.s->t0 > LIMIT_MS);
+	run_until_done(f.e, &f.o);
+	assert_int_equal(f.o.rc, CURLE_OK);
+	assert_int_equal(f.s->ans.buf.len, 2);
+	assert_memory_equal(f.s->ans.buf.s, "ok", 2);
+	disconnect(&f);
 }
 
 /* A transfer taken out gets no callback; the slot can run again. */
 static void
 test_cancel_calls_nobody(void **state)
 {
-	char url[64], err[128];
-	struct owner o;
-	struct engine *e;
-	struct engine_slot *s;
-	int lfd, fd, i;
+	struct fixture f;
+	int i;
 
 	(void)state;
-	memset(&o, 0, sizeof(o));
-	lfd = listener(url, sizeof(url));
-	assert_non_null(e = engine_new(1, 0, err, sizeof(err)));
-	assert_non_null(s = engine_slot_new(e, CAP));
-	curl_easy_setopt(engine_prepare(s), CURLOPT_URL, url);
-	assert_int_equal(engine_start(s, ENGINE_TOTAL, LIMIT_MS, "TEST_LIMIT", done, &o), 0);
-	fd = accepted(e, lfd);
-	engine_cancel(s);
-	assert_false(engine_busy(s));
+	connect_one(&f);
+	engine_cancel(f.s);
+	assert_false(engine_busy(f.s));
 	for (i = 0; i < 3; i++)
-		assert_int_equal(engine_wait(e, NULL, 0, (int)LIMIT_MS), 0);
-	assert_int_equal(o.calls, 0);
-	engine_free(e);
-	close(fd);
-	close(lfd);
+		assert_int_equal(engine_wait(f.e, NULL, 0, (int)LIMIT_MS), 0);
+	assert_int_equal(f.o.calls, 0);
+	disconnect(&f);
 }
 
 int
