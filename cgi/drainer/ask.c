@@ -1,8 +1,8 @@
 /*
- * ask.c - the reply program or the reply URL (see ask.h). The URL mode runs
- * its own multi handle through libcurl's socket interface, so its sockets can
- * join the poll that graph.c runs for the Graph calls: one poll, one thread,
- * no call waiting for another. The body is signed like Meta signs webhooks.
+ * ask.c - the reply program or the reply URL (see ask.h). The URL's calls
+ * run on the drain loop's engine beside the Graph calls, and the programs'
+ * descriptors join that engine's poll: one poll, one thread, no call waiting
+ * for another. The body is signed like Meta signs webhooks.
  */
 #include "ask.h"
 
@@ -16,36 +16,21 @@
 #include "transfer.h"
 #include "verify.h"
 
-#define SOCKS_MAX_EXTRA 8	/* sockets beyond one per slot (resolver, reconnects) */
-
 struct hook {
-	CURL			*easy;
+	struct engine_slot	*x;		/* the call; its answer up to REPLY_OUTPUT_MAX */
 	int			 busy;
 	int			 finished;
 	char			*body;
 	struct curl_slist	*headers;
-	struct transfer_answer	 ans;		/* up to REPLY_OUTPUT_MAX, cut past it */
 	CURLcode		 result;
-	double			 t0;
-	char			 errbuf[CURL_ERROR_SIZE];
-};
-
-struct sock {
-	curl_socket_t	 fd;
-	int		 what;		/* CURL_POLL_IN/OUT/INOUT */
 };
 
 struct ask {
-	const struct drain_config *c;
+	struct ask_settings	 set;
 	struct children		*kids;		/* command mode */
-	CURLM			*multi;		/* URL mode */
-	struct hook		*hooks;
-	struct sock		*socks;
-	int			 nsocks, maxsocks;
-	double			 timer_at;	/* ms, monotonic; < 0: none */
+	struct hook		*hooks;		/* URL mode */
 	int			 nslots;
 	int			 running;
-	int			 nkidfds;	/* how many of the last ask_fds() were the children's */
 	char			 env[3][1024];	/* PATH=, HOME=, LANG= */
 };
 
@@ -56,43 +41,9 @@ ask_result_clear(struct ask_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int
-on_socket(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
-{
-	struct ask *a = arg;
-	int i;
-
-	(void)e;
-	(void)sockp;
-	for (i = 0; i < a->nsocks && a->socks[i].fd != s; i++)
-		;
-	if (what == CURL_POLL_REMOVE) {
-		if (i < a->nsocks)
-			a->socks[i] = a->socks[--a->nsocks];
-		return 0;
-	}
-	if (i == a->nsocks) {
-		if (a->nsocks == a->maxsocks)
-			return -1;	/* cannot happen: connections are capped below */
-		a->nsocks++;
-	}
-	a->socks[i].fd = s;
-	a->socks[i].what = what;
-	return 0;
-}
-
-static int
-on_timer(CURLM *m, long ms, void *arg)
-{
-	struct ask *a = arg;
-
-	(void)m;
-	a->timer_at = ms < 0 ? -1 : log_now_ms() + (double)ms;
-	return 0;
-}
-
 struct ask *
-ask_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
+ask_new(const struct ask_settings *c, struct engine *eng, int nslots, char *err,
+    size_t errlen)
 {
 	struct ask *a = NULL;
 	const char *base[4];
@@ -100,10 +51,9 @@ ask_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		goto oom;
-	a->c = c;
+	a->set = *c;
 	a->nslots = nslots;
-	a->timer_at = -1;
-	if (c->reply == DRAIN_REPLY_COMMAND) {
+	if (c->command != NULL) {
 		/* the program sees these and its own four, nothing else: no token,
 		 * no WAHOOK_DB, no secret */
 		if (c->env_path != NULL &&
@@ -119,43 +69,28 @@ ask_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
 		    sizeof(a->env[2]))
 			base[n++] = a->env[2];
 		base[n] = NULL;
-		if ((a->kids = child_new(c->reply_command, c->reply_timeout, nslots, base)) ==
-		    NULL)
+		if ((a->kids = child_new(c->command, c->timeout, nslots, base)) == NULL)
 			goto oom;
 		return a;
 	}
-	a->maxsocks = nslots + SOCKS_MAX_EXTRA;
-	if ((a->hooks = calloc((size_t)nslots, sizeof(*a->hooks))) == NULL ||
-	    (a->socks = calloc((size_t)a->maxsocks, sizeof(*a->socks))) == NULL)
+	if ((a->hooks = calloc((size_t)nslots, sizeof(*a->hooks))) == NULL)
 		goto oom;
-	if ((a->multi = curl_multi_init()) == NULL) {
-		snprintf(err, errlen, "curl_multi_init failed");
-		goto fail;
-	}
-	curl_multi_setopt(a->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(a->multi, CURLMOPT_SOCKETDATA, a);
-	curl_multi_setopt(a->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(a->multi, CURLMOPT_TIMERDATA, a);
-	curl_multi_setopt(a->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)nslots);
-	curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, (long)nslots);
 	for (i = 0; i < nslots; i++) {
-		transfer_answer_init(&a->hooks[i].ans, REPLY_OUTPUT_MAX);
-		if ((a->hooks[i].easy = curl_easy_init()) == NULL)
+		if ((a->hooks[i].x = engine_slot_new(eng, REPLY_OUTPUT_MAX)) == NULL)
 			goto oom;
 	}
 	return a;
 oom:
 	snprintf(err, errlen, "out of memory");
-fail:
 	ask_free(a);
 	return NULL;
 }
 
 static void
-hook_end(struct ask *a, struct hook *h)
+hook_end(struct hook *h)
 {
 	if (h->busy)
-		curl_multi_remove_handle(a->multi, h->easy);
+		engine_cancel(h->x);
 	free(h->body);
 	h->body = NULL;
 	curl_slist_free_all(h->headers);
@@ -171,16 +106,9 @@ ask_free(struct ask *a)
 	if (a == NULL)
 		return;
 	child_free(a->kids);
-	for (i = 0; a->hooks != NULL && i < a->nslots; i++) {
-		hook_end(a, &a->hooks[i]);
-		if (a->hooks[i].easy != NULL)
-			curl_easy_cleanup(a->hooks[i].easy);
-		transfer_answer_free(&a->hooks[i].ans);
-	}
-	if (a->multi != NULL)
-		curl_multi_cleanup(a->multi);
+	for (i = 0; a->hooks != NULL && i < a->nslots; i++)
+		hook_end(&a->hooks[i]);
 	free(a->hooks);
-	free(a->socks);
 	free(a);
 }
 
@@ -210,49 +138,55 @@ signature(const char *secret, const char *body, size_t len, char *hdr, size_t hd
 	snprintf(hdr, hdrlen, "X-Wahook-Signature-256: sha256=%s", digits);
 }
 
+/* The engine's callback: the call of hook arg ended; ask_next() reads it. */
+static void
+hook_ended(void *arg, struct engine_slot *x, CURLcode rc)
+{
+	struct hook *h = arg;
+
+	(void)x;
+	h->result = rc;
+	h->finished = 1;
+}
+
 static int
 hook_start(struct ask *a, int slot, const char *input, size_t len, struct ask_result *r)
 {
 	struct hook *h = &a->hooks[slot];
-	CURL *e = h->easy;
+	CURL *e;
 	char sig[128];
 	struct curl_slist *l;
-	long timeout_ms = (long)(a->c->reply_timeout * 1000);
+	double timeout_ms = (double)(long)(a->set.timeout * 1000);
 
 	if ((h->body = malloc(len + 1)) == NULL)
 		goto oom;
 	memcpy(h->body, input, len);
 	h->body[len] = '\0';
-	signature(a->c->reply_secret, input, len, sig, sizeof(sig));
+	signature(a->set.secret, input, len, sig, sizeof(sig));
 	if ((l = curl_slist_append(NULL, "Content-Type: application/json")) == NULL)
 		goto oom;
 	h->headers = l;
 	if (curl_slist_append(l, sig) == NULL || curl_slist_append(l, "Expect:") == NULL)
 		goto oom;
-	h->errbuf[0] = '\0';
-	curl_easy_reset(e);
-	curl_easy_setopt(e, CURLOPT_URL, a->c->reply_url);
+	e = engine_prepare(h->x);
+	curl_easy_setopt(e, CURLOPT_URL, a->set.url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
-	transfer_answer_attach(&h->ans, e);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, h);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
-	if (curl_multi_add_handle(a->multi, e) != CURLM_OK) {
+	/* the engine measures the limit on the transfer */
+	if (engine_start(h->x, ENGINE_TOTAL, timeout_ms, "WAHOOK_REPLY_TIMEOUT", hook_ended,
+	    h) == -1) {
 		failed(r, "reply URL: curl_multi_add_handle failed");
 		goto fail;
 	}
 	h->busy = 1;
-	h->t0 = log_now_ms();
 	return 0;
 oom:
 	failed(r, "out of memory");
 fail:
-	hook_end(a, h);
+	hook_end(h);
 	return -1;
 }
 
@@ -307,69 +241,26 @@ ask_start(struct ask *a, int slot, const char *input, size_t len,
 int
 ask_fds_max(const struct ask *a)
 {
-	return a->kids != NULL ? a->nslots * 4 : a->maxsocks;
+	return a->kids != NULL ? a->nslots * 4 : 0;
 }
 
 int
 ask_fds(struct ask *a, struct curl_waitfd *fds, int max)
 {
-	int i, n = 0;
-
-	if (a->kids != NULL)
-		return a->nkidfds = child_fds(a->kids, fds, max);
-	for (i = 0; i < a->nsocks && n < max; i++) {
-		fds[n].fd = a->socks[i].fd;
-		fds[n].events = (short)(((a->socks[i].what & CURL_POLL_IN) ? CURL_WAIT_POLLIN : 0) |
-		    ((a->socks[i].what & CURL_POLL_OUT) ? CURL_WAIT_POLLOUT : 0));
-		fds[n].revents = 0;
-		n++;
-	}
-	return n;
+	return a->kids != NULL ? child_fds(a->kids, fds, max) : 0;
 }
 
 int
 ask_wait_ms(struct ask *a)
 {
-	double d;
-
-	if (a->kids != NULL)
-		return child_wait_ms(a->kids);
-	if (a->timer_at < 0)
-		return -1;
-	d = a->timer_at - log_now_ms();
-	return d <= 0 ? 0 : (int)d + 1;
+	return a->kids != NULL ? child_wait_ms(a->kids) : -1;
 }
 
 void
 ask_work(struct ask *a, struct curl_waitfd *fds, int n)
 {
-	struct hook *h;
-	CURLcode rc;
-	void *priv;
-	int i, still, ev;
-
-	if (a->kids != NULL) {
+	if (a->kids != NULL)
 		child_work(a->kids, fds, n);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		if (fds[i].revents == 0)
-			continue;
-		ev = ((fds[i].revents & CURL_WAIT_POLLIN) ? CURL_CSELECT_IN : 0) |
-		    ((fds[i].revents & CURL_WAIT_POLLOUT) ? CURL_CSELECT_OUT : 0);
-		if (ev == 0)
-			ev = CURL_CSELECT_ERR;
-		curl_multi_socket_action(a->multi, fds[i].fd, ev, &still);
-	}
-	if (a->timer_at >= 0 && log_now_ms() >= a->timer_at) {
-		a->timer_at = -1;
-		curl_multi_socket_action(a->multi, CURL_SOCKET_TIMEOUT, 0, &still);
-	}
-	while (transfer_next_done(a->multi, &priv, &rc)) {
-		h = priv;
-		h->result = rc;
-		h->finished = 1;
-	}
 }
 
 /* The start of an error answer, for last_error: printable ASCII only. */
@@ -387,6 +278,7 @@ int
 ask_next(struct ask *a, int *slot, struct ask_result *r)
 {
 	struct child_result cr;
+	const struct transfer_answer *ans;
 	struct hook *h;
 	long http = 0;
 	char snip[80];
@@ -408,34 +300,36 @@ ask_next(struct ask *a, int *slot, struct ask_result *r)
 		h = &a->hooks[i];
 		if (!h->busy || !h->finished)
 			continue;
+		ans = &h->x->ans;
 		memset(r, 0, sizeof(*r));
-		r->ms = log_now_ms() - h->t0;
-		curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &http);
-		snippet(h->ans.buf.s, h->ans.buf.len, snip, sizeof(snip));
-		if (h->ans.over)
+		r->ms = log_now_ms() - h->x->t0;
+		curl_easy_getinfo(h->x->easy, CURLINFO_RESPONSE_CODE, &http);
+		snippet(ans->buf.s, ans->buf.len, snip, sizeof(snip));
+		if (ans->over)
 			snprintf(r->why, sizeof(r->why), "reply URL answered more than %d bytes",
 			    REPLY_OUTPUT_MAX);
 		else if (h->result != CURLE_OK)
 			snprintf(r->why, sizeof(r->why), "reply URL: curl: %.60s%s%.180s",
-			    curl_easy_strerror(h->result), h->errbuf[0] ? ": " : "", h->errbuf);
+			    curl_easy_strerror(h->result), h->x->errbuf[0] ? ": " : "",
+			    h->x->errbuf);
 		else if (http < 200 || http > 299)
 			snprintf(r->why, sizeof(r->why), "reply URL answered HTTP %ld%s%s", http,
 			    snip[0] ? ": " : "", snip);
 		else {
 			r->ok = 1;
 			/* 204, or any empty body: no reply */
-			if (http != 204 && h->ans.buf.len > 0) {
-				if ((r->out = malloc(h->ans.buf.len)) == NULL) {
+			if (http != 204 && ans->buf.len > 0) {
+				if ((r->out = malloc(ans->buf.len)) == NULL) {
 					r->ok = 0;
 					snprintf(r->why, sizeof(r->why), "out of memory");
 				} else {
-					memcpy(r->out, h->ans.buf.s, h->ans.buf.len);
-					r->outlen = h->ans.buf.len;
+					memcpy(r->out, ans->buf.s, ans->buf.len);
+					r->outlen = ans->buf.len;
 				}
 			}
 		}
 		*slot = i;
-		hook_end(a, h);
+		hook_end(h);
 		a->running--;
 		return 1;
 	}

@@ -4,7 +4,9 @@
  * libcurl slot. Every outcome is written by its own short statement before the
  * job moves on, so a crash repeats at most the calls that were in flight.
  * Claims ask the pacer first: a number that may not be called now gets no
- * slot, so it never holds up the others.
+ * slot, so it never holds up the others. The loop owns the transfer engine
+ * (engine.h) that carries the Graph calls and the reply URL's, and hands each
+ * module only the settings it uses.
  */
 #include "drain.h"
 
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "ask.h"
+#include "engine.h"
 #include "graph.h"
 #include "log.h"
 #include "media.h"
@@ -31,6 +34,8 @@
 #define LASTERR_MAX	512
 #define LIM_MAX(njobs)	((size_t)(njobs) + PACE_MAX_NUMBERS + REFUSED_MAX)
 
+_Static_assert(GRAPH_URL_MAX >= DRAIN_URL_MAX, "a Graph call's URL holds WAHOOK_GRAPH_URL");
+
 struct job {
 	struct outbox_row row;
 	int		 used;
@@ -44,6 +49,7 @@ struct job {
 struct work {
 	const struct drain_config *c;
 	struct outbox		*ob;
+	struct engine		*eng;		/* the Graph calls and the reply URL's */
 	struct graph		*g;
 	struct ask		*ask;		/* NULL unless a program or URL replies */
 	struct curl_waitfd	*fds;		/* the ask's descriptors for the poll */
@@ -908,8 +914,8 @@ marked_read(const struct work *w)
 	return n;
 }
 
-/* One poll for everything: the Graph calls, the programs' pipes and exits,
- * the reply URL's sockets; then the asks move on. */
+/* One poll for everything: the engine's transfers (the Graph calls, the reply
+ * URL's), the programs' pipes and exits; then the programs move on. */
 static int
 wait_all(struct work *w, double wake)
 {
@@ -928,7 +934,7 @@ wait_all(struct work *w, double wake)
 		w->fds[n].revents = 0;
 		n++;
 	}
-	rc = graph_wait_fds(w->g, w->fds, (unsigned)n, (int)(wake * 1000) + 1);
+	rc = engine_wait(w->eng, w->fds, (unsigned)n, (int)(wake * 1000) + 1);
 	if (w->ask != NULL)
 		ask_work(w->ask, w->fds, nask);
 	return rc;
@@ -985,18 +991,64 @@ exit_code(struct work *w, long long *pending)
 	return st.pending > 0 ? DRAIN_LEFT : DRAIN_DONE;
 }
 
+/* The settings of each module, from c (the strings stay c's). */
+static void
+graph_settings_of(const struct drain_config *c, struct graph_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->url = c->graph_url;
+	s->timeout = c->http_timeout;
+	s->reply_text = c->reply_text;
+	s->typing = c->typing;
+	s->tokens = c->tokens;
+	s->token = c->token;
+}
+
+static void
+ask_settings_of(const struct drain_config *c, struct ask_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->command = c->reply == DRAIN_REPLY_COMMAND ? c->reply_command : NULL;
+	s->env_path = c->env_path;
+	s->env_home = c->env_home;
+	s->env_lang = c->env_lang;
+	s->url = c->reply_url;
+	s->secret = c->reply_secret;
+	s->timeout = c->reply_timeout;
+}
+
+static void
+media_settings_of(const struct drain_config *c, struct media_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->url = c->graph_url;
+	s->timeout = c->http_timeout;
+	s->tokens = c->tokens;
+	s->token = c->token;
+	s->lease = c->lease;
+	s->retry_min = c->retry_min;
+	s->retry_max = c->retry_max;
+	s->db_outage_max = c->db_outage_max;
+	s->db = c->db;
+	s->db_timeout = c->db_timeout;
+	s->db_prepare = c->db_prepare;
+}
+
 int
 drain_run(const struct drain_config *c, const struct media_config *mc, struct outbox *ob,
     struct ops *ops, double for_seconds, volatile sig_atomic_t *stop)
 {
 	struct work w;
+	struct graph_settings gs;
+	struct ask_settings as;
+	struct media_settings ms;
 	struct graph_result r;
 	struct ask_result ar;
 	struct logline l;
 	char err[256];
 	double t, t_start = now_s(), t_end, wake;
 	long long pending = -1;
-	int slot, stopping, finishing, rc = DRAIN_DB, i;
+	int slot, stopping, finishing, rc = DRAIN_DB, i, asking;
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
@@ -1018,13 +1070,21 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 		rc = DRAIN_LEFT;
 		goto done;
 	}
-	if ((w.g = graph_new(c, w.njobs, err, sizeof(err))) == NULL) {
+	graph_settings_of(c, &gs);
+	ask_settings_of(c, &as);
+	media_settings_of(c, &ms);
+	asking = c->reply == DRAIN_REPLY_COMMAND || c->reply == DRAIN_REPLY_URL;
+	/* a slot per job for its Graph call, another for its reply URL call; the
+	 * connections kept: one per job to Meta (and 4 spare), one per job to the URL */
+	i = c->reply == DRAIN_REPLY_URL ? 2 : 1;
+	if ((w.eng = engine_new(i * w.njobs, (long)(i * w.njobs) + 4, err,
+	    sizeof(err))) == NULL ||
+	    (w.g = graph_new(&gs, w.eng, w.njobs, err, sizeof(err))) == NULL) {
 		log_msg("error", "start", err);
 		rc = DRAIN_LEFT;
 		goto done;
 	}
-	if ((c->reply == DRAIN_REPLY_COMMAND || c->reply == DRAIN_REPLY_URL) &&
-	    (w.ask = ask_new(c, w.njobs, err, sizeof(err))) == NULL) {
+	if (asking && (w.ask = ask_new(&as, w.eng, w.njobs, err, sizeof(err))) == NULL) {
 		log_msg("error", "start", err);
 		rc = DRAIN_LEFT;
 		goto done;
@@ -1037,7 +1097,7 @@ drain_run(const struct drain_config *c, const struct media_config *mc, struct ou
 		goto done;
 	}
 	/* the media lane: a thread of its own, so it never holds up a reply */
-	if (mc != NULL && mc->on && ((w.media = media_new(c, mc, err, sizeof(err))) == NULL ||
+	if (mc != NULL && mc->on && ((w.media = media_new(&ms, mc, err, sizeof(err))) == NULL ||
 	    media_start(w.media, err, sizeof(err)) == -1)) {
 		log_msg("error", "media", err);
 		rc = DRAIN_LEFT;
@@ -1126,6 +1186,7 @@ done:
 	free(w.fds);
 	media_free(w.media);
 	graph_free(w.g);
+	engine_free(w.eng);	/* after its clients */
 	for (i = 0; w.jobs != NULL && i < w.njobs; i++)
 		outbox_row_clear(&w.jobs[i].row);
 	free(w.jobs);

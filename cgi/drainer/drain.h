@@ -7,7 +7,7 @@
  * PostgreSQL statements run between polls. One conversation is held by at
  * most one job, so its messages go strictly in order. A statement that waits
  * (a lock, a slow server) delays the recording of answers but never turns
- * one into a timeout: graph_wait() measures the limit on the transfer.
+ * one into a timeout: the engine (engine.h) measures the limit on the transfer.
  */
 #ifndef WAHOOK_DRAIN_H
 #define WAHOOK_DRAIN_H

@@ -521,14 +521,6 @@ media_config_load(struct media_config *c, char *err, size_t errlen)
 	return conf_load(drain_vars, PART_MEDIA, c, NULL, err, errlen);
 }
 
-const char *
-drain_config_token(const struct drain_config *c, const char *pnid)
-{
-	const char *t = tokens_get(c->tokens, pnid);
-
-	return t != NULL ? t : c->token;
-}
-
 void
 drain_config_free(struct drain_config *c)
 {

@@ -90,10 +90,6 @@ extern const struct conf_var drain_vars[];
 int	drain_config_load(struct drain_config *c, int need_token, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
-/* The access token for calls on behalf of phone_number_id pnid: its line in
- * WAHOOK_ACCESS_TOKENS_FILE, else the single token; NULL when neither. */
-const char *drain_config_token(const struct drain_config *c, const char *pnid);
-
 /* Wipes the tokens and clears *c. */
 void	drain_config_free(struct drain_config *c);
 

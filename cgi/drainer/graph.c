@@ -1,13 +1,14 @@
 /*
- * graph.c - Graph API calls on libcurl's multi interface (see graph.h).
- * Each slot owns one easy handle, reused call after call; the multi handle's
- * connection cache is what keeps connections to Meta warm. Answers are read
- * into a capped buffer; classification looks at the status and error.code only,
+ * graph.c - Graph API calls (see graph.h). Each slot holds one engine slot,
+ * reused call after call; the engine's connection cache is what keeps
+ * connections to Meta warm. Answers are read into the engine slot's capped
+ * buffer; classification looks at the status and error.code only,
  * never at the message text. Request bodies are handed to libcurl once
  * (body_once.h): libcurl cannot resend a POST behind our back.
  */
 #include "graph.h"
 #include "body_once.h"
+#include "engine.h"
 #include "transfer.h"
 
 #include <stdio.h>
@@ -29,29 +30,28 @@
 #define MAXAGE_CONN_S	4L
 
 struct slot {
-	CURL		*easy;
+	struct graph	*g;
+	struct engine_slot *x;		/* the transfer; its answer up to GRAPH_ANSWER_MAX */
 	int		 busy;
 	int		 done;		/* finished or expired, waiting in g->finished */
 	enum graph_step	 step;
 	char		*body;		/* request, freed when the call ends */
 	struct curl_slist *headers;	/* this call's, with its number's token: wiped */
 	struct body_once send;		/* how much of body went out */
-	struct transfer_answer ans;	/* up to GRAPH_ANSWER_MAX, cut past it */
-	double		 t0;		/* log_now_ms() at the start */
 	struct graph_result res;	/* valid when done */
-	char		 url[DRAIN_URL_MAX];
-	char		 errbuf[CURL_ERROR_SIZE];
+	char		 url[GRAPH_URL_MAX];
 };
 
 struct graph {
-	const struct drain_config *c;
-	CURLM			*multi;
+	struct graph_settings	 set;
 	struct slot		*slots;
 	int			*finished;	/* slots done, in order, not yet collected */
 	int			 nfinished;
 	int			 nslots;
 	int			 running;	/* calls added and not yet collected */
 };
+
+static engine_done_fn ended;
 
 const char *
 graph_class_name(enum graph_class c)
@@ -300,34 +300,28 @@ done:
 }
 
 struct graph *
-graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen)
+graph_new(const struct graph_settings *set, struct engine *eng, int nslots, char *err,
+    size_t errlen)
 {
 	struct graph *g = NULL;
 	int i;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL ||
-	    (g->slots = calloc((size_t)nslots, sizeof(*g->slots))) == NULL) {
+	    (g->slots = calloc((size_t)nslots, sizeof(*g->slots))) == NULL ||
+	    (g->finished = calloc((size_t)nslots, sizeof(*g->finished))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	g->c = c;
+	g->set = *set;
 	g->nslots = nslots;
-	if ((g->multi = curl_multi_init()) == NULL) {
-		snprintf(err, errlen, "curl_multi_init failed");
-		goto fail;
-	}
-	curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-	curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)nslots + 4);
-	if ((g->finished = calloc((size_t)nslots, sizeof(*g->finished))) == NULL)
-		goto oom;
 	for (i = 0; i < nslots; i++) {
-		transfer_answer_init(&g->slots[i].ans, GRAPH_ANSWER_MAX);
-		if ((g->slots[i].easy = curl_easy_init()) == NULL)
-			goto oom;
+		g->slots[i].g = g;
+		if ((g->slots[i].x = engine_slot_new(eng, GRAPH_ANSWER_MAX)) == NULL) {
+			snprintf(err, errlen, "out of memory (libcurl)");
+			goto fail;
+		}
 	}
 	return g;
-oom:
-	snprintf(err, errlen, "out of memory (libcurl)");
 fail:
 	graph_free(g);
 	return NULL;
@@ -368,19 +362,12 @@ graph_free(struct graph *g)
 	for (i = 0; g->slots != NULL && i < g->nslots; i++) {
 		struct slot *s = &g->slots[i];
 
-		if (s->easy != NULL) {
-			if (s->busy && !s->done && g->multi != NULL)
-				curl_multi_remove_handle(g->multi, s->easy);
-			curl_easy_cleanup(s->easy);
-		}
+		engine_cancel(s->x);
 		free(s->body);
-		transfer_answer_free(&s->ans);
 		drop_headers(s);
 	}
 	free(g->slots);
 	free(g->finished);
-	if (g->multi != NULL)
-		curl_multi_cleanup(g->multi);
 	free(g);
 }
 
@@ -412,12 +399,12 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
     struct graph_result *r)
 {
 	struct slot *s = &g->slots[slot];
-	CURL *e = s->easy;
-	long timeout_ms = (long)(g->c->http_timeout * 1000);
-	const char *token = drain_config_token(g->c, pnid);
+	CURL *e;
+	long timeout_ms = (long)(g->set.timeout * 1000);
+	const char *token = tokens_pick(g->set.tokens, g->set.token, pnid);
 
 	if (!graph_id_valid(pnid) || (size_t)snprintf(s->url, sizeof(s->url),
-	    "%s/%s/messages", g->c->graph_url, pnid) >= sizeof(s->url)) {
+	    "%s/%s/messages", g->set.url, pnid) >= sizeof(s->url)) {
 		free(body);
 		local_failure(r, step, "phone_number_id is not a numeric id: refused, "
 		    "never put into the URL");
@@ -440,16 +427,16 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 	}
 	s->done = 0;
 	s->step = step;
-	/* graph_wait() measures the limit on the transfer */
-	transfer_setup(e, s->url, strncmp(g->c->graph_url, "https:", 6) == 0, timeout_ms,
-	    s->errbuf, s);
+	/* no answer of Meta's is that big: past the cap the transfer is cut */
+	e = engine_prepare(s->x);
+	transfer_setup(e, s->url, strncmp(g->set.url, "https:", 6) == 0, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
 	body_once_attach(&s->send, e, s->body, strlen(s->body));
-	/* no answer of Meta's is that big: past the cap the transfer is cut */
-	transfer_answer_attach(&s->ans, e);
 	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, MAXAGE_CONN_S);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	if (curl_multi_add_handle(g->multi, e) != CURLM_OK) {
+	/* the engine measures the limit on the transfer */
+	if (engine_start(s->x, ENGINE_TOTAL, (double)timeout_ms, "WAHOOK_HTTP_TIMEOUT",
+	    ended, s) == -1) {
 		free(s->body);
 		s->body = NULL;
 		drop_headers(s);
@@ -457,7 +444,6 @@ start(struct graph *g, int slot, enum graph_step step, const char *pnid, char *b
 		return -1;
 	}
 	s->busy = 1;
-	s->t0 = log_now_ms();
 	g->running++;
 	return 0;
 }
@@ -474,16 +460,19 @@ judge(struct slot *s, CURLcode rc, struct graph_result *r)
 	curl_off_t ra = -1;
 	const char *why;
 
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
+	const struct transfer_answer *ans = &s->x->ans;
+	const char *errbuf = s->x->errbuf;
+
+	curl_easy_getinfo(s->x->easy, CURLINFO_RESPONSE_CODE, &http);
 	if (rc == CURLE_OK && http > 0)
-		graph_classify(s->step, http, s->ans.buf.s, s->ans.buf.len, 0, r);
+		graph_classify(s->step, http, ans->buf.s, ans->buf.len, 0, r);
 	else if (http > 0) {
 		/* the status came, the rest did not (stall, reset, short, too big) */
-		graph_classify(s->step, http, s->ans.buf.s, s->ans.buf.len, s->ans.over, r);
-		if (r->cls == GRAPH_OK && r->no_wamid && !s->ans.over)
+		graph_classify(s->step, http, ans->buf.s, ans->buf.len, ans->over, r);
+		if (r->cls == GRAPH_OK && r->no_wamid && !ans->over)
 			snprintf(r->msg, sizeof(r->msg), "accepted (HTTP %ld) but the wamid "
 			    "could not be read: answer cut off: %.60s%s%.120s", http,
-			    curl_easy_strerror(rc), s->errbuf[0] ? ": " : "", s->errbuf);
+			    curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
 	} else {
 		memset(r, 0, sizeof(*r));
 		r->step = s->step;
@@ -496,27 +485,31 @@ judge(struct slot *s, CURLcode rc, struct graph_result *r)
 		r->cls = s->step == GRAPH_REPLY && s->send.off > 0 ? GRAPH_UNANSWERED :
 		    GRAPH_TRANSIENT;
 		why = s->send.resend_refused ? "connection closed after the request went out; "
-		    "libcurl's resend refused" : s->errbuf;
+		    "libcurl's resend refused" : errbuf;
 		/* curl's strerror, then its detail (cut to fit: the detail may repeat it) */
 		snprintf(r->msg, sizeof(r->msg), "curl: %.60s%s%.180s",
 		    curl_easy_strerror(rc), why[0] ? ": " : "", why);
 	}
-	if (http > 0 && curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+	if (http > 0 && curl_easy_getinfo(s->x->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
 	    ra > 0)
 		r->retry_after = (double)ra;
 	else
 		r->retry_after = 0;
 	r->sent = s->send.off > 0;
 	r->resend_refused = s->send.resend_refused;
-	r->ms = log_now_ms() - s->t0;
+	r->ms = log_now_ms() - s->x->t0;
 }
 
-/* Ends the call in slot s (answered or not) and queues it for graph_next(). */
+/* The engine's callback: the call in slot arg ended (answered or not), and is
+ * queued for graph_next(). */
 static void
-end_call(struct graph *g, struct slot *s, CURLcode rc)
+ended(void *arg, struct engine_slot *x, CURLcode rc)
 {
+	struct slot *s = arg;
+	struct graph *g = s->g;
+
+	(void)x;
 	judge(s, rc, &s->res);
-	curl_multi_remove_handle(g->multi, s->easy);
 	free(s->body);
 	s->body = NULL;
 	drop_headers(s);
@@ -529,8 +522,8 @@ graph_start(struct graph *g, int slot, enum graph_step step, const char *pnid,
     const char *message_id, const struct address *to, struct graph_result *r)
 {
 	return start(g, slot, step, pnid, step == GRAPH_READ ?
-	    graph_body_read(message_id, g->c->typing) :
-	    graph_body_reply(to, g->c->reply_text, message_id), r);
+	    graph_body_read(message_id, g->set.typing) :
+	    graph_body_reply(to, g->set.reply_text, message_id), r);
 }
 
 int
@@ -538,57 +531,6 @@ graph_start_body(struct graph *g, int slot, const char *pnid, const char *body,
     struct graph_result *r)
 {
 	return start(g, slot, GRAPH_REPLY, pnid, strdup(body), r);
-}
-
-int
-graph_wait(struct graph *g, int timeout_ms)
-{
-	return graph_wait_fds(g, NULL, 0, timeout_ms);
-}
-
-int
-graph_wait_fds(struct graph *g, struct curl_waitfd *extra, unsigned n, int timeout_ms)
-{
-	int numfds = 0, still = 0, i;
-	double now, limit_ms = g->c->http_timeout * 1000, due;
-	CURLcode rc;
-	void *priv;
-	struct slot *s;
-
-	/* wake up in time for the oldest call's limit */
-	now = log_now_ms();
-	for (i = 0; i < g->nslots; i++) {
-		s = &g->slots[i];
-		if (s->busy && !s->done) {
-			due = s->t0 + limit_ms - now;
-			if (due < timeout_ms)
-				timeout_ms = due < 0 ? 0 : (int)due + 1;
-		}
-	}
-	if (curl_multi_poll(g->multi, extra, n, timeout_ms, &numfds) != CURLM_OK)
-		return -1;
-	if (curl_multi_perform(g->multi, &still) != CURLM_OK)
-		return -1;
-	while (transfer_next_done(g->multi, &priv, &rc)) {
-		s = priv;
-		if (s != NULL && s->busy && !s->done)
-			end_call(g, s, rc);
-	}
-	/*
-	 * The limit is measured on the transfer: this pass has just read whatever
-	 * had arrived, however long the caller was busy elsewhere (a database
-	 * stall), so a call still unanswered now really was unanswered in time.
-	 */
-	now = log_now_ms();
-	for (i = 0; i < g->nslots; i++) {
-		s = &g->slots[i];
-		if (s->busy && !s->done && now - s->t0 >= limit_ms) {
-			snprintf(s->errbuf, sizeof(s->errbuf), "no answer within "
-			    "WAHOOK_HTTP_TIMEOUT (%.0f ms)", limit_ms);
-			end_call(g, s, CURLE_OPERATION_TIMEDOUT);
-		}
-	}
-	return 0;
 }
 
 int

@@ -10,12 +10,14 @@
  * arrived, so time the caller spends elsewhere never turns an answer into a
  * timeout.
  *
- * One multi handle runs every call of the process: its connection cache keeps
- * connections to Meta open between calls and multiplexes them over HTTP/2
- * where the server offers it. Calls occupy numbered slots (one per conversation
- * in flight); the caller starts a call in a free slot and later collects its
- * result. The access token lives only in the request headers: no log line,
- * result or error message ever holds it.
+ * The calls run on the drain loop's transfer engine (engine.h), whose
+ * connection cache keeps connections to Meta open between calls and
+ * multiplexes them over HTTP/2 where the server offers it; the engine polls,
+ * this module builds the requests and judges the answers. Calls occupy
+ * numbered slots (one per conversation in flight); the caller starts a call in
+ * a free slot and, after engine_wait(), collects its result. The access token
+ * lives only in the request headers: no log line, result or error message
+ * ever holds it.
  */
 #ifndef WAHOOK_GRAPH_H
 #define WAHOOK_GRAPH_H
@@ -25,12 +27,25 @@
 #include <curl/curl.h>
 
 #include "address.h"
-#include "drain_config.h"
+#include "engine.h"
+#include "tokens.h"
 
 #define GRAPH_NO_CODE	(-1L)	/* no error.code in the answer (or no answer) */
 #define GRAPH_MSG_MAX	256
 #define GRAPH_ID_MAX	256
 #define GRAPH_ANSWER_MAX (64 * 1024)	/* answer bytes kept; a longer answer is cut */
+#define GRAPH_URL_MAX	512	/* a call's URL, base URL included */
+
+/* What the calls take from the configuration. The strings are not copied:
+ * they must outlive the graph. */
+struct graph_settings {
+	const char	*url;		/* WAHOOK_GRAPH_URL, no trailing slash */
+	double		 timeout;	/* WAHOOK_HTTP_TIMEOUT, seconds per call */
+	const char	*reply_text;	/* WAHOOK_REPLY_TEXT */
+	int		 typing;	/* WAHOOK_TYPING: the mark-read shows typing */
+	const struct tokens *tokens;	/* WAHOOK_ACCESS_TOKENS_FILE, or NULL */
+	const char	*token;		/* WAHOOK_ACCESS_TOKEN, or NULL */
+};
 
 enum graph_step {
 	GRAPH_READ,		/* mark read (step 1) */
@@ -71,13 +86,14 @@ struct graph_result {
 struct graph;
 
 /*
- * Creates the multi handle and nslots slots. c (not copied: it must outlive the
- * graph) gives the URL, token, timeout, reply text and typing flag. Returns NULL
- * with a reason in err on failure (curl_global_init must have succeeded).
+ * Takes nslots slots of eng (which must outlive the graph; set is copied).
+ * Returns NULL with a reason in err on failure.
  */
-struct graph *graph_new(const struct drain_config *c, int nslots, char *err, size_t errlen);
+struct graph *graph_new(const struct graph_settings *set, struct engine *eng, int nslots,
+	    char *err, size_t errlen);
 
-/* Aborts calls still running and frees everything (NULL is fine). */
+/* Aborts calls still running and frees everything but the engine's slots,
+ * which engine_free() frees (NULL is fine). */
 void	graph_free(struct graph *);
 
 /*
@@ -99,21 +115,8 @@ int	graph_start(struct graph *, int slot, enum graph_step step,
 int	graph_start_body(struct graph *, int slot, const char *phone_number_id,
 	    const char *body, struct graph_result *r) __attribute__((warn_unused_result));
 
-/*
- * Waits up to timeout_ms for network activity (also when nothing is running,
- * so it doubles as the loop's sleep) and advances every call; then ends every
- * call older than WAHOOK_HTTP_TIMEOUT that is still unanswered after that
- * pass read what had arrived. Returns 0, or -1 when libcurl's multi handle
- * failed (not a call: the process should stop).
- */
-int	graph_wait(struct graph *, int timeout_ms) __attribute__((warn_unused_result));
-
-/* The same, also waking for the n descriptors of extra (reply programs, the
- * reply URL's sockets): their revents are set on return. */
-int	graph_wait_fds(struct graph *, struct curl_waitfd *extra, unsigned n, int timeout_ms)
-	    __attribute__((warn_unused_result));
-
-/* Collects one finished call: returns 1 and sets *slot and *r (the slot is free
+/* Collects one finished call (ended in engine_wait(), answered or past
+ * WAHOOK_HTTP_TIMEOUT): returns 1 and sets *slot and *r (the slot is free
  * again), or 0 when no call has finished. */
 int	graph_next(struct graph *, int *slot, struct graph_result *r);
 

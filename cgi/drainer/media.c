@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "drain_exit.h"
+#include "engine.h"
 #include "graph.h"
 #include "log.h"
 #include "media_file.h"
@@ -46,9 +47,9 @@ enum slot_state { S_FREE, S_META, S_DOWNLOAD, S_UPLOAD_WAIT, S_UPLOAD };
 
 struct mslot {
 	struct media	*m;
-	CURL		*easy;
+	struct engine_slot *x;		/* the transfer; the retrieve call's answer up to
+					 * ANSWER_MAX, cut past it */
 	enum slot_state	 st;
-	int		 in_multi;
 	int		 finished;	/* the transfer ended; result holds how */
 	int		 result;	/* CURLcode */
 	int		 overflow;	/* more bytes than file_size or WAHOOK_MEDIA_MAX */
@@ -57,13 +58,9 @@ struct mslot {
 	struct media_meta meta;
 	struct media_file file;
 	long long	 limit;		/* bytes accepted from the download */
-	struct transfer_answer ans;	/* the retrieve call's, up to ANSWER_MAX: cut past it */
 	double		 t0, lease_end;
-	double		 xfer_t0;	/* log_now_ms(): this transfer's start */
-	double		 progress;	/* log_now_ms(): its last byte (downloads) */
 	char		 hex[MEDIA_HEX_LEN];
-	char		 url[DRAIN_URL_MAX + 128];
-	char		 errbuf[CURL_ERROR_SIZE];
+	char		 url[GRAPH_URL_MAX + 128];
 };
 
 struct hold {
@@ -72,9 +69,9 @@ struct hold {
 };
 
 struct media {
-	const struct drain_config *c;
+	struct media_settings	 set;
 	const struct media_config *mc;
-	CURLM			*multi;		/* the lane's own */
+	struct engine		*eng;		/* the lane's own */
 	struct media_store	*ms;		/* the lane's thread only */
 	struct media_store	*ms_main;	/* the drain loop's thread (media_ready) */
 	struct mslot		*slots;
@@ -108,7 +105,7 @@ now_s(void)
 }
 
 struct media *
-media_new(const struct drain_config *c, const struct media_config *mc, char *err,
+media_new(const struct media_settings *c, const struct media_config *mc, char *err,
     size_t errlen)
 {
 	struct media *m = NULL;
@@ -120,24 +117,21 @@ media_new(const struct drain_config *c, const struct media_config *mc, char *err
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	m->c = c;
+	m->set = *c;
 	m->mc = mc;
 	outage_init(&m->rider, c->db_outage_max, "media", "lost the database: media "
 	    "fetching waits for it for up to WAHOOK_DB_OUTAGE_MAX; the fetches in flight "
 	    "are done again later", "the database answers again: media fetching carries on");
 	pthread_mutex_init(&m->lock, NULL);
-	if ((m->multi = curl_multi_init()) == NULL) {
-		snprintf(err, errlen, "out of memory (libcurl)");
+	if ((m->eng = engine_new(mc->concurrency, 0, err, errlen)) == NULL)
 		goto fail;
-	}
 	m->nslots = mc->concurrency;
 	m->uploading = -1;
-	m->https_only = strncmp(c->graph_url, "https://", 8) == 0;
+	m->https_only = strncmp(c->url, "https://", 8) == 0;
 	for (i = 0; i < m->nslots; i++) {
 		m->slots[i].m = m;
 		media_file_init(&m->slots[i].file);
-		transfer_answer_init(&m->slots[i].ans, ANSWER_MAX);
-		if ((m->slots[i].easy = curl_easy_init()) == NULL) {
+		if ((m->slots[i].x = engine_slot_new(m->eng, ANSWER_MAX)) == NULL) {
 			snprintf(err, errlen, "out of memory (libcurl)");
 			goto fail;
 		}
@@ -168,14 +162,11 @@ drop_header(struct mslot *s)
 	s->hdr = NULL;
 }
 
-/* Takes the slot's transfer out of the multi handle (if there). */
+/* Takes the slot's transfer out of the engine (if there). */
 static void
-detach(struct media *m, struct mslot *s)
+detach(struct mslot *s)
 {
-	if (s->in_multi) {
-		curl_multi_remove_handle(m->multi, s->easy);
-		s->in_multi = 0;
-	}
+	engine_cancel(s->x);
 	s->finished = 0;
 }
 
@@ -183,7 +174,7 @@ detach(struct media *m, struct mslot *s)
 static void
 slot_free(struct media *m, struct mslot *s)
 {
-	detach(m, s);
+	detach(s);
 	media_file_close(&s->file);
 	media_row_clear(&s->row);
 	drop_header(s);
@@ -200,7 +191,7 @@ db_fail(struct media *m)
 {
 	struct logline l;
 
-	if (media_store_down(m->ms) && m->c->db_outage_max > 0) {
+	if (media_store_down(m->ms) && m->set.db_outage_max > 0) {
 		m->fatal = LANE_DOWN;
 		return;
 	}
@@ -259,7 +250,7 @@ failed(struct media *m, struct mslot *s, const char *why, double retry_after)
 		ended(m, s, media_store_dead(m->ms, &s->row, reason));
 		return;
 	}
-	delay = pace_backoff(m->c->retry_min, m->c->retry_max, s->row.attempts + 1,
+	delay = pace_backoff(m->set.retry_min, m->set.retry_max, s->row.attempts + 1,
 	    retry_after, (double)arc4random() / 4294967296.0);
 	log_media(s, "warn", "retry", why, delay);
 	m->retries++;
@@ -327,15 +318,14 @@ no_answer(struct media *m, struct mslot *s, const char *step, int res)
 	char why[ERR_MAX];
 
 	snprintf(why, sizeof(why), "%s: curl: %.60s%s%.160s", step,
-	    curl_easy_strerror((CURLcode)res), s->errbuf[0] ? ": " : "", s->errbuf);
+	    curl_easy_strerror((CURLcode)res), s->x->errbuf[0] ? ": " : "", s->x->errbuf);
 	failed(m, s, why, 0);
 }
 
 static size_t
-on_bytes(char *p, size_t size, size_t n, void *arg)
+on_bytes(void *arg, const char *p, size_t len)
 {
 	struct mslot *s = arg;
-	size_t len = size * n;
 
 	if (s->file.size + (long long)len > s->limit) {
 		s->overflow = 1;
@@ -343,39 +333,42 @@ on_bytes(char *p, size_t size, size_t n, void *arg)
 	}
 	if (media_file_write(&s->file, p, len) == -1)
 		return 0;
-	if (len > 0)
-		s->progress = log_now_ms();
 	return len;
+}
+
+/* The engine's callback: the slot's transfer ended; the lane's step() judges it. */
+static void
+xfer_ended(void *arg, struct engine_slot *x, CURLcode rc)
+{
+	struct mslot *s = arg;
+
+	(void)x;
+	s->finished = 1;
+	s->result = (int)rc;
 }
 
 /* Common options of both requests; the URL and callbacks are set by the caller. */
 static int
 start_transfer(struct media *m, struct mslot *s, const char *url, int download)
 {
-	CURL *e = s->easy;
-	long to_ms = (long)(m->c->http_timeout * 1000);
+	CURL *e = engine_prepare(s->x);
+	long to_ms = (long)(m->set.timeout * 1000);
 
-	curl_easy_reset(e);
 	s->finished = 0;
-	transfer_setup(e, url, m->https_only, to_ms, s->errbuf, s);
+	transfer_setup(e, url, m->https_only, to_ms);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdr);
-	/*
-	 * No CURLOPT_TIMEOUT_MS nor low-speed limit: the lane measures the limits
-	 * itself right after libcurl read what had arrived (expire()): a retrieve
-	 * call gets WAHOOK_HTTP_TIMEOUT in all, a download as long as bytes keep
-	 * coming (100 MB take their time), cut after WAHOOK_HTTP_TIMEOUT without one.
-	 */
 	if (download) {
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->limit);
-		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_bytes);
-		curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-	} else
-		transfer_answer_attach(&s->ans, e);
-	if (curl_multi_add_handle(m->multi, e) != CURLM_OK)
-		return -1;
-	s->in_multi = 1;
-	s->xfer_t0 = s->progress = log_now_ms();
-	return 0;
+		engine_sink(s->x, on_bytes, s);
+	}
+	/*
+	 * No CURLOPT_TIMEOUT_MS nor low-speed limit: the engine measures the
+	 * limits right after libcurl read what had arrived: a retrieve call gets
+	 * WAHOOK_HTTP_TIMEOUT in all, a download as long as bytes keep coming
+	 * (100 MB take their time), cut after WAHOOK_HTTP_TIMEOUT without one.
+	 */
+	return engine_start(s->x, download ? ENGINE_IDLE : ENGINE_TOTAL, (double)to_ms,
+	    "WAHOOK_HTTP_TIMEOUT", xfer_ended, s);
 }
 
 static int
@@ -389,10 +382,10 @@ id_safe(const char *s)
 static void
 start_meta(struct media *m, struct mslot *s, double t)
 {
-	const char *token = drain_config_token(m->c, s->row.phone_number_id);
+	const char *token = tokens_pick(m->set.tokens, m->set.token, s->row.phone_number_id);
 
 	s->t0 = log_now_ms();
-	s->lease_end = t + m->c->lease;
+	s->lease_end = t + m->set.lease;
 	s->st = S_META;
 	if (token == NULL) {
 		auth_refused(m, s, 0, "token");
@@ -404,7 +397,7 @@ start_meta(struct media *m, struct mslot *s, double t)
 	}
 	if (!id_safe(s->row.media_id) || !id_safe(s->row.phone_number_id) ||
 	    (size_t)snprintf(s->url, sizeof(s->url), "%s/%s?phone_number_id=%s",
-	    m->c->graph_url, s->row.media_id, s->row.phone_number_id) >= sizeof(s->url)) {
+	    m->set.url, s->row.media_id, s->row.phone_number_id) >= sizeof(s->url)) {
 		permanent(m, s, "media id or phone_number_id is not a URL-safe id");
 		return;
 	}
@@ -420,17 +413,18 @@ meta_done(struct media *m, struct mslot *s)
 	curl_off_t ra = 0;
 	char why[ERR_MAX], perr[256];
 	int res = s->result;
+	const struct transfer_answer *ans = &s->x->ans;
 
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
-	curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra);
-	detach(m, s);
+	curl_easy_getinfo(s->x->easy, CURLINFO_RESPONSE_CODE, &http);
+	curl_easy_getinfo(s->x->easy, CURLINFO_RETRY_AFTER, &ra);
+	detach(s);
 	/* an answer cut at the cap was an answer all the same: judged on its status */
-	if ((res != CURLE_OK && !s->ans.over) || http == 0) {
+	if ((res != CURLE_OK && !ans->over) || http == 0) {
 		no_answer(m, s, "retrieve", res);
 		return;
 	}
 	if (http != 200) {
-		graph_classify(GRAPH_READ, http, s->ans.buf.s, s->ans.buf.len, s->ans.over, &r);
+		graph_classify(GRAPH_READ, http, ans->buf.s, ans->buf.len, ans->over, &r);
 		snprintf(why, sizeof(why), "retrieve: code=%ld http=%ld msg=%s",
 		    r.code == GRAPH_NO_CODE ? -1L : r.code, http, r.msg);
 		if (r.cls == GRAPH_AUTH)
@@ -443,12 +437,12 @@ meta_done(struct media *m, struct mslot *s)
 			failed(m, s, why, ra > 0 ? (double)ra : 0);
 		return;
 	}
-	if (s->ans.over) {
+	if (ans->over) {
 		snprintf(why, sizeof(why), "retrieve answer: over %d bytes", ANSWER_MAX);
 		failed(m, s, why, 0);
 		return;
 	}
-	if (media_meta_parse(s->ans.buf.s, s->ans.buf.len, &s->meta, perr, sizeof(perr)) == -1) {
+	if (media_meta_parse(ans->buf.s, ans->buf.len, &s->meta, perr, sizeof(perr)) == -1) {
 		failed(m, s, perr, 0);
 		return;
 	}
@@ -510,8 +504,8 @@ download_done(struct media *m, struct mslot *s)
 	unsigned char got[MEDIA_SHA_LEN];
 	int res = s->result;
 
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
-	detach(m, s);
+	curl_easy_getinfo(s->x->easy, CURLINFO_RESPONSE_CODE, &http);
+	detach(s);
 	if (http == 401) {
 		auth_refused(m, s, http, "download");
 		return;
@@ -647,7 +641,7 @@ claim(struct media *m, double t)
 	pthread_mutex_unlock(&m->lock);
 	sskip = skip != NULL ? json_object_to_json_string_ext(skip, JSON_C_TO_STRING_PLAIN) :
 	    NULL;
-	if (sskip == NULL || media_store_claim(m->ms, want, m->c->lease, sskip, m->claimed,
+	if (sskip == NULL || media_store_claim(m->ms, want, m->set.lease, sskip, m->claimed,
 	    &n) != MEDIA_OK) {
 		json_object_put(skip);
 		db_fail(m);
@@ -686,7 +680,7 @@ release_all(struct media *m)
 		s = &m->slots[i];
 		if (s->st == S_FREE)
 			continue;
-		detach(m, s);
+		detach(s);
 		/* a dead database: the leases run out by themselves */
 		if (m->fatal == 0 && !outage_riding(&m->rider) &&
 		    media_store_release(m->ms, &s->row) == MEDIA_FAIL)
@@ -754,14 +748,14 @@ step(struct media *m, double t, double *wake)
 	for (i = 0; i < m->nslots && !m->fatal; i++) {
 		s = &m->slots[i];
 		/* an upload holds its row locked instead (media_store.c) */
-		if (s->st == S_FREE || s->st == S_UPLOAD || s->lease_end - t > m->c->lease / 2)
+		if (s->st == S_FREE || s->st == S_UPLOAD || s->lease_end - t > m->set.lease / 2)
 			continue;
 		t0 = now_s();
-		if ((rc = media_store_renew(m->ms, &s->row, m->c->lease)) != MEDIA_OK) {
+		if ((rc = media_store_renew(m->ms, &s->row, m->set.lease)) != MEDIA_OK) {
 			ended(m, s, rc);
 			continue;
 		}
-		s->lease_end = t0 + m->c->lease;
+		s->lease_end = t0 + m->set.lease;
 	}
 	if (!m->fatal && (t >= m->next_discover || was_down))
 		discover(m, t);
@@ -779,72 +773,16 @@ step(struct media *m, double t, double *wake)
 	return m->fatal;
 }
 
-/*
- * Ends the transfers libcurl reported done, then those past their limit: a
- * retrieve call WAHOOK_HTTP_TIMEOUT after it started, a download that many
- * seconds after its last byte. Measured now, right after libcurl read what
- * had arrived, so time the lane spent in the database never counts.
- */
-static void
-collect(struct media *m)
-{
-	struct mslot *s;
-	CURLcode rc;
-	void *priv;
-	double now, limit = m->c->http_timeout * 1000;
-	int i;
-
-	while (transfer_next_done(m->multi, &priv, &rc)) {
-		s = priv;
-		if (s != NULL && s->in_multi && !s->finished) {
-			s->finished = 1;
-			s->result = (int)rc;
-		}
-	}
-	now = log_now_ms();
-	for (i = 0; i < m->nslots; i++) {
-		s = &m->slots[i];
-		if (!s->in_multi || s->finished)
-			continue;
-		if ((s->st == S_META && now - s->xfer_t0 >= limit) ||
-		    (s->st == S_DOWNLOAD && now - s->progress >= limit)) {
-			snprintf(s->errbuf, sizeof(s->errbuf), "%s within WAHOOK_HTTP_TIMEOUT "
-			    "(%.0f ms)", s->st == S_META ? "no answer" : "no byte", limit);
-			s->finished = 1;
-			s->result = CURLE_OPERATION_TIMEDOUT;
-		}
-	}
-}
-
-/* The seconds until the first transfer's limit (at most cap). */
-static double
-next_limit(const struct media *m, double cap)
-{
-	const struct mslot *s;
-	double now = log_now_ms(), limit = m->c->http_timeout * 1000, due;
-	int i;
-
-	for (i = 0; i < m->nslots; i++) {
-		s = &m->slots[i];
-		if (!s->in_multi || s->finished)
-			continue;
-		due = ((s->st == S_META ? s->xfer_t0 : s->progress) + limit - now) / 1000;
-		if (due < cap)
-			cap = due < 0 ? 0 : due;
-	}
-	return cap;
-}
-
 static void *
 lane(void *arg)
 {
 	struct media *m = arg;
 	struct curl_waitfd fd;
 	double wake;
-	int rc, still, n;
+	int rc, n;
 
 	while (!atomic_load(&m->stop_req)) {
-		wake = next_limit(m, LANE_POLL_S);
+		wake = LANE_POLL_S;
 		if ((rc = step(m, now_s(), &wake)) != 0) {
 			atomic_store(&m->fatal_out, rc);
 			break;
@@ -858,13 +796,13 @@ lane(void *arg)
 			fd.revents = 0;
 			n = 1;
 		}
-		if (curl_multi_poll(m->multi, n ? &fd : NULL, (unsigned)n, (int)(wake * 1000) + 1,
-		    NULL) != CURLM_OK || curl_multi_perform(m->multi, &still) != CURLM_OK) {
+		/* the engine shortens the wait to the first transfer's limit */
+		if (engine_wait(m->eng, n ? &fd : NULL, (unsigned)n,
+		    (int)(wake * 1000) + 1) != 0) {
 			log_msg("error", "curl", "media: the lane's curl multi handle failed: "
 			    "media fetching stops for this run");
 			break;
 		}
-		collect(m);
 	}
 	release_all(m);
 	atomic_store(&m->idle, 1);
@@ -895,7 +833,7 @@ media_stop(struct media *m)
 {
 	if (m == NULL || atomic_exchange(&m->stop_req, 1))
 		return;
-	curl_multi_wakeup(m->multi);
+	engine_wakeup(m->eng);
 }
 
 void
@@ -997,7 +935,7 @@ media_ready(struct media *m, const char *message_id)
 	if (n > 0) {
 		atomic_store(&m->poke, 1);
 		atomic_store(&m->idle, 0);
-		curl_multi_wakeup(m->multi);
+		engine_wakeup(m->eng);
 	}
 	return settled;
 }
@@ -1031,15 +969,11 @@ media_free(struct media *m)
 		log_end(&l);
 	}
 	for (i = 0; m->slots != NULL && i < m->nslots; i++) {
-		detach(m, &m->slots[i]);
-		if (m->slots[i].easy != NULL)
-			curl_easy_cleanup(m->slots[i].easy);
+		detach(&m->slots[i]);
 		media_file_close(&m->slots[i].file);
 		media_row_clear(&m->slots[i].row);
-		transfer_answer_free(&m->slots[i].ans);
 	}
-	if (m->multi != NULL)
-		curl_multi_cleanup(m->multi);
+	engine_free(m->eng);
 	media_store_close(m->ms);
 	media_store_close(m->ms_main);
 	refused_free(&m->refused);

@@ -3,7 +3,8 @@
  * voice note, video, document and sticker and stores it (media_store.h).
  *
  * The design choice a reader must know: the lane is a thread of its own, with
- * its own libcurl multi handle and its own database connections, so nothing it
+ * its own transfer engine (engine.h: the drainer's one engine, a second
+ * instance) and its own database connections, so nothing it
  * does (a 100 MB download, a slow large-object write, a database stall) can
  * hold up a conversation's mark-read or reply. The drain loop talks to it only
  * through the calls below (a mutex guards the lists both sides touch). Each
@@ -15,17 +16,35 @@
 #ifndef WAHOOK_MEDIA_H
 #define WAHOOK_MEDIA_H
 
-#include "drain_config.h"
 #include "media_config.h"
+#include "tokens.h"
+
+/* What the lane takes from the drainer's configuration beside media_config.
+ * The strings are not copied: they must outlive the lane. */
+struct media_settings {
+	const char	*url;		/* WAHOOK_GRAPH_URL, no trailing slash */
+	double		 timeout;	/* WAHOOK_HTTP_TIMEOUT: a retrieve call in all, a
+					   download between two bytes */
+	const struct tokens *tokens;	/* WAHOOK_ACCESS_TOKENS_FILE, or NULL */
+	const char	*token;		/* WAHOOK_ACCESS_TOKEN, or NULL */
+	double		 lease;		/* WAHOOK_LEASE, seconds */
+	double		 retry_min;	/* backoff bounds, seconds */
+	double		 retry_max;
+	double		 db_outage_max;	/* WAHOOK_DB_OUTAGE_MAX, seconds */
+	const char	*db;		/* WAHOOK_DB: libpq conninfo */
+	double		 db_timeout;	/* seconds per database call */
+	int		 db_prepare;	/* WAHOOK_DB_PREPARE: enum db_prepare */
+};
 
 struct media;
 
 /*
- * Prepares the lane (no thread, no connection yet). c and mc must outlive it.
+ * Prepares the lane (no thread, no connection yet). set is copied; mc must
+ * outlive the lane.
  * In directory mode, removes the temp files a killed drainer left (not
  * modified for 2 x WAHOOK_LEASE). Returns NULL with the reason in err.
  */
-struct media *media_new(const struct drain_config *c, const struct media_config *mc,
+struct media *media_new(const struct media_settings *set, const struct media_config *mc,
 	    char *err, size_t errlen);
 
 /* Starts the lane's thread: 0, or -1 with the reason in err. */

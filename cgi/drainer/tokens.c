@@ -248,6 +248,14 @@ tokens_get(const struct tokens *t, const char *pnid)
 	return hit ? hit->token : NULL;
 }
 
+const char *
+tokens_pick(const struct tokens *t, const char *single, const char *pnid)
+{
+	const char *own = tokens_get(t, pnid);
+
+	return own != NULL ? own : single;
+}
+
 size_t
 tokens_count(const struct tokens *t)
 {

@@ -43,6 +43,10 @@ int	tokens_load(const char *name, const char *path, struct tokens **out, char *e
  * The string belongs to t. */
 const char *tokens_get(const struct tokens *t, const char *pnid);
 
+/* The token for calls on behalf of pnid: its line in t (NULL is fine), else
+ * single (may be NULL); NULL when neither serves it. */
+const char *tokens_pick(const struct tokens *t, const char *single, const char *pnid);
+
 /* Pairs held (0 for NULL). */
 size_t	tokens_count(const struct tokens *t);
 

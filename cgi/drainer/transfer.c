@@ -10,11 +10,10 @@
 
 #include "tokens.h"
 
-static size_t
-on_answer(char *p, size_t size, size_t n, void *arg)
+size_t
+transfer_answer_take(struct transfer_answer *a, const char *p, size_t len)
 {
-	struct transfer_answer *a = arg;
-	size_t len = size * n, keep = a->buf.max - a->buf.len;
+	size_t keep = a->buf.max - a->buf.len;
 
 	if (keep > len)
 		keep = len;
@@ -25,6 +24,12 @@ on_answer(char *p, size_t size, size_t n, void *arg)
 		return 0;	/* a short count: libcurl fails the transfer */
 	}
 	return len;
+}
+
+static size_t
+on_answer(char *p, size_t size, size_t n, void *arg)
+{
+	return transfer_answer_take(arg, p, size * n);
 }
 
 void
@@ -51,15 +56,11 @@ transfer_answer_free(struct transfer_answer *a)
 }
 
 void
-transfer_setup(CURL *e, const char *url, int https, long limit_ms, char *errbuf, void *priv)
+transfer_setup(CURL *e, const char *url, int https, long limit_ms)
 {
-	errbuf[0] = '\0';
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, priv);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, limit_ms < 10000 ? limit_ms : 10000L);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, https ? 1L : 0L);

@@ -3,6 +3,7 @@
  * URL, media retrieve calls and downloads) have in common: the options of a
  * request to Meta, the capped answer, the Authorization header that carries a
  * number's token, and collecting the transfers a multi handle has finished.
+ * The transfer engine (engine.h) runs them.
  *
  * The answer is kept in a dynbuf with a hard cap, and one overflow rule: the
  * first max bytes are kept, and the transfer is cut there (the write callback
@@ -36,22 +37,26 @@ void	transfer_answer_init(struct transfer_answer *, size_t max);
  */
 void	transfer_answer_attach(struct transfer_answer *a, CURL *e);
 
+/*
+ * Keeps what fits of the len bytes at p in a, under the overflow rule above.
+ * Returns len, or less to cut the transfer (over set, or out of memory): the
+ * return value of a libcurl write callback that fills a.
+ */
+size_t	transfer_answer_take(struct transfer_answer *a, const char *p, size_t len);
+
 /* Frees the memory; a is empty and usable again (same cap). */
 void	transfer_answer_free(struct transfer_answer *);
 
 /*
  * Sets the options every request to Meta (a Graph call, a media retrieve call
  * or download) shares on e: url; https only when https, else http and https;
- * no redirect followed (the token goes nowhere else); errbuf (CURL_ERROR_SIZE
- * bytes, kept by libcurl: it must outlive the transfer) for libcurl's detail,
- * emptied; priv as CURLOPT_PRIVATE; no signals; a connect timeout of
+ * no redirect followed (the token goes nowhere else); a connect timeout of
  * limit_ms, at most 10 s; HTTP/2 where TLS offers it, waiting for a
  * multiplexable connection over TLS only (over plain http there is no h2, and
  * waiting would hold every transfer behind a first one that hangs); the user
- * agent. No CURLOPT_TIMEOUT_MS: the caller measures its limit on the transfer.
+ * agent. No CURLOPT_TIMEOUT_MS: the engine measures the limit on the transfer.
  */
-void	transfer_setup(CURL *e, const char *url, int https, long limit_ms, char *errbuf,
-	    void *priv);
+void	transfer_setup(CURL *e, const char *url, int https, long limit_ms);
 
 /*
  * A new header list: "Authorization: Bearer <token>" first, then the lines of
@@ -68,8 +73,8 @@ void	transfer_headers_free(struct curl_slist *);
 /*
  * The next transfer that multi reports finished: returns 1 with *priv set to
  * its CURLOPT_PRIVATE (NULL when it has none) and *rc to its result, or 0
- * when there is none left. Call after curl_multi_perform() or
- * curl_multi_socket_action(); the transfer is still in multi.
+ * when there is none left. Call after curl_multi_perform(); the transfer is
+ * still in multi.
  */
 int	transfer_next_done(CURLM *multi, void **priv, CURLcode *rc);
 

@@ -50,6 +50,11 @@ test_pairs_and_lookup(void **state)
 	assert_null(tokens_get(t, "10654035224292"));
 	assert_null(tokens_get(t, ""));
 	assert_null(tokens_get(NULL, "1065"));
+	/* a number's own token first, else the single one */
+	assert_string_equal(tokens_pick(t, "ONE", "1065"), "EAAGtokenB");
+	assert_string_equal(tokens_pick(t, "ONE", "10654035224292"), "ONE");
+	assert_null(tokens_pick(t, NULL, "10654035224292"));
+	assert_string_equal(tokens_pick(NULL, "ONE", "1065"), "ONE");
 	tokens_free(t);
 	t = parse_ok("# nothing but comments\n\n");
 	assert_int_equal(tokens_count(t), 0);
