@@ -388,12 +388,14 @@ serve_slot(struct worker *w, FCGX_Request *rq, int s)
 	fd = rq->ipcFd;
 	rq->ipcFd = -1;
 	atomic_fetch_add(&f->served, 1);
-	if (fd >= 0 && (atomic_load(&f->stopping) || arm_slot(f, s) != 0)) {
-		close(fd);	/* stopping: kept connections are closed */
-		fd = -1;
+	if (fd >= 0 && !atomic_load(&f->stopping)) {
+		if (arm_slot(f, s) == 0)
+			return;		/* kept: back in the set */
+		log_msg("error", "poll", strerror(errno));
 	}
-	if (fd < 0)
-		slot_free(f, s);
+	if (fd >= 0)
+		close(fd);	/* stopping (kept ones are closed), or it cannot be watched */
+	slot_free(f, s);
 }
 
 static void *
