@@ -41,12 +41,6 @@
 #define EV_STOP		1
 #define EV_SLOT0	2
 
-/* The FastCGI connection of the request being read, for fcgx_read(). */
-struct fcgx_ctx {
-	FCGX_Request	*rq;
-	int		 timeo;		/* SO_RCVTIMEO is set on rq->ipcFd */
-};
-
 static void
 set_rcvtimeo(int fd, double ms)
 {
@@ -65,13 +59,13 @@ set_rcvtimeo(int fd, double ms)
  * buffered is handed out without a read; otherwise one byte is asked for, so
  * that libfcgi reads once and returns, rather than looping until n bytes
  * arrived. A read that times out leaves the stream in error (EAGAIN), and
- * the request ends with 408.
+ * the request ends with 408. arg is the FCGX_Request being read.
  */
 static long
 fcgx_read(void *arg, char *buf, size_t n, double deadline)
 {
-	struct fcgx_ctx *c = arg;
-	FCGX_Stream *in = c->rq->in;
+	FCGX_Request *rq = arg;
+	FCGX_Stream *in = rq->in;
 	long avail = (long)(in->stop - in->rdNext);
 	double left;
 	int got, e;
@@ -83,8 +77,7 @@ fcgx_read(void *arg, char *buf, size_t n, double deadline)
 		return FCGX_GetError(in) != 0 ? -1 : 0;
 	if ((left = deadline - log_now_ms()) < 1.0)
 		return HTTP_READ_TIMEOUT;
-	set_rcvtimeo(c->rq->ipcFd, left);
-	c->timeo = 1;
+	set_rcvtimeo(rq->ipcFd, left);
 	got = FCGX_GetStr(buf, 1, in);
 	if (got == 1)
 		return 1;
@@ -160,7 +153,6 @@ drain_input(FCGX_Request *rq, double seconds)
 static void
 serve_fcgx(struct http_state *st, FCGX_Request *rq)
 {
-	struct fcgx_ctx ctx = { rq, 0 };
 	char sigs[1024];
 	struct http_req req = {
 		.method = FCGX_GetParam("REQUEST_METHOD", rq->envp),
@@ -169,15 +161,13 @@ serve_fcgx(struct http_state *st, FCGX_Request *rq)
 		.signature = param_joined("HTTP_X_HUB_SIGNATURE_256", rq->envp, sigs,
 		    sizeof(sigs)),
 		.read = fcgx_read,
-		.ctx = &ctx,
+		.ctx = rq,
 	};
 	struct http_resp resp;
 	char head[512];
 	int n, own_close = 0;
 
 	http_handle(st, &req, &resp);
-	if (ctx.timeo && rq->keepConnection)
-		set_rcvtimeo(rq->ipcFd, 0);	/* a kept connection waits as long as it likes */
 	/* a client gone by now is its own problem: the rows are committed */
 	if ((n = front_format_head(head, sizeof(head), &resp)) >= 0) {
 		FCGX_PutStr(head, n, rq->out);
@@ -316,7 +306,7 @@ slot_free(struct front *f, int s)
 static int
 accept_one(struct front *f)
 {
-	struct sockaddr_storage sa;
+	struct sockaddr_storage sa = { 0 };
 	socklen_t salen = sizeof(sa);
 	int fd, one = 1, s = -1;
 
@@ -376,9 +366,10 @@ serve_slot(struct worker *w, FCGX_Request *rq, int s)
 	rq->ipcFd = fd;
 	rq->keepConnection = 1;	/* so that Accept_r's Finish_r keeps fd */
 	/* a web server that stops halfway through a request's params holds this
-	 * thread no longer than a body may */
-	if (f->cfg->body_timeout > 0)
-		set_rcvtimeo(fd, f->cfg->body_timeout * 1000.0);
+	 * thread no longer than a body may (WAHOOK_BODY_TIMEOUT is at least 1 s);
+	 * set before every request, since the body's reads leave it shorter. An
+	 * idle kept connection waits in the epoll set, never in a read. */
+	set_rcvtimeo(fd, f->cfg->body_timeout * 1000.0);
 	if (FCGX_Accept_r(rq) != 0) {
 		slot_free(f, s);	/* closed, or not FastCGI: libfcgi closed it */
 		rq->ipcFd = -1;
@@ -414,7 +405,10 @@ worker_main(void *arg)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
+			/* cannot happen short of a bug: stop the whole process (its
+			 * supervisor starts another) rather than lose its threads */
 			log_msg("error", "poll", strerror(errno));
+			kill(getpid(), SIGTERM);
 			break;
 		}
 		if (n == 0 || e.data.u64 == EV_STOP)
