@@ -212,6 +212,9 @@ release_number(struct work *w, const char *number, const struct job *except)
 
 	for (i = 0; i < w->njobs && !w->fatal; i++) {
 		k = &w->jobs[i];
+		/* k points into w->jobs, never NULL: except may be (cppcheck
+		 * takes the comparison for a NULL check on k) */
+		/* cppcheck-suppress nullPointerRedundantCheck */
 		if (!k->used || k->calling || k == except ||
 		    strcmp(k->row.phone_number_id, number) != 0)
 			continue;

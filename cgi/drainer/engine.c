@@ -22,7 +22,7 @@ engine_new(int nslots, long maxconnects, char *err, size_t errlen)
 	struct engine *e = NULL;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
-	    (e->slots = calloc((size_t)nslots, sizeof(*e->slots))) == NULL) {
+	    (e->slots = calloc((size_t)nslots, sizeof(struct engine_slot *))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -498,12 +498,11 @@ send_next(struct media_store *ms)
 	const char *vals[6];
 	int lens[3] = { 0, 0, 0 }, fmts[3] = { 0, 0, 1 };
 	size_t want;
-	ssize_t got;
 
 	ms->cmd_failed = ms->cmd_lost = 0;
 	if (ms->off < ms->size) {
 		want = ms->size - ms->off < CHUNK ? (size_t)(ms->size - ms->off) : CHUNK;
-		if ((got = media_file_read(ms->f, ms->off, ms->chunk, want)) != (ssize_t)want) {
+		if (media_file_read(ms->f, ms->off, ms->chunk, want) != (ssize_t)want) {
 			snprintf(ms->err, sizeof(ms->err), "upload: reading the temp file failed");
 			return -1;
 		}

@@ -72,8 +72,8 @@ batch_new(struct store *store, size_t max_webhooks, size_t max_bytes, double tim
 	b->max_webhooks = max_webhooks;
 	b->max_bytes = max_bytes;
 	b->timeout = timeout;
-	if ((b->take = calloc(max_webhooks, sizeof(*b->take))) == NULL ||
-	    (b->jobs = calloc(max_webhooks, sizeof(*b->jobs))) == NULL ||
+	if ((b->take = calloc(max_webhooks, sizeof(struct store_item *))) == NULL ||
+	    (b->jobs = calloc(max_webhooks, sizeof(struct job *))) == NULL ||
 	    pthread_mutex_init(&b->mu, NULL) != 0)
 		goto fail;
 	return b;

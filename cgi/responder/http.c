@@ -327,7 +327,7 @@ handle_post(struct http_state *st, const struct http_req *req, struct http_resp 
 				    p->broken[0].reason);
 				ascii(reason);
 				log_int(l, "quarantined_items",
-				    (long long)(p->nbroken + p->nbroken_more));
+				    (long long)p->nbroken + (long long)p->nbroken_more);
 				log_str(l, "item_reason", reason);
 				log_set_level(l, "warn");
 			}

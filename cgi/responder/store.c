@@ -524,7 +524,7 @@ store_batch(struct store *s, struct store_item *const *items, size_t n, double t
 		set_all(items, n, STORE_UNAVAILABLE, err);
 		return;
 	}
-	if ((live = calloc(n ? n : 1, sizeof(*live))) == NULL) {
+	if ((live = calloc(n ? n : 1, sizeof(struct store_item *))) == NULL) {
 		set_all(items, n, STORE_UNAVAILABLE, "out of memory");
 		goto out;
 	}

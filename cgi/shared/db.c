@@ -247,10 +247,10 @@ wait_result(struct db *db, double deadline, PGresult **res)
 {
 	struct pollfd pfd;
 	PGresult *r;
-	int f, rc;
+	int rc;
 
 	*res = NULL;
-	while ((f = PQflush(db->conn)) == 1) {
+	while (PQflush(db->conn) == 1) {
 		pfd.fd = PQsocket(db->conn);
 		pfd.events = POLLIN | POLLOUT;
 		if ((rc = poll(&pfd, 1, ms_left(deadline))) == 0)
