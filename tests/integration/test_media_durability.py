@@ -48,13 +48,17 @@ class MediaDurability(MediaCase):
         # every byte arrives, then the answer never ends: the file is written,
         # not renamed, when the drainer dies
         self.g.media_answer("stall_end", step="download", media_id=item.id, times=1)
-        self.send([("image", item)])
+        mid, = self.send([("image", item)])
         p = dk.start(pg, self.g, ["--for", "20"], WAHOOK_MEDIA_DIR=d, WAHOOK_LEASE=20,
                      WAHOOK_HTTP_TIMEOUT=8)
         try:
             tmp = harness.wait_for(lambda: [
                 x for x in glob.glob(os.path.join(d, ".wahook-tmp-*"))
                 if os.path.getsize(x) == len(item.data)], 40, "the complete temp file")[0]
+            # the message's reply goes beside the download: killed before it is
+            # recorded, its row would stay leased and the next run exit 1
+            harness.wait_for(lambda: dk.outbox(pg)[mid]["state"] == "done", 40,
+                             "the reply recorded")
             harness.kill(p, signal.SIGKILL)
         except AssertionError:
             harness.kill(p)
@@ -84,12 +88,14 @@ class MediaDurability(MediaCase):
         spool = harness.tmpdir("wahook-spool-")
         item = self.g.add_media(blob(1500000, b"kill"), mime="video/mp4")
         self.g.media_answer("hang", step="download", media_id=item.id, times=1)
-        self.send([("video", item)])
+        mid, = self.send([("video", item)])
         p = dk.start(pg, self.g, ["--for", "20"], TMPDIR=spool)
         try:
             harness.wait_for(lambda: [c for c in self.g.media_calls
                           if c["step"] == "download" and c["bytes"] > 0], 40,
                  "the download to start")
+            harness.wait_for(lambda: dk.outbox(pg)[mid]["state"] == "done", 40,
+                             "the reply recorded")
             time.sleep(0.3)
             self.assertEqual(os.listdir(spool), [], "the spool file has a name")
             harness.kill(p, signal.SIGKILL)
