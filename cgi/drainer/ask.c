@@ -169,12 +169,10 @@ hook_start(struct ask *a, int slot, const char *input, size_t len, struct ask_re
 	if (curl_slist_append(l, sig) == NULL || curl_slist_append(l, "Expect:") == NULL)
 		goto oom;
 	e = engine_prepare(h->x);
-	curl_easy_setopt(e, CURLOPT_URL, a->set.url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	transfer_setup(e, a->set.url, 0, (long)timeout_ms);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "wahook-drain/1");
 	/* the engine measures the limit on the transfer */
 	if (engine_start(h->x, ENGINE_TOTAL, timeout_ms, "WAHOOK_REPLY_TIMEOUT", hook_ended,
 	    h) == -1) {

@@ -101,7 +101,7 @@ engine_prepare(struct engine_slot *s)
 	s->errbuf[0] = '\0';
 	s->sink = NULL;
 	s->sink_arg = NULL;
-	transfer_answer_attach(&s->ans, c);
+	transfer_answer_reset(&s->ans);
 	/* every byte through on_write(): its arrival is the idle limit's clock */
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);

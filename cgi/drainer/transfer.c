@@ -26,12 +26,6 @@ transfer_answer_take(struct transfer_answer *a, const char *p, size_t len)
 	return len;
 }
 
-static size_t
-on_answer(char *p, size_t size, size_t n, void *arg)
-{
-	return transfer_answer_take(arg, p, size * n);
-}
-
 void
 transfer_answer_init(struct transfer_answer *a, size_t max)
 {
@@ -40,12 +34,10 @@ transfer_answer_init(struct transfer_answer *a, size_t max)
 }
 
 void
-transfer_answer_attach(struct transfer_answer *a, CURL *e)
+transfer_answer_reset(struct transfer_answer *a)
 {
 	dynbuf_reset(&a->buf);
 	a->over = 0;
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
 }
 
 void

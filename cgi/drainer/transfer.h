@@ -1,7 +1,7 @@
 /*
  * transfer.h - what the drainer's libcurl transfers (Graph calls, the reply
  * URL, media retrieve calls and downloads) have in common: the options of a
- * request to Meta, the capped answer, the Authorization header that carries a
+ * request, the capped answer, the Authorization header that carries a
  * number's token, and collecting the transfers a multi handle has finished.
  * The transfer engine (engine.h) runs them.
  *
@@ -29,18 +29,14 @@ struct transfer_answer {
 /* An empty answer that keeps at most max bytes. Allocates nothing. */
 void	transfer_answer_init(struct transfer_answer *, size_t max);
 
-/*
- * Empties a (its memory is kept for the next answer) and makes it e's write
- * target: sets CURLOPT_WRITEFUNCTION and CURLOPT_WRITEDATA, so call it after
- * any curl_easy_reset(). Out of memory while the answer grows cuts the
- * transfer too (CURLE_WRITE_ERROR) but leaves over at 0.
- */
-void	transfer_answer_attach(struct transfer_answer *a, CURL *e);
+/* Empties a for the next transfer (its memory is kept). */
+void	transfer_answer_reset(struct transfer_answer *a);
 
 /*
  * Keeps what fits of the len bytes at p in a, under the overflow rule above.
- * Returns len, or less to cut the transfer (over set, or out of memory): the
- * return value of a libcurl write callback that fills a.
+ * Returns len, or less to cut the transfer: the return value of a libcurl
+ * write callback that fills a. Out of memory while the answer grows cuts the
+ * transfer too, but leaves over at 0.
  */
 size_t	transfer_answer_take(struct transfer_answer *a, const char *p, size_t len);
 
@@ -48,9 +44,10 @@ size_t	transfer_answer_take(struct transfer_answer *a, const char *p, size_t len
 void	transfer_answer_free(struct transfer_answer *);
 
 /*
- * Sets the options every request to Meta (a Graph call, a media retrieve call
- * or download) shares on e: url; https only when https, else http and https;
- * no redirect followed (the token goes nowhere else); a connect timeout of
+ * Sets the options every request the drainer makes (a Graph call, a media
+ * retrieve call or download, the reply URL's POST) shares on e: url; https
+ * only when https, else http and https; no redirect followed (a token or a
+ * signed body goes nowhere else); a connect timeout of
  * limit_ms, at most 10 s; HTTP/2 where TLS offers it, waiting for a
  * multiplexable connection over TLS only (over plain http there is no h2, and
  * waiting would hold every transfer behind a first one that hangs); the user
