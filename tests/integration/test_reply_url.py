@@ -1,8 +1,9 @@
 """test_reply_url.py - WAHOOK_REPLY_URL: the drainer POSTs each message's JSON,
 signed with X-Wahook-Signature-256 (HMAC-SHA256 of the body under
 WAHOOK_REPLY_URL_SECRET), and a 2xx answer's body is the reply (204 or empty:
-none; any other status: a failed attempt). Against a recording receiver that
-checks the signature itself, and against examples/reply/forward as shipped.
+none; any other status, a redirect too: a failed attempt). Against a recording
+receiver that checks the signature itself, and against examples/reply/forward
+as shipped.
 """
 import hashlib
 import hmac
@@ -27,7 +28,8 @@ setUpModule, tearDownModule = dk.module_stack(globals())
 
 
 class Receiver:
-    """A reply URL on 127.0.0.1: records each POST; answer(q) gives (status, bytes)."""
+    """A reply URL on 127.0.0.1: records each POST; answer(q) gives (status, bytes)
+    or (status, bytes, {header: value})."""
 
     def __init__(self, answer):
         rec = self
@@ -44,9 +46,11 @@ class Receiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 rec.posts.append({"raw": raw, "headers": dict(self.headers.items()),
                                   "path": self.path})
-                status, data = rec.answer(json.loads(raw))
+                status, data, *more = rec.answer(json.loads(raw))
                 try:
                     self.send_response(status)
+                    for k, v in (more[0] if more else {}).items():
+                        self.send_header(k, v)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
@@ -112,6 +116,21 @@ class ReplyURL(dk.DrainCase):
         self.assertEqual(rows[m3]["last_error"], "reply URL answered HTTP 500: crm down")
         self.assertEqual(self.g.count("reply", m3), 0)
         self.assertNotIn(SECRET, r.err + r.out)
+
+    def test_a_redirect_is_not_followed(self):
+        """A 3xx is a failed attempt like any other status: the signed body
+        goes to WAHOOK_REPLY_URL and nowhere else."""
+        convs = dk.feed(server, conversations=1, per_conv=1)
+        (m,), = convs.values()
+        rec = self.receiver(lambda q: (307, b"", {"Location": "/elsewhere"}))
+        r = dk.run(pg, self.g, WAHOOK_REPLY_URL=rec.url, WAHOOK_REPLY_URL_SECRET=SECRET,
+                   WAHOOK_RETRY_MIN=60, WAHOOK_RETRY_MAX=60)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual([p["path"] for p in rec.posts], ["/wahook/reply"])
+        row = dk.outbox(pg)[m]
+        self.assertEqual((row["state"], row["attempts"]), ("pending", "1"))
+        self.assertEqual(row["last_error"], "reply URL answered HTTP 307")
+        self.assertEqual(self.g.count("reply", m), 0)
 
     def test_reply_the_database_would_refuse_is_invalid_and_others_are_answered(self):
         """\\u0000 outside text.body: json-c takes it, jsonb refuses it (22P05).
